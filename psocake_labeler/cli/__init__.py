@@ -1,0 +1,66 @@
+"""The ``psocake-labeler`` command.
+
+Each sub-command lives in its own module of this package and provides
+``register(subparsers)``, which adds its parser and sets ``func`` to a function taking the
+parsed arguments and returning an exit code. Expected errors (:class:`LabelerError`) print
+one line and exit with code 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from ..errors import LabelerError
+
+# Order here is the order in ``--help``.
+COMMAND_MODULES = (
+    "simulate_cmd",
+    "info_cmd",
+    "embed_cmd",
+    "gui_cmd",
+    "demo_cmd",
+    "propagate_cmd",
+    "export_cmd",
+    "merge_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="psocake-labeler",
+        description="Label XFEL diffraction hits on a diffusion-map manifold.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # sub-command not written yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except LabelerError as exc:
+        print(f"psocake-labeler {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"psocake-labeler {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Packaging for psocake-labeler (setup.py, as in the Psocake world)."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="psocake-labeler",
+    version="0.1.0",
+    description="Label XFEL diffraction hits on a diffusion-map manifold, inside Psocake or stand-alone",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["psocake_labeler", "psocake_labeler.*"]),
+    install_requires=[
+        "numpy>=1.22",
+        "scipy>=1.8",
+        "h5py>=3.0",
+        "scikit-learn>=1.0",
+        "PyQt5>=5.12",
+        "pyqtgraph>=0.12.4",
+        "mpi4py>=3.1",
+    ],
+    extras_require={
+        # A pip-only MPI; cluster users keep their system MPI by not asking for it.
+        "mpi": ["mpich"],
+        "test": ["mpich", "pytest>=7", "pytest-qt>=4", "pytest-timeout"],
+        "bench": ["pydiffmap", "psutil"],
+    },
+    entry_points={
+        "console_scripts": [
+            "psocake-labeler=psocake_labeler.cli:main",
+            "psocake-label=psocake_labeler.gui.psocake_launcher:main",
+        ]
+    },
+)

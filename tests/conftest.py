@@ -1,0 +1,46 @@
+"""Shared fixtures: small simulated runs written to real HDF5 files, made once per session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ARTIFACTS = Path(__file__).parent / "_artifacts"
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Folder for screenshots and other outputs worth looking at after a run."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def small_spi_run(tmp_path_factory):
+    """A 300-hit SPI run of 64x64 images (seed 1) with its ground truth."""
+    from psocake_labeler.simulate import simulate_run
+
+    folder = tmp_path_factory.mktemp("spi")
+    return simulate_run(folder / "amo06516_0093.cxi", hits=300, shape=(64, 64), seed=1, run=93)
+
+
+@pytest.fixture(scope="session")
+def second_spi_run(tmp_path_factory):
+    """Another 200-hit SPI run (seed 2, run 94), for extend and transfer tests."""
+    from psocake_labeler.simulate import simulate_run
+
+    folder = tmp_path_factory.mktemp("spi2")
+    return simulate_run(folder / "amo06516_0094.cxi", hits=200, shape=(64, 64), seed=2, run=94)
+
+
+@pytest.fixture(scope="session")
+def small_sfx_run(tmp_path_factory):
+    """A 60-hit SFX run: per-rank files plus master, in Psocake's peak-finder layout."""
+    from psocake_labeler.simulate import simulate_run
+
+    folder = tmp_path_factory.mktemp("sfx")
+    return simulate_run(folder / "cxitut13_0010.cxi", hits=60, shape=(64, 64), seed=3,
+                        layout="sfx", experiment="cxitut13", run=10)

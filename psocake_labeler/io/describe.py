@@ -1,0 +1,399 @@
+"""What a file is, in words: the text behind ``psocake-labeler info``.
+
+Knows Psocake's outputs (SPI hits, SFX master and per-rank, litPixels), Psocake's older label
+files (``<exp>_%04d_labels.h5``, ``<exp>_%04d.label.json``) and our own manifold and label
+files (by their ``schema`` attribute).
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EmptyRunError, LabelerError, LayoutError, MissingFileError, \
+    NoImagesError
+from .runs import Run, RunSet, detect_kind, open_h5, open_run, parse_name
+
+TITLES = {
+    "spi": "Psocake SPI hits file (\"Launch hit finder\" + \"Save hits\", xtc2cxi --mode spi)",
+    "cxi": "CXI hits file with /LCLS/eventNumber (no Psocake hit-finder result)",
+    "sfx-master": "Psocake SFX peak-finder master file",
+    "sfx-rank": "Psocake SFX peak-finder per-rank file",
+    "litpixels": "Psocake litPixels hit-metric file (a metric per event, no images)",
+    "spi-hitfinder": "Psocake SPI hit-finder output (\"Launch hit finder\" only, hits not "
+                     "saved)",
+}
+
+
+@dataclass
+class FileReport:
+    """What :func:`inspect_file` found.
+
+    ``problem`` is the error that makes the file unusable for labelling as it is (hits
+    without images, no hits), or None; ``info`` prints the lines, then reports the problem.
+    ``no_images`` is the error reading an image raises (litPixels files included), or None.
+    """
+
+    path: str
+    kind: str
+    lines: list[str] = field(default_factory=list)
+    problem: LabelerError | None = None
+    nonfinite: dict | None = None
+    no_images: LabelerError | None = None
+
+    def text(self) -> str:
+        """The report as printed by ``psocake-labeler info``."""
+        return "\n".join(self.lines)
+
+
+def _fmt(x: float | None, unit: str, scale: float = 1.0, digits: int = 4) -> str | None:
+    return None if x is None else f"{x * scale:.{digits}g} {unit}"
+
+
+def count_nonfinite(run: Run, sample: int = 16, block: int = 4) -> dict:
+    """NaN and inf pixels in up to ``sample`` images spread evenly over the run."""
+    n = len(run)
+    rows = np.unique(np.linspace(0, n - 1, min(n, max(sample, 1))).astype(np.int64))
+    nan = inf = pixels = 0
+    bad_images = 0
+    for a in range(0, len(rows), block):
+        imgs = run.images(rows[a:a + block])  # a few at a time: images may be 1024^2
+        isnan, isinf = np.isnan(imgs), np.isinf(imgs)
+        nan += int(isnan.sum())
+        inf += int(isinf.sum())
+        pixels += imgs.size
+        bad_images += int((isnan | isinf).reshape(len(imgs), -1).any(axis=1).sum())
+    return {"images": len(rows), "pixels": pixels, "nan": nan, "inf": inf,
+            "bad_images": bad_images,
+            "fraction": (nan + inf) / pixels if pixels else 0.0}
+
+
+def not_a_run(path: Path, kind: str) -> LayoutError:
+    """The message for an HDF5 file that is not a run, saying what it is instead."""
+    if kind == "manifold":
+        return LayoutError(f"{path}: is a psocake-labeler manifold file, not a run; load it "
+                           "with Manifold.load or `psocake-labeler gui`")
+    if kind == "labels":
+        return LayoutError(f"{path}: is a psocake-labeler label file, not a run; load it "
+                           "with LabelSession.load")
+    if kind == "psocake-labels":
+        return LayoutError(f"{path}: is a Psocake label file (labels/propLabels), not a run")
+    if kind.startswith("schema:"):
+        return LayoutError(f"{path}: is a {kind[7:]} file, not a Psocake run")
+    from .runs import EVENT_NUMBER, LIT_PIXELS, SFX_ALL, SPI_HITS
+
+    with open_h5(path) as f:
+        top = ", ".join(sorted(f.keys())[:8]) or "nothing"
+    return LayoutError(f"{path}: is HDF5 but not a Psocake hit-finder output: none of "
+                       f"{SPI_HITS}, {EVENT_NUMBER}, {SFX_ALL}, {LIT_PIXELS} (top level "
+                       f"holds: {top})")
+
+
+def _sentence(exc: Exception) -> str:
+    """An error message without its leading ``path: ``, as part of a report line."""
+    return "the file " + str(exc).split(": ", 1)[-1]
+
+
+def _no_images_error(run: Run) -> NoImagesError | None:
+    """The NoImagesError of the first (sub-)run that has hits but no images."""
+    for r in getattr(run, "runs", [run]):
+        if r.has_images or r.metadata.get("kind") == "litpixels" or not len(r):
+            continue
+        try:
+            r.image(0)
+        except NoImagesError as exc:
+            return exc
+    return None
+
+
+def _title(run: Run) -> str:
+    """Which Psocake output a (single) run was read from."""
+    kind, info = run.metadata["kind"], run.info
+    if kind == "sfx" and info.get("n_events") is not None:
+        parts = len(info.get("parts", []))
+        return TITLES["sfx-master"] + f" gathering {parts} per-rank file{'s' * (parts != 1)}"
+    if kind == "sfx":
+        return TITLES["sfx-rank"]
+    return TITLES.get(kind, kind)
+
+
+def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, dict | None]:
+    md, info = run.metadata, run.info
+    lines = []
+    if isinstance(run, RunSet):
+        lines.append(f"{len(run.runs)} runs read as one ({md.get('kind')}):")
+        for r in run.runs:
+            images = f"images {r.image_shape}" if r.has_images else "no images"
+            lines.append(f"  {r.path}: {_title(r)}, "
+                         f"run {r.metadata.get('run')}, {len(r)} hits, {images}")
+    else:
+        title = _title(run)
+        lines.append(f"{run.path}: {title}.")
+    who = [f"experiment {md.get('experiment') or 'unknown'}",
+           f"run {md.get('run') if md.get('run') is not None else md.get('runs', 'unknown')}",
+           f"detector {md.get('detector') or 'unknown'}"]
+    lines.append("  " + ", ".join(who) + ".")
+    counts = f"  {len(run)} {'events' if md.get('kind') == 'litpixels' else 'hits'}"
+    if info.get("n_events") is not None:
+        counts += (f" out of {info['n_events']} events in the run "
+                   f"({info['n_processed']} processed by the hit finder)")
+    if len(run):
+        counts += f"; event numbers {run.events.min()}..{run.events.max()}"
+    lines.append(counts + (f" ({info['events_dataset']})." if info.get("events_dataset")
+                           else "."))
+    for key, label in (("lit_pixels", "lit pixels per hit (nHits)"),
+                       ("hit_metric", "hit metric (hitMetric)")):
+        if info.get(key) is not None and len(info[key]):
+            v = np.asarray(info[key], dtype=np.float64)
+            lines.append(f"  {label}: min {v.min():.4g}, median {np.median(v):.4g}, "
+                         f"max {v.max():.4g}.")
+    problem: LabelerError | None = None
+    nonfinite = None
+    if run.has_images:
+        where = info.get("images_dataset")
+        lines.append(f"  Images: present, {len(run)} x {run.image_shape[0]} x "
+                     f"{run.image_shape[1]}" + (f" in {where}." if where else "."))
+    elif md.get("kind") == "litpixels":
+        lines.append("  Images: none (a litPixels file holds only the hit metric).")
+    else:
+        problem = _no_images_error(run)
+        if problem is not None:
+            lines.append(f"  Images: none: {_sentence(problem)}.")
+    geo = [s for s in (_fmt(md.get("photon_energy_eV"), "eV"),
+                       _fmt(md.get("distance_m"), "m", digits=4),
+                       _fmt(md.get("pixel_size_m"), "um", 1e6)) if s]
+    if geo:
+        names = [n for n, k in (("photon energy", "photon_energy_eV"),
+                                ("detector distance", "distance_m"),
+                                ("pixel size", "pixel_size_m")) if md.get(k) is not None]
+        lines.append("  " + ", ".join(f"{n} {v}" for n, v in zip(names, geo)) + ".")
+    if md.get("clen_mm") is not None:
+        lines.append(f"  camera length (clen) {md['clen_mm']:.4g} mm.")
+    mask = run.mask
+    if mask is not None:
+        lines.append(f"  Mask: {info.get('mask_dataset') or 'combined'}, {mask.shape[0]} x "
+                     f"{mask.shape[1]}, {mask.mean():.1%} good pixels.")
+    else:
+        lines.append("  Mask: none in the file (NaN/inf pixels are masked by the features).")
+    if run.center is not None:
+        lines.append(f"  Beam centre (row, col): ({run.center[0]:.1f}, {run.center[1]:.1f}) "
+                     f"pixels{' (image centre)' if run._center is None else ' (from file)'}.")
+    if run.has_images and len(run):
+        nonfinite = count_nonfinite(run, sample)
+        c = nonfinite
+        if c["nan"] + c["inf"] == 0:
+            lines.append(f"  NaN/inf pixels: none in {c['images']} sampled images.")
+        else:
+            lines.append(f"  NaN/inf pixels: {c['nan']} NaN and {c['inf']} inf in "
+                         f"{c['bad_images']} of {c['images']} sampled images "
+                         f"({c['fraction']:.4%} of sampled pixels); they are kept as read "
+                         "and masked by the features.")
+    return lines, problem, nonfinite
+
+
+def _walk(f, limit: int = 12) -> list[str]:
+    """``name shape dtype`` of the first ``limit`` datasets."""
+    import h5py
+
+    out: list[str] = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and len(out) < limit:
+            out.append(f"{name} {obj.shape} {obj.dtype}")
+    f.visititems(visit)
+    return out
+
+
+def _event_table_summary(f) -> str | None:
+    """Rows and runs of the first dataset with (source, run, event) fields."""
+    import h5py
+
+    found = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.dtype.names and \
+                {"source", "run", "event"} <= set(obj.dtype.names) and not found:
+            found.append(obj)
+    f.visititems(visit)
+    if not found:
+        return None
+    table = found[0][()]
+    runs = sorted({int(r) for r in table["run"]})
+    sources = {s for s in table["source"]}
+    return f"{len(table)} events from {len(sources)} file(s), runs {runs}"
+
+
+def _strings(ds) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(ds[()])]
+
+
+def _manifold_lines(f) -> list[str]:
+    """Our manifold file (psocake_labeler.manifold): coordinates, graph, events, params."""
+    lines = []
+    if "coords" in f:
+        shape = f["coords"].shape
+        lines.append(f"  Diffusion coordinates: {shape[0]} events x "
+                     f"{shape[1] if len(shape) > 1 else 1} components.")
+    if "eigenvalues" in f:
+        values = np.asarray(f["eigenvalues"][()]).reshape(-1)
+        lines.append("  Eigenvalues: " + ", ".join(f"{v:.4g}" for v in values[:10]) + ".")
+    if "graph/data" in f:
+        lines.append(f"  Neighbour graph: {f['graph/data'].shape[0]} stored links.")
+    if "features" in f:
+        lines.append(f"  Features: {f['features'].shape[1] if f['features'].ndim > 1 else 1}"
+                     " values per event.")
+    if "transform" in f:
+        lines.append(f"  Feature transform: {f['transform'].attrs.get('class', 'saved')}.")
+    if "params" in f.attrs:
+        try:
+            params = json.loads(f.attrs["params"])
+            keys = [k for k in ("n_components", "knn", "alpha", "epsilon") if k in params]
+            if keys:
+                lines.append("  Parameters: " + ", ".join(f"{k} {params[k]}" for k in keys)
+                             + ".")
+        except (TypeError, ValueError):
+            pass
+    return lines
+
+
+def _labels_lines(f) -> list[str]:
+    """Our label file (psocake_labeler.io.labels): classes, hand labels, users, predictions."""
+    lines = []
+    names = _strings(f["classes/name"]) if "classes/name" in f else []
+    if names:
+        lines.append(f"  Classes: {', '.join(names)}.")
+    if "labels" in f:
+        labels = np.asarray(f["labels"][()]).reshape(-1)
+        counts = Counter(int(v) for v in labels if v >= 0)
+        per = ", ".join(f"{names[k] if 0 <= k < len(names) else k} {c}"
+                        for k, c in sorted(counts.items()))
+        lines.append(f"  Labelled by hand: {sum(counts.values())} of {len(labels)} events"
+                     + (f" ({per})." if per else "."))
+    if "log/actions/user" in f:
+        users = sorted(set(_strings(f["log/actions/user"])))
+        lines.append(f"  History: {f['log/actions/user'].shape[0]} actions by "
+                     f"{len(users)} user(s)" + (f": {', '.join(users)}." if users else "."))
+    if "predictions/predicted" in f:
+        pred = np.asarray(f["predictions/predicted"][()]).reshape(-1)
+        if (pred >= 0).any():
+            conf = np.asarray(f["predictions/confidence"][()]).reshape(-1) \
+                if "predictions/confidence" in f else None
+            method = f["predictions"].attrs.get("method", "")
+            method = method.decode() if isinstance(method, bytes) else method
+            lines.append(f"  Predictions: {int((pred >= 0).sum())} events"
+                         + (f" by {method}" if method else "")
+                         + (f", mean confidence {conf[pred >= 0].mean():.2f}."
+                            if conf is not None and len(conf) == len(pred) else "."))
+        else:
+            lines.append("  Predictions: none yet.")
+    if "events_hash" in f.attrs:
+        value = f.attrs["events_hash"]
+        value = value.decode() if isinstance(value, bytes) else str(value)
+        lines.append(f"  Made for the manifold whose events hash is {value[:16]}...")
+    return lines
+
+
+def _schema_lines(f, path: Path, kind: str) -> list[str]:
+    """Our manifold and label files, from their schema and the datasets they hold."""
+    version = f.attrs.get("schema_version")
+    what = {"manifold": "psocake-labeler manifold file (diffusion map of hits)",
+            "labels": "psocake-labeler label file (labels given by hand, with who and when, "
+                      "and propagated predictions)"}[kind]
+    lines = [f"{path}: {what}, schema version {version}."]
+    events = _event_table_summary(f)
+    if events:
+        lines.append(f"  Events: {events}.")
+    more = _manifold_lines(f) if kind == "manifold" else _labels_lines(f)
+    if not more:  # an unfamiliar version: at least say what is inside
+        more = ["  Datasets: " + "; ".join(_walk(f)) + "."]
+    return lines + more
+
+
+def _psocake_labels_lines(f, path: Path) -> list[str]:
+    labels = np.asarray(f["labels"][()]).reshape(-1)
+    prop = np.asarray(f["propLabels"][()]).reshape(-1)
+    name = parse_name(path)
+    who = (f" for experiment {name['experiment']} run {name['run']}" if name else "")
+    codes = Counter(int(v) for v in labels if v != 0)
+    return [f"{path}: Psocake label file (labels/propLabels, one user's labels){who}: "
+            f"{len(labels)} events, {sum(codes.values())} labelled by hand "
+            f"(codes {dict(sorted(codes.items()))}; 0 = no label, k = k-th class), "
+            f"{int((prop != 0).sum())} with a propagated label."]
+
+
+def _truth_lines(f, path: Path) -> list[str]:
+    """Ground truth written by the simulator beside a simulated run."""
+    names = [v.decode() if isinstance(v, bytes) else str(v)
+             for v in np.ravel(f["class_names"][()])] if "class_names" in f else []
+    labels = np.asarray(f["labels"][()]).reshape(-1) if "labels" in f else np.zeros(0, int)
+    counts = Counter(int(v) for v in labels)
+    per_class = ", ".join(f"{names[k] if 0 <= k < len(names) else k} {c}"
+                          for k, c in sorted(counts.items()))
+    kinds = Counter(v.decode() if isinstance(v, bytes) else str(v)
+                    for v in np.ravel(f["kinds"][()])) if "kinds" in f else Counter()
+    return [f"{path}: psocake-labeler simulation ground truth (the true class of each "
+            f"simulated hit): {len(labels)} hits; classes: {per_class or 'none'}; kinds: "
+            + (", ".join(f"{k} {v}" for k, v in kinds.most_common()) or "none") + "."]
+
+
+def _label_json_lines(path: Path) -> list[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LayoutError(f"{path}: is not a valid Psocake .label.json ({exc})") from None
+    if not isinstance(data, dict):
+        raise LayoutError(f"{path}: a .label.json must map event numbers to labels")
+    counts = Counter(str(v) for v in data.values())
+    name = parse_name(path)
+    who = f" for experiment {name['experiment']} run {name['run']}" if name else ""
+    return [f"{path}: Psocake label file (JSON, event -> label){who}: {len(data)} events "
+            f"labelled ({', '.join(f'{k} {v}' for k, v in counts.most_common())})."]
+
+
+def inspect_file(path, sample: int = 16) -> FileReport:
+    """Inspect ``path`` (a file, run folder or glob) and say what it holds.
+
+    Raises the specific :class:`InputError` when the file cannot be read at all (missing,
+    empty, not HDF5, truncated, unknown layout, datasets of different lengths).
+    """
+    p = Path(path)
+    if p.suffix == ".json":
+        if not p.exists():
+            raise MissingFileError(f"{p}: no such file")
+        return FileReport(str(p), "label-json", _label_json_lines(p))
+    if p.is_dir() or not p.exists():
+        kind = "run"
+    else:
+        with open_h5(p) as f:
+            kind = detect_kind(f)
+            if kind in ("manifold", "labels"):
+                return FileReport(str(p), kind, _schema_lines(f, p, kind))
+            if kind == "psocake-labels":
+                return FileReport(str(p), kind, _psocake_labels_lines(f, p))
+            if kind == "schema:psocake-labeler/simulation-truth":
+                return FileReport(str(p), "truth", _truth_lines(f, p))
+        if kind.startswith("schema:") or kind == "unknown":
+            raise not_a_run(p, kind)
+    try:
+        run = open_run(p)
+    except EmptyRunError as exc:
+        title = TITLES.get(kind, "Psocake output")
+        return FileReport(str(p), kind, [f"{p}: {title}.",
+                                         f"  {_sentence(exc)}"], problem=exc)
+    with run:
+        lines, problem, nonfinite = _run_lines(run, sample)
+        no_images = None
+        if not run.has_images:
+            try:
+                run.image(0)
+            except NoImagesError as exc:
+                no_images = exc
+    return FileReport(str(p), run.metadata["kind"], lines, problem, nonfinite, no_images)
+
+
+def describe(path, sample: int = 16) -> str:
+    """What ``path`` is, in words (see :func:`inspect_file`)."""
+    return inspect_file(path, sample).text()

@@ -1,0 +1,406 @@
+"""``Run``: the hits of one run (or of several), read lazily from Psocake's output.
+
+The format readers (``spi``, ``sfx``, ``litpixels``) check a file and build a ``Run`` from
+an :class:`~psocake_labeler.io.sources.ImageSource`; this module holds the ``Run`` and
+``RunSet`` classes, the checks every file goes through before h5py opens it, and the
+recognition of which Psocake output a file is.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import EmptyRunError, InputError, LayoutError, MissingFileError, \
+    NotHDF5Error
+from .events import concat_event_tables, make_event_table
+from .sources import ConcatSource, ImageSource
+
+SPI_HITS = "/entry_1/result_1/nHits"
+SPI_ALL = "/entry_1/result_1/nHitsAll"
+SFX_ALL = "/entry_1/result_1/nPeaksAll"
+SFX_HITS = "/entry_1/result_1/nPeaks"
+EVENT_NUMBER = "/LCLS/eventNumber"
+LIT_PIXELS = "/litPixels"
+SCHEMA_MANIFOLD = "psocake-labeler/manifold"
+SCHEMA_LABELS = "psocake-labeler/labels"
+
+# <exp>_<run:04d>[_<rank>][_<tag>]: experiment names are letters then digits (amo06516).
+NAME_RE = re.compile(r"^(?P<exp>[A-Za-z]+\d+)_(?P<run>\d+)(?:_(?P<rest>.+))?$")
+
+METADATA_KEYS = ("kind", "experiment", "run", "detector", "photon_energy_eV",
+                 "distance_m", "pixel_size_m")
+
+
+def parse_name(path: str | Path) -> dict:
+    """Experiment, run and the rest (rank and/or tag) from ``<exp>_<run:04d>[_...]``.
+
+    Returns an empty dict when the name does not follow Psocake's pattern.
+    """
+    stem = Path(path).name.split(".")[0]
+    m = NAME_RE.match(stem)
+    if not m:
+        return {}
+    return {"experiment": m["exp"], "run": int(m["run"]), "rest": m["rest"]}
+
+
+def check_file(path: str | Path) -> Path:
+    """Raise the specific :class:`InputError` if ``path`` cannot be an HDF5 file.
+
+    Missing, a folder, empty (0 bytes), or not HDF5 by its signature. A file whose
+    signature is right but whose body is cut off is caught by :func:`open_h5`.
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.exists():
+        raise MissingFileError(f"{p}: no such file; check the path (Psocake writes hits to "
+                               "<psocakeDir>/r<run:04d>/<exp>_<run:04d>.cxi)")
+    if p.is_dir():
+        raise NotHDF5Error(f"{p}: is a folder, not a file")
+    size = p.stat().st_size
+    if size == 0:
+        raise NotHDF5Error(f"{p}: the file is empty (0 bytes); the job that writes it "
+                           "probably failed or is still starting: re-run it")
+    try:
+        ok = h5py.is_hdf5(str(p))
+    except OSError as exc:
+        raise NotHDF5Error(f"{p}: cannot be read ({exc})") from None
+    if not ok:
+        raise NotHDF5Error(f"{p}: is not an HDF5 file ({size} bytes without the HDF5 "
+                           "signature); give a Psocake .cxi or .h5 output")
+    return p
+
+
+def open_h5(path: str | Path):
+    """Open ``path`` read-only after :func:`check_file`; truncation becomes NotHDF5Error."""
+    import h5py
+
+    p = check_file(path)
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        raise NotHDF5Error(f"{p}: HDF5 signature present but the file cannot be opened "
+                           f"({exc}); it is probably truncated (copy interrupted or job "
+                           "killed): copy or write it again") from None
+
+
+def get_dataset(f, name: str):
+    """The dataset ``name`` or None (dangling soft links and groups count as absent)."""
+    import h5py
+
+    try:
+        obj = f.get(name)
+    except (KeyError, OSError):
+        return None
+    return obj if isinstance(obj, h5py.Dataset) else None
+
+
+def read_dataset(f, name: str, path: str | Path) -> np.ndarray:
+    """Read a whole small dataset, turning low-level read failures into NotHDF5Error."""
+    try:
+        return f[name][()]
+    except OSError as exc:
+        raise NotHDF5Error(f"{path}: dataset {name} cannot be read ({exc}); the file is "
+                           "probably truncated: copy or write it again") from None
+
+
+def detect_kind(f) -> str:
+    """Which file this is, from its datasets and ``schema`` attribute.
+
+    One of ``manifold``, ``labels``, ``schema:<name>`` (another file of ours), ``litpixels``,
+    ``sfx-master``, ``sfx-rank``, ``spi``, ``spi-hitfinder`` (nHitsAll only, hits not
+    saved), ``psocake-labels``, ``cxi`` (eventNumber and images, no Psocake result) or
+    ``unknown``.
+    """
+    schema = f.attrs.get("schema")
+    if isinstance(schema, bytes):
+        schema = schema.decode()
+    if isinstance(schema, str):
+        if schema.startswith(SCHEMA_MANIFOLD):
+            return "manifold"
+        if schema.startswith(SCHEMA_LABELS):
+            return "labels"
+        return f"schema:{schema}"
+    if LIT_PIXELS in f:
+        return "litpixels"
+    if get_dataset(f, SFX_ALL) is not None:
+        return "sfx-master"
+    if get_dataset(f, SFX_HITS) is not None:
+        return "sfx-rank"
+    if get_dataset(f, SPI_HITS) is not None:
+        return "spi"
+    if get_dataset(f, SPI_ALL) is not None:
+        return "spi" if get_dataset(f, EVENT_NUMBER) is not None else "spi-hitfinder"
+    if get_dataset(f, EVENT_NUMBER) is not None:
+        return "cxi"
+    if get_dataset(f, "labels") is not None and get_dataset(f, "propLabels") is not None:
+        return "psocake-labels"
+    return "unknown"
+
+
+def normalise_selection(sel, n: int) -> np.ndarray:
+    """Row indices for a slice, integer array, or boolean mask over ``n`` rows."""
+    if isinstance(sel, slice):
+        return np.arange(*sel.indices(n), dtype=np.int64)
+    arr = np.asarray(sel)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise IndexError(f"boolean selection of shape {arr.shape} for {n} rows")
+        return np.flatnonzero(arr).astype(np.int64)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise IndexError(f"rows must be integers, a slice or a boolean mask, got {arr.dtype}")
+    rows = arr.astype(np.int64).reshape(-1)
+    if rows.size and (rows.min() < -n or rows.max() >= n):
+        bad = rows[(rows < -n) | (rows >= n)][0]
+        raise IndexError(f"row {bad} out of range for a run of {n} hits")
+    return np.where(rows < 0, rows + n, rows)
+
+
+class Run:
+    """The hits of a run: event numbers, lazily read images, mask, geometry, metadata.
+
+    Built by :func:`open_run`; see docs/architecture.md for the contract.
+
+    Attributes
+    ----------
+    path : str
+        The file (or the master file, folder or first file) the run was opened from.
+    events : numpy.ndarray
+        int64 ``(n,)`` event numbers of the hits, in file order.
+    metadata : dict
+        ``kind``, ``experiment``, ``run``, ``detector``, ``photon_energy_eV``,
+        ``distance_m``, ``pixel_size_m`` (None where the file does not say).
+    info : dict
+        Further facts for ``info`` (datasets used, number of events in the run, ...).
+    """
+
+    def __init__(self, path: str | Path, source: ImageSource, events: np.ndarray,
+                 metadata: dict, mask: np.ndarray | None = None,
+                 center: tuple[float, float] | None = None,
+                 row_sources: Sequence[str] | None = None, info: dict | None = None) -> None:
+        self.path = str(path)
+        self.image_source = source
+        self.events = np.asarray(events, dtype=np.int64).reshape(-1)
+        if len(source) != len(self.events):
+            raise LayoutError(f"{path}: {len(self.events)} event numbers but "
+                              f"{len(source)} images")
+        self.metadata = {k: metadata.get(k) for k in METADATA_KEYS}
+        self.metadata.update({k: v for k, v in metadata.items() if k not in METADATA_KEYS})
+        self._mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self._center = center
+        self._row_sources = row_sources
+        self.info = dict(info or {})
+
+    # -- size and events ------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __repr__(self) -> str:
+        md = self.metadata
+        return (f"<{type(self).__name__} {md.get('kind')} {md.get('experiment')} "
+                f"run {md.get('run')}: {len(self)} hits, images "
+                f"{self.image_shape if self.has_images else 'absent'}, {self.path}>")
+
+    def event_table(self) -> np.ndarray:
+        """Structured array (source, run, event), one row per hit."""
+        run = self.metadata.get("run")
+        source = self._row_sources if self._row_sources is not None else self.path
+        return make_event_table(source, -1 if run is None else run, self.events)
+
+    # -- images ---------------------------------------------------------------------
+    @property
+    def has_images(self) -> bool:
+        """False for litPixels files and for hits saved without --saveADU."""
+        return bool(self.image_source.has_images)
+
+    @property
+    def image_shape(self) -> tuple[int, int] | None:
+        """``(H, W)`` of one image, or None when the run has no images."""
+        shape = self.image_source.shape
+        return None if shape is None else (int(shape[0]), int(shape[1]))
+
+    def image(self, i: int) -> np.ndarray:
+        """float32 ``(H, W)`` image of the ``i``-th hit; NaN/inf pixels are left as read."""
+        n = len(self)
+        if not -n <= int(i) < n:
+            raise IndexError(f"hit {i} out of range for a run of {n} hits")
+        return self.image_source.read(np.array([int(i) % n]))[0]
+
+    def images(self, sel=slice(None)) -> np.ndarray:
+        """float32 ``(k, H, W)`` images of the selected hits (slice, indices or bool mask).
+
+        Only those rows are read from disk.
+        """
+        return self.image_source.read(normalise_selection(sel, len(self)))
+
+    def iter_images(self, block: int = 256, start: int = 0,
+                    stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_row, images)`` blocks of at most ``block`` hits."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for a in range(start, stop, block):
+            yield a, self.images(slice(a, min(a + block, stop)))
+
+    def bad_pixel_mask(self, sel=slice(None)) -> np.ndarray:
+        """bool ``(k, H, W)``: True where a selected image has a NaN or infinite pixel."""
+        return ~np.isfinite(self.images(sel))
+
+    # -- geometry -------------------------------------------------------------------
+    @property
+    def mask(self) -> np.ndarray | None:
+        """bool ``(H, W)``, True = good pixel, or None when the file has no mask."""
+        return self._mask
+
+    @property
+    def center(self) -> tuple[float, float] | None:
+        """Beam centre ``(row, col)`` in pixels: from the file, else the image centre."""
+        if self._center is not None:
+            return (float(self._center[0]), float(self._center[1]))
+        shape = self.image_shape
+        if shape is None:
+            return None
+        return ((shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0)
+
+    # -- resources ------------------------------------------------------------------
+    def close(self) -> None:
+        """Close open files; the run reopens them if read again."""
+        self.image_source.close()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RunSet(Run):
+    """Several runs as one: rows are the runs' hits, run after run.
+
+    ``events`` holds the event numbers (not unique across runs); ``event_table()`` tells
+    the rows apart by (source, run, event). The mask is the AND of the runs' masks.
+    """
+
+    def __init__(self, runs: Sequence[Run]) -> None:
+        self.runs = list(runs)
+        if not self.runs:
+            raise EmptyRunError("no runs given")
+        source = ConcatSource([r.image_source for r in self.runs])
+        events = np.concatenate([r.events for r in self.runs])
+
+        def common(key):
+            values = {r.metadata.get(key) for r in self.runs}
+            return values.pop() if len(values) == 1 else None
+
+        metadata = {k: common(k) for k in METADATA_KEYS}
+        metadata["kind"] = common("kind") or "mixed"
+        metadata["runs"] = [r.metadata.get("run") for r in self.runs]
+        masks = [r.mask for r in self.runs if r.mask is not None]
+        mask = None
+        if masks and source.shape is not None and all(m.shape == source.shape for m in masks):
+            mask = np.logical_and.reduce(masks)
+        super().__init__(self.runs[0].path, source, events, metadata, mask=mask,
+                         center=self.runs[0]._center,
+                         info={"paths": [r.path for r in self.runs]})
+
+    def event_table(self) -> np.ndarray:
+        return concat_event_tables([r.event_table() for r in self.runs])
+
+    def close(self) -> None:
+        for r in self.runs:
+            r.close()
+
+
+def _expand(path_or_paths) -> list[Path]:
+    """Files named by a path, a folder, a glob, or a list of those (in order)."""
+    import glob
+
+    if isinstance(path_or_paths, (list, tuple)):
+        out: list[Path] = []
+        for p in path_or_paths:
+            out.extend(_expand(p))
+        return out
+    p = Path(os.fspath(path_or_paths))
+    if p.is_dir():
+        files = sorted(q for q in p.iterdir()
+                       if q.is_file() and q.suffix in (".cxi", ".h5")
+                       and not q.name.startswith("."))
+        return [_Folder(q) for q in files]  # marked: skip what is not a run
+    if not p.exists() and glob.has_magic(str(p)):
+        files = sorted(glob.glob(str(p)))
+        if not files:
+            raise MissingFileError(f"{p}: no file matches this pattern")
+        return [_Folder(q) for q in map(Path, files)]
+    return [p]
+
+
+class _Folder(type(Path())):
+    """A path found by listing a folder or a glob (not named by the user)."""
+
+
+def open_run(path_or_paths, use_psana: bool = False) -> Run:
+    """Open Psocake output as a :class:`Run`.
+
+    Parameters
+    ----------
+    path_or_paths : path, folder, glob, or list of them
+        An SPI hits file, an SFX master (gathers its per-rank files) or per-rank file, a
+        litPixels ``.h5``, a run folder such as ``r0093/``, a glob, or a list; several runs
+        give a :class:`RunSet`.
+    use_psana : bool
+        When a file has hits but no images, read them through psana (inside Psocake).
+
+    Raises
+    ------
+    InputError
+        A subclass naming the file (and dataset) and what to do.
+    """
+    from . import litpixels, sfx, spi
+
+    from .describe import not_a_run
+
+    paths = _expand(path_or_paths)
+    kinds = {}
+    for p in paths:
+        if p.suffix == ".json" and p.exists():
+            raise LayoutError(f"{p}: is a JSON file (a Psocake .label.json?), not a run; "
+                              "give the run's .cxi")
+        try:
+            with open_h5(p) as f:
+                kinds[str(p)] = detect_kind(f)
+        except InputError:
+            # A folder may hold a stray broken file; a broken run file is still an error.
+            if not isinstance(p, _Folder) or (p.suffix == ".cxi" and parse_name(p)):
+                raise
+            kinds[str(p)] = "unreadable"
+    gathered: set[str] = set()
+    for p in paths:
+        if kinds[str(p)] == "sfx-master":
+            gathered.update(str(q) for q in sfx.rank_files(p))
+    image_kinds = ("spi", "sfx-master", "sfx-rank", "cxi")
+    has_image_runs = any(k in image_kinds for k in kinds.values())
+    runs: list[Run] = []
+    for p in paths:
+        kind = kinds[str(p)]
+        if str(p) in gathered:
+            continue  # read through its master
+        if isinstance(p, _Folder) and not (kind in image_kinds or (
+                kind == "litpixels" and not has_image_runs)):
+            continue  # a folder also holds label, truth, metric and other files
+        if kind in ("spi", "cxi", "spi-hitfinder"):
+            runs.append(spi.open_spi(Path(p), use_psana=use_psana))
+        elif kind in ("sfx-master", "sfx-rank"):
+            runs.append(sfx.open_sfx(Path(p)))
+        elif kind == "litpixels":
+            runs.append(litpixels.open_litpixels(Path(p)))
+        else:
+            raise not_a_run(Path(p), kind)
+    if not runs:
+        hitfinder = [p for p in paths if kinds[str(p)] == "spi-hitfinder"]
+        if hitfinder:
+            spi.open_spi(Path(hitfinder[0]))  # raises its own message (hits not saved)
+        raise LayoutError(f"{path_or_paths}: holds no Psocake run file (looked for .cxi/.h5 "
+                          f"with {SPI_HITS}, {SFX_ALL}, {SFX_HITS} or {LIT_PIXELS})")
+    return runs[0] if len(runs) == 1 else RunSet(runs)

@@ -1,0 +1,164 @@
+"""Label classes: names, colours and stable ids.
+
+A class keeps its integer ``id`` for life, so that a rename does not rewrite the action log
+(the log stores ids) and a removed class's id is never reused. ``index`` is the position in
+the current list: what ``user_labels()`` and ``predicted`` hold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .errors import ClassNameError
+
+DEFAULT_CLASSES = ("Single", "Multiple", "Water/Unknown")
+# The colours users know from the prototype: Single red, Multiple green, Water/Unknown blue.
+DEFAULT_COLOURS = {"Single": "#e41a1c", "Multiple": "#4daf4a", "Water/Unknown": "#377eb8"}
+# Colours for further classes, in order (colour-blind-friendly set, none of the three above).
+EXTRA_COLOURS = ("#ff7f00", "#984ea3", "#a65628", "#f781bf", "#999999", "#dede00",
+                 "#17becf", "#000000")
+
+
+@dataclass
+class LabelClass:
+    """One class: ``id`` (stable), ``name`` and ``colour`` (``#rrggbb``)."""
+
+    id: int
+    name: str
+    colour: str
+
+
+class ClassList:
+    """The ordered classes of a session."""
+
+    def __init__(self, names: Sequence[str] = DEFAULT_CLASSES,
+                 colours: Sequence[str] | None = None, ids: Sequence[int] | None = None,
+                 next_id: int | None = None):
+        names = list(names)
+        if not names:
+            raise ClassNameError("a session needs at least one class; none were given")
+        ids = list(range(len(names))) if ids is None else [int(i) for i in ids]
+        self._classes: list[LabelClass] = []
+        for i, name in enumerate(names):
+            self._check_new(name)
+            colour = colours[i] if colours is not None else self._default_colour(name)
+            self._classes.append(LabelClass(ids[i], str(name), str(colour)))
+        self.next_id = max(ids) + 1 if next_id is None else int(next_id)
+
+    # -- queries ---------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Class names in order."""
+        return [c.name for c in self._classes]
+
+    @property
+    def ids(self) -> list[int]:
+        """Stable ids in order."""
+        return [c.id for c in self._classes]
+
+    @property
+    def colours(self) -> list[str]:
+        """Colours in order."""
+        return [c.colour for c in self._classes]
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def __iter__(self):
+        return iter(self._classes)
+
+    def index(self, name: str) -> int:
+        """Position of class ``name``; ClassNameError naming the valid ones if unknown."""
+        for i, c in enumerate(self._classes):
+            if c.name == name:
+                return i
+        raise ClassNameError(f"unknown class {name!r}; valid classes: {self._valid()}")
+
+    def id_of(self, name: str) -> int:
+        """Stable id of class ``name``."""
+        return self._classes[self.index(name)].id
+
+    def index_of_id(self, class_id: int) -> int:
+        """Position of the class with stable id ``class_id``, -1 if it was removed."""
+        for i, c in enumerate(self._classes):
+            if c.id == class_id:
+                return i
+        return -1
+
+    def lookup(self, name: str) -> int | None:
+        """Position of ``name`` ignoring case and spaces, None if absent (for imports)."""
+        key = _norm(name)
+        for i, c in enumerate(self._classes):
+            if _norm(c.name) == key:
+                return i
+        return None
+
+    # -- changes ---------------------------------------------------------------------------
+    def add(self, name: str, colour: str | None = None) -> LabelClass:
+        """Append a new class and return it."""
+        self._check_new(name)
+        cls = LabelClass(self.next_id, str(name), colour or self._next_colour())
+        self.next_id += 1
+        self._classes.append(cls)
+        return cls
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename class ``old`` to ``new`` (its id and colour stay)."""
+        i = self.index(old)
+        if new != old:
+            self._check_new(new)
+        self._classes[i].name = str(new)
+
+    def remove(self, name: str) -> LabelClass:
+        """Remove class ``name`` and return it."""
+        if len(self._classes) == 1:
+            raise ClassNameError(f"cannot remove {name!r}: it is the only class left")
+        return self._classes.pop(self.index(name))
+
+    def set_colour(self, name: str, colour: str) -> None:
+        """Change the colour of class ``name``."""
+        self._classes[self.index(name)].colour = str(colour)
+
+    def copy(self) -> "ClassList":
+        """An independent copy."""
+        return ClassList(self.names, self.colours, self.ids, self.next_id)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _valid(self) -> str:
+        return ", ".join(repr(n) for n in self.names)
+
+    def _check_new(self, name) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ClassNameError(f"class name {name!r} is empty or not text; give a name such "
+                                 f"as 'Single'")
+        if name != name.strip():
+            raise ClassNameError(f"class name {name!r} starts or ends with spaces")
+        if name.lower() == "unlabelled":
+            raise ClassNameError("'Unlabelled' is not a class: use unlabel() instead")
+        if any(c.name == name for c in getattr(self, "_classes", [])):
+            raise ClassNameError(f"class {name!r} already exists; classes: {self._valid()}")
+
+    def _default_colour(self, name: str) -> str:
+        if name in DEFAULT_COLOURS:
+            return DEFAULT_COLOURS[name]
+        return self._next_colour()
+
+    def _next_colour(self) -> str:
+        used = {c.colour for c in getattr(self, "_classes", [])}
+        for colour in EXTRA_COLOURS:
+            if colour not in used:
+                return colour
+        return EXTRA_COLOURS[len(used) % len(EXTRA_COLOURS)]
+
+
+def _norm(name: str) -> str:
+    return "".join(str(name).lower().split())
+
+
+def check_class_names(names: Iterable[str]) -> list[str]:
+    """Validate a list of class names (non-empty, unique); return it as a list."""
+    return ClassList(list(names)).names
+
+
+class ConfirmRequiredError(ClassNameError):
+    """Removing a class would drop labels and the caller has not confirmed."""

@@ -1,0 +1,69 @@
+"""``psocake-labeler export labels.h5 --format json|csv|cxi|blacklist``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import InputError
+
+_SUFFIX = {"json": ".json", "csv": ".csv", "cxi": ".cxi", "blacklist": ".dat",
+           "psocake": ""}
+
+
+def register(subparsers) -> None:
+    """Add the ``export`` sub-command."""
+    p = subparsers.add_parser(
+        "export", help="export labels as JSON/CSV, a one-class CXI, a blacklist or Psocake files",
+        description="Export the final labels (user label, else propagated) of a label file.")
+    p.add_argument("labels", help="label file (ours)")
+    p.add_argument("--format", required=True, choices=tuple(_SUFFIX),
+                   help="json/csv: table of exp, run, event, label, source, confidence; cxi: "
+                        "the events of one class with images; blacklist: one 0/1 per event; "
+                        "psocake: <exp>_%%04d_labels.h5 and .label.json per run")
+    p.add_argument("--class", dest="class_name", default=None,
+                   help="class for cxi and blacklist (default Single)")
+    p.add_argument("--min-confidence", type=float, default=0.0,
+                   help="cxi/blacklist: keep only events at least this confident")
+    p.add_argument("-o", "--output", default=None,
+                   help="output file (folder for --format psocake); default beside LABELS")
+    p.add_argument("--manifold", default=None,
+                   help="manifold of the label file: propagate first when predictions are "
+                        "missing or out of date")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the label file (propagating with --manifold if needed) and export it."""
+    from ..io.exports import export, write_psocake
+    from ..io.labels import read_label_file
+
+    labels = Path(args.labels)
+    if args.manifold:
+        from ..diffusion import Manifold
+        from ..session import LabelSession
+
+        s = LabelSession.load(labels, Manifold.load(args.manifold))
+        if s.stale or s.predicted.min() < 0 and len(s.labelled_rows()):
+            s.propagate()
+        data = s.to_data()
+    else:
+        data = read_label_file(labels)
+    if args.format == "psocake":
+        out = Path(args.output) if args.output else labels.parent
+        for p in write_psocake(data, out):
+            print(p)
+        return 0
+    if args.class_name is not None:
+        data.classes.index(args.class_name)   # a clear error before any work
+    suffix = _SUFFIX[args.format]
+    if args.output:
+        out = Path(args.output)
+    else:
+        tag = f"_{args.class_name or 'Single'}" if args.format in ("cxi", "blacklist") else ""
+        out = labels.with_name(labels.stem + tag.replace("/", "-") + suffix)
+    if out.resolve() == labels.resolve():
+        raise InputError(f"{out}: the export would overwrite the label file; give -o")
+    export(data, out, fmt=args.format, class_name=args.class_name,
+           min_confidence=args.min_confidence)
+    print(out)
+    return 0

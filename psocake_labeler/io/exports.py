@@ -1,0 +1,248 @@
+"""Exports of labels: JSON/CSV tables, a one-class CXI for reconstruction, an EMC blacklist.
+
+Every export uses the *final* label of each event: the user's label where there is one
+(source ``user``, confidence 1), else the propagated one (source ``propagated``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import InputError, LayoutError, NoImagesError
+from .atomic import atomic_h5, atomic_write_text
+from .labels import (LabelData, events_in_run, parse_run_name, psocake_h5_name,
+                     psocake_json_name, write_psocake_h5, write_psocake_json)
+
+FORMATS = ("json", "csv", "cxi", "blacklist")
+CXI_SCHEMA = "psocake-labeler/class-cxi"
+_IMAGE_PATHS = ("entry_1/instrument_1/detector_1/data", "entry_1/instrument_1/detector_1/photons",
+                "entry_1/data_1/data")   # the last: SFX per-rank files hold it directly
+# Per-run (not per-hit) arrays that may happen to have as many rows as there are hits.
+_PER_RUN = ("nHitsAll", "nPeaksAll", "powderHits", "powderMisses", "mask")
+_CHUNK = 256
+
+
+def export(data: LabelData, path: str | os.PathLike, fmt: str | None = None,
+           class_name: str | None = None, min_confidence: float = 0.0) -> Path:
+    """Export by ``fmt`` or by suffix: .json, .csv, .cxi (one class), .dat (blacklist)."""
+    path = Path(path)
+    fmt = fmt or {".json": "json", ".csv": "csv", ".cxi": "cxi", ".dat": "blacklist",
+                  ".txt": "blacklist"}.get(path.suffix.lower())
+    if fmt in ("json", "csv"):
+        write_table(data, path, fmt)
+    elif fmt == "cxi":
+        write_class_cxi(data, path, class_name or "Single", min_confidence)
+    elif fmt == "blacklist":
+        write_blacklist(data, path, class_name or "Single", min_confidence)
+    else:
+        raise InputError(f"{path}: unknown export format {fmt!r}; use one of {', '.join(FORMATS)}"
+                         f" (or the suffixes .json .csv .cxi .dat)")
+    return path
+
+
+def table_rows(data: LabelData) -> list[dict]:
+    """One dict per event: exp, run, event, label, source (user|propagated|""), confidence."""
+    label, source, conf = data.final()
+    names = data.classes.names
+    ev = data.events
+    exps = {s: _experiment(s) for s in set(ev["source"])}
+    return [{"exp": exps[ev["source"][i]], "run": int(ev["run"][i]), "event": int(ev["event"][i]),
+             "label": names[label[i]] if label[i] >= 0 else "", "source": str(source[i]),
+             "confidence": round(float(conf[i]), 6)} for i in range(len(ev))]
+
+
+def write_table(data: LabelData, path: str | os.PathLike, fmt: str = "json") -> None:
+    """Write the label table as JSON (a list of objects) or CSV, atomically."""
+    rows = table_rows(data)
+    if fmt == "json":
+        atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
+        return
+    out = io.StringIO()
+    w = csv.DictWriter(out, ["exp", "run", "event", "label", "source", "confidence"],
+                       lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, out.getvalue())
+
+
+def class_mask(data: LabelData, class_name: str, min_confidence: float = 0.0) -> np.ndarray:
+    """(N,) bool: events whose final label is ``class_name`` with enough confidence."""
+    k = data.classes.index(class_name)
+    label, _source, conf = data.final()
+    return (label == k) & (conf >= min_confidence)
+
+
+def write_blacklist(data: LabelData, path: str | os.PathLike, class_name: str = "Single",
+                    min_confidence: float = 0.0) -> None:
+    """EMC-style blacklist: one line per event, 0 = keep (is ``class_name``), 1 = skip."""
+    keep = class_mask(data, class_name, min_confidence)
+    atomic_write_text(path, "".join("0\n" if k else "1\n" for k in keep))
+
+
+def write_class_cxi(data: LabelData, path: str | os.PathLike, class_name: str = "Single",
+                    min_confidence: float = 0.0) -> int:
+    """Write the events of one class, images and metadata copied from their run files.
+
+    The output keeps Psocake's SPI layout (``/entry_1/instrument_1/detector_1/data``
+    soft-linked as ``/entry_1/data_1/data``, ``/LCLS/*`` per hit, detector geometry) so
+    that reconstruction programs read it like a "Save hits" file; ``/psocake_labeler``
+    adds run, event, label source and confidence per hit. Returns the number of hits.
+    """
+    rows = np.flatnonzero(class_mask(data, class_name, min_confidence))
+    if len(rows) == 0:
+        raise InputError(f"{path}: no event is labelled {class_name!r} (propagate first, or "
+                         f"lower the confidence threshold); nothing to export")
+    ev = data.events
+    label, source, conf = data.final()
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault(str(ev["source"][r]), []).append(int(r))
+    plans = [_plan(src, ev["event"][rs], rs) for src, rs in groups.items()]
+    order = np.concatenate([p["rows"] for p in plans])
+    first = plans[0]
+    with atomic_h5(path, CXI_SCHEMA, 1) as out:
+        with h5py.File(first["source"], "r") as f:
+            _copy_static(f, out, first["per_hit"])
+        for name in first["per_hit"]:
+            if not all(name in p["per_hit"] for p in plans):
+                continue   # not in every source: cannot be one per-hit array
+            parts = []
+            for p in plans:
+                with h5py.File(p["source"], "r") as f:
+                    parts.append(_read_rows(f[name], p["index"]))
+            out.create_dataset(name, data=np.concatenate(parts), chunks=True)
+        with h5py.File(first["source"], "r") as f:
+            _copy_links(f, out)
+            for attr_path in ("entry_1/result_1/nHits",):
+                if attr_path in f and attr_path in out:
+                    for k, v in f[attr_path].attrs.items():
+                        out[attr_path].attrs[k] = v
+                    out[attr_path].attrs["numEvents"] = len(order)
+        g = out.create_group("psocake_labeler")
+        g.attrs["class_name"] = class_name
+        g.attrs["min_confidence"] = float(min_confidence)
+        g.create_dataset("run", data=np.asarray(ev["run"][order], np.int32))
+        g.create_dataset("event", data=np.asarray(ev["event"][order], np.int64))
+        g.create_dataset("source", data=np.asarray(ev["source"][order], dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))
+        g.create_dataset("label_source", data=np.asarray(source[order], dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))
+        g.create_dataset("confidence", data=conf[order])
+    return len(order)
+
+
+def write_psocake(data: LabelData, folder: str | os.PathLike,
+                  experiment: str | None = None) -> list[Path]:
+    """Write Psocake's ``<exp>_%04d_labels.h5`` and ``<exp>_%04d.label.json`` per run."""
+    folder = Path(folder)
+    user = data.user_index()
+    ev = data.events
+    written = []
+    for run in np.unique(ev["run"]):
+        sel = np.flatnonzero(ev["run"] == run)
+        src = str(ev["source"][sel[0]])
+        exp = experiment or _experiment(src) or "exp"
+        n = events_in_run(src, ev["event"][sel])
+        labels = np.zeros(n, np.int64)
+        prop = np.zeros(n, np.int64)
+        labels[ev["event"][sel]] = user[sel] + 1          # -1 (none) becomes 0
+        prop[ev["event"][sel]] = np.asarray(data.predicted)[sel] + 1
+        h5 = folder / psocake_h5_name(exp, int(run))
+        write_psocake_h5(h5, labels, prop)
+        js = folder / psocake_json_name(exp, int(run))
+        write_psocake_json(js, {int(ev["event"][r]): data.classes.names[user[r]]
+                                for r in sel if user[r] >= 0})
+        written += [h5, js]
+    return written
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _experiment(source: str) -> str:
+    parsed = parse_run_name(source)
+    return parsed[0] if parsed else ""
+
+
+def _plan(source: str, events: np.ndarray, rows: list[int]) -> dict:
+    """Where each wanted event sits in ``source``, and which datasets are per hit."""
+    if not Path(source).exists():
+        raise InputError(f"{source}: run file of the labelled events not found; the CXI "
+                         f"export copies images from it (move it back or re-embed)")
+    with h5py.File(source, "r") as f:
+        if not any(p in f for p in _IMAGE_PATHS):
+            raise NoImagesError(f"{source}: holds no images ({_IMAGE_PATHS[0]}); save the hits "
+                                f"with --saveADU to export a CXI for reconstruction")
+        id_path = next((p for p in ("LCLS/eventNumber", "entry_1/experimental_identifier")
+                        if p in f), None)
+        if id_path is None:
+            raise LayoutError(f"{source}: no /LCLS/eventNumber; cannot find the hits' events")
+        ids = np.asarray(f[id_path][()], dtype=np.int64).reshape(-1)
+        n = len(ids)
+        where = {int(e): i for i, e in reversed(list(enumerate(ids)))}
+        missing = [int(e) for e in events if int(e) not in where]
+        if missing:
+            raise LayoutError(f"{source}: events {missing[:5]} of the label file are not in "
+                              f"{id_path}; the label file belongs to other run files")
+        per_hit: list[str] = []
+
+        def visit(name, obj):
+            if (isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0] == n
+                    and name.split("/")[-1] not in _PER_RUN
+                    and not name.startswith(("psana", "status", "psocake_labeler"))
+                    and f.get(name, getlink=True).__class__ is h5py.HardLink):
+                per_hit.append(name)
+        f.visititems(visit)
+    return {"source": source, "index": np.array([where[int(e)] for e in events], np.int64),
+            "rows": np.asarray(rows, np.int64), "per_hit": per_hit}
+
+
+def _read_rows(ds: h5py.Dataset, index: np.ndarray) -> np.ndarray:
+    # h5py wants increasing indices: read sorted in chunks, then restore the order asked for
+    order = np.argsort(index, kind="stable")
+    sorted_idx = index[order]
+    uniq, inv = np.unique(sorted_idx, return_inverse=True)
+    parts = [ds[uniq[i:i + _CHUNK]] for i in range(0, len(uniq), _CHUNK)]
+    data = np.concatenate(parts)[inv]
+    out = np.empty_like(data)
+    out[order] = data
+    return out
+
+
+def _copy_static(f: h5py.File, out: h5py.File, per_hit: list[str]) -> None:
+    """Copy every dataset that is not per hit (geometry, run summaries) and all attributes."""
+    for k, v in f.attrs.items():
+        if k not in ("schema", "schema_version"):
+            out.attrs[k] = v
+
+    def visit(name, obj):
+        link = f.get(name, getlink=True)
+        if not isinstance(link, h5py.HardLink) or name.startswith("psocake_labeler"):
+            return
+        if isinstance(obj, h5py.Group):
+            grp = out.require_group(name)
+            for k, v in obj.attrs.items():
+                grp.attrs[k] = v
+        elif name not in per_hit:
+            parent = name.rsplit("/", 1)[0] if "/" in name else "/"
+            f.copy(obj, out.require_group(parent), name=name.split("/")[-1])
+    f.visititems(visit)
+
+
+def _copy_links(f: h5py.File, out: h5py.File) -> None:
+    """Recreate soft links (e.g. /entry_1/data_1/data) whose targets were copied."""
+    links = []
+
+    def visit(name, link):
+        if isinstance(link, h5py.SoftLink):
+            links.append((name, link.path))
+    f.visititems_links(visit)
+    for name, target in links:
+        if name not in out and target.lstrip("/") in out:
+            parent = name.rsplit("/", 1)[0] if "/" in name else "/"
+            out.require_group(parent)
+            out[name] = h5py.SoftLink(target)

@@ -1,0 +1,409 @@
+"""``LabelSession``: the labels of one manifold, who gave them, and what they predict.
+
+Every change goes through the action log (:mod:`psocake_labeler.session_log`), is saved
+atomically to ``path`` before the call returns (so a label is never lost once the call has
+returned), re-propagates when propagation is on, and then tells the listeners (the GUI).
+"""
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .classes import DEFAULT_CLASSES, ClassList, ConfirmRequiredError
+from .errors import InputError, ManifoldMismatchError
+from .io.labels import LabelData, read_label_file, write_label_file
+from .io.merge import merge_labels, read_label_set
+from .session_log import Action, ActionLog
+
+__all__ = ["LabelSession", "merge_labels"]
+
+
+class LabelSession:
+    """User labels on a manifold, with propagation, recommendation and autosave.
+
+    Parameters
+    ----------
+    manifold : Manifold
+        Provides ``events``, ``graph``, ``coords``, ``events_hash()`` and ``extend()``.
+    classes : sequence of str
+        Class names in order (default Single, Multiple, Water/Unknown).
+    path : path, optional
+        Label file, rewritten atomically after every change. It must not exist yet
+        (continue an existing file with :meth:`load`) unless ``overwrite`` is True.
+    user : str, optional
+        Name logged with every action; default the login name.
+    method : str
+        Propagation method passed to :func:`psocake_labeler.propagation.propagate`.
+    """
+
+    def __init__(self, manifold, classes: Sequence[str] | ClassList = DEFAULT_CLASSES,
+                 path: str | os.PathLike | None = None, user: str | None = None,
+                 method: str = "poisson", overwrite: bool = False, _data: LabelData | None = None):
+        self.manifold = manifold
+        self.user = user or getpass.getuser()
+        self.path = Path(path) if path is not None else None
+        self._listeners: list[Callable[[], None]] = []
+        self._propagation = None      # last Propagation, for warm starts
+        self._warm_ok = False         # whether it can start the next solve
+        self._row_of: dict | None = None
+        if _data is None:
+            events = np.asarray(manifold.events)
+            cl = classes.copy() if isinstance(classes, ClassList) else ClassList(classes)
+            _data = LabelData(cl, ActionLog(len(events)), events, manifold.events_hash(),
+                              method=method)
+            if self.path is not None and self.path.exists() and not overwrite:
+                raise InputError(f"{self.path}: label file exists; continue it with "
+                                 f"LabelSession.load(path, manifold), or pass overwrite=True")
+        self._d = _data
+        if self.path is not None:
+            self.save()
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def classes(self) -> list[str]:
+        """Class names in order."""
+        return self._d.classes.names
+
+    @property
+    def colours(self) -> list[str]:
+        """Class colours (``#rrggbb``) in order."""
+        return self._d.classes.colours
+
+    @property
+    def events(self) -> np.ndarray:
+        """The manifold's event table (source, run, event), one row per manifold row."""
+        return self._d.events
+
+    @property
+    def log(self) -> ActionLog:
+        """The action log (read it; change it only through the session's methods)."""
+        return self._d.log
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """(N,) predicted class index, user labels included; -1 before any propagation."""
+        return self._d.predicted
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(N,) confidence in [0, 1]; 1 for user-labelled rows."""
+        return self._d.confidence
+
+    @property
+    def scores(self) -> np.ndarray:
+        """(N, C) per-class scores of the last propagation."""
+        return self._d.scores
+
+    @property
+    def auto_propagate(self) -> bool:
+        """True once :meth:`propagate` was called: every later change re-propagates."""
+        return self._d.auto_propagate
+
+    @auto_propagate.setter
+    def auto_propagate(self, on: bool) -> None:
+        self._d.auto_propagate = bool(on)
+
+    @property
+    def stale(self) -> bool:
+        """True when labels changed since the last propagation."""
+        return self._d.propagated_at != len(self._d.log.actions)
+
+    def __len__(self) -> int:
+        return len(self._d.events)
+
+    def user_labels(self) -> dict[int, int]:
+        """``{row: class index}`` of every user-labelled row."""
+        idx = self._d.user_index()
+        rows = np.flatnonzero(idx >= 0)
+        return {int(r): int(idx[r]) for r in rows}
+
+    def labelled_rows(self) -> np.ndarray:
+        """Rows with a user label, ascending."""
+        return self._d.log.labelled_rows()
+
+    def row_of(self, run: int, event: int, source: str | None = None) -> int:
+        """Manifold row of ``(run, event)``; InputError if the manifold does not hold it."""
+        if self._row_of is None:
+            ev = self._d.events
+            self._row_of = {}
+            for i in range(len(ev) - 1, -1, -1):   # first occurrence wins
+                self._row_of[(int(ev["run"][i]), int(ev["event"][i]))] = i
+                self._row_of[(str(ev["source"][i]), int(ev["run"][i]), int(ev["event"][i]))] = i
+        key = (int(run), int(event)) if source is None else (str(source), int(run), int(event))
+        if key not in self._row_of:
+            raise InputError(f"run {run} event {event} is not in this manifold "
+                             f"({len(self)} events)")
+        return self._row_of[key]
+
+    # -- labelling -------------------------------------------------------------------------
+    def label(self, rows, class_name: str) -> bool:
+        """Give ``rows`` the class ``class_name``; True if anything changed.
+
+        ``rows``: a manifold row, a sequence of rows, or a list of ``(run, event)`` tuples
+        (see :meth:`label_events`). ClassNameError names the valid classes.
+        """
+        cid = self._d.classes.id_of(class_name)
+        if isinstance(rows, (list, tuple)) and rows and isinstance(rows[0], tuple):
+            return self.label_events(rows, class_name)
+        return self._record("label", self._rows(rows), cid)
+
+    def label_events(self, events: Iterable[Sequence[int]], class_name: str) -> bool:
+        """Label events given as ``(run, event)`` or ``(source, run, event)`` tuples."""
+        cid = self._d.classes.id_of(class_name)
+        rows = [self.row_of(e[0], e[1]) if len(e) == 2 else self.row_of(e[1], e[2], e[0])
+                for e in events]
+        return self._record("label", np.asarray(rows, dtype=np.int64), cid)
+
+    def unlabel(self, rows) -> bool:
+        """Remove the user label of ``rows``; True if anything changed."""
+        return self._record("unlabel", self._rows(rows), -1)
+
+    def undo(self) -> bool:
+        """Undo the last labelling action; False when there is nothing to undo."""
+        return self._changed(self._d.log.undo(self.user))
+
+    def redo(self) -> bool:
+        """Redo the last undone action; False when there is nothing to redo."""
+        return self._changed(self._d.log.redo(self.user))
+
+    @property
+    def can_undo(self) -> bool:
+        """True when :meth:`undo` would change something."""
+        return self._d.log.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        """True when :meth:`redo` would change something."""
+        return self._d.log.can_redo
+
+    def import_labels(self, path: str | os.PathLike, run: int | None = None) -> int:
+        """Add the user labels of another label file (ours or Psocake's) as one action.
+
+        Events are matched by (run, event); events this manifold lacks are skipped. A
+        Psocake file names its run in its file name, or give ``run``; its 1-based class
+        codes are this session's classes in order. Returns the number of rows changed.
+        """
+        ls = read_label_set(path, run=run, class_names=self.classes)
+        rows, ids = [], []
+        for (r, e), (name, _user) in ls.labels.items():
+            try:
+                row = self.row_of(r, e)
+            except InputError:
+                continue
+            pos = self._d.classes.lookup(name)
+            if pos is None:
+                pos = self._d.classes.index(name)      # raises ClassNameError with the list
+            rows.append(row)
+            ids.append(self._d.classes.ids[pos])
+        before = len(self._d.log.actions)
+        self._record("import", np.asarray(rows, np.int64), np.asarray(ids, np.int64),
+                     detail=f"import {path}")
+        return len(self._d.log.actions[-1].rows) if len(self._d.log.actions) > before else 0
+
+    # -- classes ---------------------------------------------------------------------------
+    def add_class(self, name: str, colour: str | None = None) -> int:
+        """Add a class at the end; returns its index."""
+        cls = self._d.classes.add(name, colour)
+        self._d.class_history[cls.id] = cls.name
+        self._reset_predictions()
+        self._record("note", [], -1, detail=f"add {name}")
+        return len(self._d.classes) - 1
+
+    def rename_class(self, old: str, new: str) -> None:
+        """Rename a class; its labels keep it."""
+        cid = self._d.classes.id_of(old)
+        self._d.classes.rename(old, new)
+        self._d.class_history[cid] = new
+        self._record("note", [], -1, detail=f"rename {old} -> {new}")
+
+    def remove_class(self, name: str, confirm: bool = False) -> int:
+        """Remove a class. If it holds labels they go with it, but only with ``confirm``.
+
+        Returns the number of labels removed; ConfirmRequiredError (a ClassNameError)
+        when labels would be dropped without ``confirm=True``.
+        """
+        cid = self._d.classes.id_of(name)
+        rows = np.flatnonzero(self._d.log.labels == cid)
+        if len(rows) and not confirm:
+            raise ConfirmRequiredError(f"class {name!r} holds {len(rows)} labels; removing it "
+                                       f"drops them: call remove_class({name!r}, confirm=True)")
+        self._d.classes.remove(name)
+        self._reset_predictions()
+        self._record("classes", rows, -1, detail=f"remove {name}")
+        return len(rows)
+
+    def set_colour(self, name: str, colour: str) -> None:
+        """Change the colour of class ``name`` (not an action: nothing to undo)."""
+        self._d.classes.set_colour(name, colour)
+        self._saved_and_notify()
+
+    # -- propagation and recommendation ---------------------------------------------------
+    def propagate(self, method: str | None = None):
+        """Propagate the user labels over the manifold graph; returns the Propagation.
+
+        Sets :attr:`predicted`, :attr:`confidence` and :attr:`scores`; a user label always
+        wins for its own event. From now on every change re-propagates (warm-started).
+        """
+        if method is not None and method != self._d.method:
+            self._d.method = method
+            self._propagation = None
+        self._d.auto_propagate = True
+        prop = self._propagate_now()
+        self._saved_and_notify()
+        return prop
+
+    def recommend(self, k: int = 10) -> list[int]:
+        """The ``k`` rows most worth labelling next: never labelled ones, diverse.
+
+        Works from zero labels (cold start); propagates first when predictions are stale.
+        """
+        from .recommend import recommend
+
+        rows = self.labelled_rows()
+        prop = None
+        if len(rows):
+            if self._propagation is None or self.stale:
+                self._propagate_now()      # leaves auto_propagate as the caller set it
+                self._saved_and_notify()
+            prop = self._propagation
+        picks = recommend(self.manifold.graph, prop, rows, k=k,
+                          coords=getattr(self.manifold, "coords", None))
+        return [int(r) for r in picks]
+
+    def extend(self, run, path: str | os.PathLike | None = None) -> "LabelSession":
+        """A new session over ``manifold.extend(run)`` carrying every user label and the log.
+
+        The new session saves to ``path`` (None: not saved until :meth:`save` gets one). It
+        propagates at once when this session did, so the new run's events get labels.
+        """
+        m2 = self.manifold.extend(run)
+        new = LabelSession(m2, self._d.classes, path=None, user=self.user,
+                           method=self._d.method)
+        new._d.class_history.update(self._d.class_history)
+        old_keys = self._d.events
+        mapping = np.array([new.row_of(r, e, s) for s, r, e in
+                            zip(old_keys["source"], old_keys["run"], old_keys["event"])],
+                           dtype=np.int64)
+        acts = [Action(a.id, a.kind, a.user, a.time, mapping[a.rows], a.class_ids.copy(),
+                       a.prev_ids.copy(), a.ref, a.detail) for a in self._d.log.actions]
+        new._d.log = ActionLog(len(new), acts)
+        new.path = Path(path) if path is not None else None
+        if self._d.auto_propagate:
+            new._d.auto_propagate = True
+            new._propagate_now()
+        if new.path is not None:
+            new.save()
+        return new
+
+    # -- files -----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write the label file atomically to ``path`` (default: the session's path)."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise InputError("this session has no label file: give save() a path")
+        write_label_file(target, self._d)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, manifold, user: str | None = None) -> "LabelSession":
+        """Reopen a label file on its manifold; ManifoldMismatchError if it is another's."""
+        data = read_label_file(path)
+        want = manifold.events_hash()
+        n = len(manifold.events)
+        if not data.events_hash:
+            raise ManifoldMismatchError(
+                f"{path}: a merged label file tied to no manifold; start a session on your "
+                f"manifold and call import_labels({str(path)!r}) to take its labels")
+        if data.events_hash != want or len(data.events) != n:
+            raise ManifoldMismatchError(
+                f"{path}: these labels belong to another manifold ({len(data.events)} events, "
+                f"hash {data.events_hash[:12]}) than the one given ({n} events, hash "
+                f"{want[:12]}); open it with its own manifold, or start a new session and "
+                f"use import_labels({str(path)!r}) to copy the labels of shared events")
+        s = cls(manifold, path=None, user=user, _data=data)
+        s.path = Path(path)
+        if data.auto_propagate and len(s.labelled_rows()) and data.propagated_at < 0:
+            s._propagate_now()
+        return s
+
+    def to_data(self) -> LabelData:
+        """The session's state as a :class:`LabelData` (shared, not copied)."""
+        return self._d
+
+    def export(self, path: str | os.PathLike, class_name: str | None = None, **options) -> Path:
+        """Export by suffix: ``.json``/``.csv`` table, ``.cxi`` one class, ``.dat`` blacklist."""
+        from .io.exports import export
+
+        return export(self._d, path, class_name=class_name, **options)
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every change (labels, classes, predictions)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback``."""
+        self._listeners.remove(callback)
+
+    # -- internals -------------------------------------------------------------------------
+    def _rows(self, rows) -> np.ndarray:
+        arr = np.asarray(rows).reshape(-1)
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(f"rows must be integers (manifold rows), got {arr.dtype}; "
+                             f"use label_events() for (run, event) pairs")
+        arr = arr.astype(np.int64)
+        bad = arr[(arr < 0) | (arr >= len(self))]
+        if bad.size:
+            raise InputError(f"row {int(bad[0])} is outside this manifold's rows "
+                             f"0..{len(self) - 1}")
+        return arr
+
+    def _record(self, kind, rows, class_ids, detail: str = "") -> bool:
+        return self._changed(self._d.log.record(kind, self.user, rows, class_ids, detail))
+
+    def _changed(self, action) -> bool:
+        if action is None:
+            return False
+        if self._d.auto_propagate:
+            self._propagate_now()
+        self._saved_and_notify()
+        return True
+
+    def _saved_and_notify(self) -> None:
+        if self.path is not None:
+            self.save()
+        for cb in list(self._listeners):
+            cb()
+
+    def _reset_predictions(self) -> None:
+        n, c = len(self), len(self._d.classes)
+        self._d.predicted = np.full(n, -1, dtype=np.int64)
+        self._d.confidence = np.zeros(n)
+        self._d.scores = np.zeros((n, c))
+        self._d.propagated_at = -1
+        self._propagation = None
+
+    def _propagate_now(self):
+        from .propagation import propagate
+
+        d = self._d
+        idx = d.user_index()
+        rows = np.flatnonzero(idx >= 0)
+        # the last Propagation (its .state) starts the solver near the answer; one made
+        # from zero labels holds no solution to start from
+        warm = self._propagation if self._warm_ok else None
+        prop = propagate(self.manifold.graph, rows, idx[rows], len(d.classes),
+                         method=d.method or "poisson", balance=True, warm_start=warm)
+        self._warm_ok = len(rows) > 0
+        self._propagation = prop
+        d.predicted = np.asarray(prop.predicted, dtype=np.int64).copy()
+        d.confidence = np.clip(np.asarray(prop.confidence, dtype=np.float64), 0.0, 1.0)
+        d.scores = np.asarray(prop.scores, dtype=np.float64)
+        # the user's word is final for the events they labelled
+        d.predicted[rows] = idx[rows]
+        d.confidence[rows] = 1.0
+        d.propagated_at = len(d.log.actions)
+        return prop

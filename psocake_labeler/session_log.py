@@ -1,0 +1,177 @@
+"""The action log of a labelling session: every human action, undo and redo.
+
+The log is append-only. Each *action* (one click: label these rows, unlabel those, undo,
+redo, a class change) has a kind, a user and a time, and a list of *entries* ``(row,
+class_id, previous class_id)``; ``class_id`` -1 means "unlabelled". The current labels are
+what replaying the entries in order gives, so the log alone restores a session exactly.
+
+Undo and redo are actions too (kinds ``undo``/``redo`` with ``ref`` = the action they
+revert or repeat): undoing never deletes history, and the undo and redo stacks are
+themselves derived from the log. Class changes (kind ``classes``) end the undo history,
+because undoing a label of a removed class could not be shown.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+USER_KINDS = ("label", "unlabel", "import", "merge")
+# "classes": a class removal (ends the undo history); "note": a class added or renamed,
+# recorded for the history only.
+KINDS = USER_KINDS + ("undo", "redo", "classes", "note")
+
+
+@dataclass
+class Action:
+    """One logged action."""
+
+    id: int
+    kind: str
+    user: str
+    time: float
+    rows: np.ndarray            # int64 (n,)
+    class_ids: np.ndarray       # int64 (n,), -1 = unlabel
+    prev_ids: np.ndarray        # int64 (n,), what each row held before
+    ref: int = -1               # for undo/redo: the action reverted or repeated
+    detail: str = ""            # free text, e.g. "rename Single -> Singles"
+
+
+@dataclass
+class ActionLog:
+    """Append-only action log over ``n_rows`` rows, with the derived current labels."""
+
+    n_rows: int
+    actions: list[Action] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.labels = np.full(self.n_rows, -1, dtype=np.int64)   # class ids, -1 = none
+        self.done: list[int] = []       # undo stack (action ids)
+        self.undone: list[int] = []     # redo stack
+        actions, self.actions = self.actions, []
+        for a in actions:
+            self._apply(a)
+
+    # -- recording -------------------------------------------------------------------------
+    def record(self, kind: str, user: str, rows, class_ids, detail: str = "",
+               when: float | None = None) -> Action | None:
+        """Append an action setting ``rows`` to ``class_ids``; None if it changes nothing.
+
+        ``class_ids`` is one id for all rows or one per row. Rows whose label would not
+        change are left out, so that undo restores exactly what the action changed.
+        """
+        if kind not in USER_KINDS and kind not in ("classes", "note"):
+            raise ValueError(f"unknown action kind {kind!r}")
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        ids = np.broadcast_to(np.asarray(class_ids, dtype=np.int64), rows.shape)
+        # the last value wins for a row given twice in one action
+        _, last = np.unique(rows[::-1], return_index=True)
+        keep = np.sort(len(rows) - 1 - last)
+        rows, ids = rows[keep], ids[keep]
+        changed = self.labels[rows] != ids
+        rows, ids = rows[changed], ids[changed]
+        if len(rows) == 0 and kind not in ("classes", "note"):
+            return None
+        return self._append(kind, user, rows, ids, detail=detail, when=when)
+
+    def undo(self, user: str, when: float | None = None) -> Action | None:
+        """Revert the last action still done; None when there is nothing to undo."""
+        if not self.done:
+            return None
+        target = self.actions[self.done[-1]]
+        return self._append("undo", user, target.rows, target.prev_ids, ref=target.id,
+                            when=when)
+
+    def redo(self, user: str, when: float | None = None) -> Action | None:
+        """Repeat the last undone action; None when there is nothing to redo."""
+        if not self.undone:
+            return None
+        target = self.actions[self.undone[-1]]
+        return self._append("redo", user, target.rows, target.class_ids, ref=target.id,
+                            when=when)
+
+    @property
+    def can_undo(self) -> bool:
+        """True when undo() would do something."""
+        return bool(self.done)
+
+    @property
+    def can_redo(self) -> bool:
+        """True when redo() would do something."""
+        return bool(self.undone)
+
+    # -- queries ---------------------------------------------------------------------------
+    def labelled_rows(self) -> np.ndarray:
+        """Rows holding a user label, ascending."""
+        return np.flatnonzero(self.labels >= 0)
+
+    def last_user(self) -> np.ndarray:
+        """Per row, the index into ``actions`` of the last action that set it (-1: never)."""
+        last = np.full(self.n_rows, -1, dtype=np.int64)
+        for a in self.actions:
+            last[a.rows] = a.id
+        return last
+
+    def flat(self) -> dict[str, np.ndarray]:
+        """Entries as flat columns (for saving): action, row, class_id, prev_id."""
+        if not self.actions:
+            z = np.zeros(0, dtype=np.int64)
+            return {"action": z, "row": z, "class_id": z, "prev_id": z}
+        return {
+            "action": np.concatenate([np.full(len(a.rows), a.id, np.int64)
+                                      for a in self.actions]),
+            "row": np.concatenate([a.rows for a in self.actions]),
+            "class_id": np.concatenate([a.class_ids for a in self.actions]),
+            "prev_id": np.concatenate([a.prev_ids for a in self.actions]),
+        }
+
+    @classmethod
+    def from_flat(cls, n_rows: int, kinds, users, times, refs, details,
+                  entry_action, entry_row, entry_class, entry_prev) -> "ActionLog":
+        """Rebuild a log from the columns written by :meth:`flat` plus per-action columns."""
+        entry_action = np.asarray(entry_action, dtype=np.int64)
+        order = np.argsort(entry_action, kind="stable")
+        bounds = np.searchsorted(entry_action[order], np.arange(len(kinds) + 1))
+        actions = []
+        for i in range(len(kinds)):
+            sel = order[bounds[i]:bounds[i + 1]]
+            actions.append(Action(i, str(kinds[i]), str(users[i]), float(times[i]),
+                                  np.asarray(entry_row, np.int64)[sel],
+                                  np.asarray(entry_class, np.int64)[sel],
+                                  np.asarray(entry_prev, np.int64)[sel],
+                                  int(refs[i]), str(details[i])))
+        return cls(n_rows, actions)
+
+    # -- internals -------------------------------------------------------------------------
+    def _append(self, kind, user, rows, ids, ref=-1, detail="", when=None) -> Action:
+        rows = np.array(rows, dtype=np.int64)
+        ids = np.array(ids, dtype=np.int64)
+        a = Action(len(self.actions), kind, str(user), time.time() if when is None else when,
+                   rows, ids, self.labels[rows].copy(), ref, detail)
+        self._apply(a)
+        return a
+
+    def _apply(self, a: Action) -> None:
+        if a.id != len(self.actions):
+            raise ValueError(f"action {a.id} out of order (expected {len(self.actions)})")
+        if len(a.rows) and (a.rows.min() < 0 or a.rows.max() >= self.n_rows):
+            raise ValueError(f"action {a.id} names rows outside 0..{self.n_rows - 1}")
+        self.labels[a.rows] = a.class_ids
+        self.actions.append(a)
+        if a.kind == "undo":
+            if not self.done or self.done[-1] != a.ref:
+                raise ValueError(f"undo action {a.id} does not revert the last done action")
+            self.undone.append(self.done.pop())
+        elif a.kind == "redo":
+            if not self.undone or self.undone[-1] != a.ref:
+                raise ValueError(f"redo action {a.id} does not repeat the last undone action")
+            self.done.append(self.undone.pop())
+        elif a.kind == "classes":
+            self.done.clear()
+            self.undone.clear()
+        elif a.kind == "note":
+            pass
+        else:
+            self.done.append(a.id)
+            self.undone.clear()

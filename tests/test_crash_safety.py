@@ -1,0 +1,92 @@
+"""Kill a labelling process (SIGKILL) between and during saves: nothing confirmed is lost and
+the label file always opens."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import psocake_labeler as pl
+from psocake_labeler.io.labels import read_label_file
+
+CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import psocake_labeler as pl
+
+    manifold_path, labels_path, start = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    m = pl.Manifold.load(manifold_path)
+    if labels_path.exists():
+        s = pl.LabelSession.load(labels_path, m, user="crash")
+    else:
+        s = pl.LabelSession(m, path=labels_path, user="crash")
+    s.propagate()            # every label now also re-propagates: saves are bigger
+    print("ready", flush=True)
+    for row in range(start, len(m.events)):
+        s.label([row], s.classes[row % len(s.classes)])
+        print(row, flush=True)   # the label call returned: it is confirmed
+""")
+
+
+def cached_manifold(sim):
+    """The run's manifold, built once and shared by the label tests through a file.
+
+    The file sits in pytest's base temporary folder, not in the run folder, which other
+    tests open as a run.
+    """
+    path = Path(sim.path).parent.parent / f"label_tests_{Path(sim.path).stem}_manifold.h5"
+    if path.exists():
+        return pl.Manifold.load(path)
+    m = pl.build_manifold(pl.open_run(sim.path), n_components=10, knn=15)
+    m.save(path)
+    return m
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_sigkill_loses_nothing_confirmed(small_spi_run, tmp_path):
+    m = cached_manifold(small_spi_run)
+    mpath, lpath = tmp_path / "manifold.h5", tmp_path / "labels.h5"
+    m.save(mpath)
+    confirmed: list[int] = []
+    rng = np.random.default_rng(0)
+    start = 0
+    for round_ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(mpath), str(lpath),
+                                 str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+            want = 5 + int(rng.integers(0, 5))
+            for _ in range(want):
+                line = proc.stdout.readline()
+                assert line, proc.stderr.read()
+                confirmed.append(int(line))
+            time.sleep(float(rng.uniform(0, 0.05)))   # land anywhere, often inside a save
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            # lines printed after our last read were confirmed too
+            confirmed += [int(x) for x in proc.stdout.read().split()]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        assert proc.returncode == -signal.SIGKILL
+        data = read_label_file(lpath)                # never corrupt
+        s = pl.LabelSession.load(lpath, pl.Manifold.load(mpath))
+        labels = s.user_labels()
+        lost = [r for r in confirmed if r not in labels]
+        assert not lost, f"round {round_}: confirmed labels lost: {lost}"
+        for r in confirmed:
+            assert labels[r] == r % 3
+        assert data.log.labels.max() >= 0
+        start = max(labels) + 1
+    assert len(confirmed) >= 15

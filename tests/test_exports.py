@@ -1,0 +1,143 @@
+"""Exports: JSON/CSV tables, the one-class CXI for reconstruction, the EMC blacklist, CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import psocake_labeler as pl
+from psocake_labeler.classes import ClassList
+from psocake_labeler.io.exports import write_class_cxi
+from psocake_labeler.io.labels import LabelData
+from psocake_labeler.session_log import ActionLog
+from psocake_labeler.simulate import read_truth
+
+
+def cached_manifold(sim):
+    """The run's manifold, built once and shared by the label tests through a file.
+
+    The file sits in pytest's base temporary folder, not in the run folder, which other
+    tests open as a run.
+    """
+    path = Path(sim.path).parent.parent / f"label_tests_{Path(sim.path).stem}_manifold.h5"
+    if path.exists():
+        return pl.Manifold.load(path)
+    m = pl.build_manifold(pl.open_run(sim.path), n_components=10, knn=15)
+    m.save(path)
+    return m
+
+
+@pytest.fixture(scope="module")
+def labelled(small_spi_run, tmp_path_factory):
+    """A saved, propagated session on the simulated run (5% labelled from the truth)."""
+    m = cached_manifold(small_spi_run)
+    truth = np.asarray(read_truth(small_spi_run.truth_path).labels)
+    s = pl.LabelSession(m, path=tmp_path_factory.mktemp("exp") / "labels.h5", user="gina")
+    rng = np.random.default_rng(7)
+    for c, name in enumerate(s.classes):
+        s.label(rng.choice(np.flatnonzero(truth == c), 5, replace=False), name)
+    s.propagate()
+    return s
+
+
+def final_labels(s):
+    lab = s.predicted.copy()
+    for r, c in s.user_labels().items():
+        lab[r] = c
+    return lab
+
+
+def test_json_and_csv(labelled, tmp_path):
+    s = labelled
+    s.export(tmp_path / "l.json")
+    s.export(tmp_path / "l.csv")
+    rows = json.loads((tmp_path / "l.json").read_text())
+    with open(tmp_path / "l.csv") as fh:
+        crow = list(csv.DictReader(fh))
+    assert len(rows) == len(crow) == len(s)
+    assert list(crow[0]) == ["exp", "run", "event", "label", "source", "confidence"]
+    lab = final_labels(s)
+    users = s.user_labels()
+    for i, r in enumerate(rows):
+        assert r["exp"] == "amo06516" and r["run"] == 93
+        assert r["event"] == int(s.events["event"][i])
+        assert r["label"] == s.classes[lab[i]]
+        assert r["source"] == ("user" if i in users else "propagated")
+        assert 0.0 <= r["confidence"] <= 1.0
+        assert crow[i]["label"] == r["label"] and crow[i]["source"] == r["source"]
+        if i in users:
+            assert r["confidence"] == 1.0
+
+
+def test_blacklist(labelled, tmp_path):
+    s = labelled
+    s.export(tmp_path / "bl.dat")
+    lines = (tmp_path / "bl.dat").read_text().splitlines()
+    assert len(lines) == len(s) and set(lines) <= {"0", "1"}
+    keep = np.array([x == "0" for x in lines])
+    assert np.array_equal(keep, final_labels(s) == 0)          # default class Single
+    s.export(tmp_path / "water.dat", class_name="Water/Unknown")
+    water = np.array([x == "0" for x in (tmp_path / "water.dat").read_text().split()])
+    assert np.array_equal(water, final_labels(s) == 2)
+
+
+def test_cxi_holds_one_class_with_images(labelled, small_spi_run, tmp_path):
+    s = labelled
+    out = s.export(tmp_path / "single.cxi", class_name="Single")
+    rows = np.flatnonzero(final_labels(s) == 0)
+    with h5py.File(out) as f, h5py.File(small_spi_run.path) as src:
+        ev = f["LCLS/eventNumber"][()]
+        assert np.array_equal(ev, s.events["event"][rows])
+        src_ev = src["LCLS/eventNumber"][()]
+        data = f["entry_1/data_1/data"]                           # the soft link survives
+        assert isinstance(f.get("entry_1/data_1/data", getlink=True), h5py.SoftLink)
+        assert data.shape == (len(rows), *src["entry_1/instrument_1/detector_1/data"].shape[1:])
+        for j in (0, len(rows) // 2, len(rows) - 1):
+            i = int(np.flatnonzero(src_ev == ev[j])[0])
+            assert np.array_equal(data[j], src["entry_1/instrument_1/detector_1/data"][i])
+            assert f["LCLS/machineTime"][j] == src["LCLS/machineTime"][i]
+        assert f["entry_1/result_1/nHits"].attrs["numEvents"] == len(rows)
+        # run-level metadata copied as is
+        for name in ("entry_1/instrument_1/detector_1/distance", "entry_1/result_1/nHitsAll"):
+            if name in src:
+                assert np.array_equal(f[name][()], src[name][()])
+        assert f.attrs["schema"] == "psocake-labeler/class-cxi"
+        assert set(f["psocake_labeler/label_source"].asstr()[()]) <= {"user", "propagated"}
+
+
+def test_cxi_without_images_says_so(labelled, small_spi_run, tmp_path):
+    copy = tmp_path / "amo06516_0093.cxi"
+    shutil.copy(small_spi_run.path, copy)
+    with h5py.File(copy, "a") as f:
+        del f["entry_1/data_1/data"]
+        del f["entry_1/instrument_1/detector_1/data"]
+    ev = labelled.events.copy()
+    ev["source"] = [str(copy)] * len(ev)
+    log = ActionLog(len(ev))
+    log.record("label", "h", [0, 1], 0)
+    data = LabelData(ClassList(), log, ev)
+    with pytest.raises(pl.NoImagesError, match="saveADU"):
+        write_class_cxi(data, tmp_path / "x.cxi")
+    assert not (tmp_path / "x.cxi").exists()
+
+
+def test_cli_export(labelled, tmp_path):
+    s = labelled
+    cmd = [sys.executable, "-m", "psocake_labeler", "export", str(s.path)]
+    for fmt, name in (("json", "a.json"), ("csv", "a.csv"), ("blacklist", "a.dat"),
+                      ("cxi", "a.cxi")):
+        r = subprocess.run(cmd + ["--format", fmt, "-o", str(tmp_path / name)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / name).stat().st_size > 0
+    r = subprocess.run(cmd + ["--format", "cxi", "--class", "Singel"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "'Singel'" in r.stderr and "'Single'" in r.stderr
+    assert "Traceback" not in r.stderr

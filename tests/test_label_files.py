@@ -1,0 +1,124 @@
+"""Label files: our HDF5 format and Psocake's older *_labels.h5 / *.label.json, both ways."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import psocake_labeler as pl
+from psocake_labeler.io.exports import write_psocake
+from psocake_labeler.io.labels import (SCHEMA, read_label_file, read_psocake_h5,
+                                       read_psocake_json, write_label_file, write_psocake_h5,
+                                       write_psocake_json)
+
+
+def cached_manifold(sim):
+    """The run's manifold, built once and shared by the label tests through a file.
+
+    The file sits in pytest's base temporary folder, not in the run folder, which other
+    tests open as a run.
+    """
+    path = Path(sim.path).parent.parent / f"label_tests_{Path(sim.path).stem}_manifold.h5"
+    if path.exists():
+        return pl.Manifold.load(path)
+    m = pl.build_manifold(pl.open_run(sim.path), n_components=10, knn=15)
+    m.save(path)
+    return m
+
+
+@pytest.fixture(scope="module")
+def manifold(small_spi_run):
+    return cached_manifold(small_spi_run)
+
+
+@pytest.fixture()
+def session(manifold, tmp_path):
+    s = pl.LabelSession(manifold, path=tmp_path / "labels.h5", user="erin")
+    s.label([0, 1, 2], "Single")
+    s.label([5], "Multiple")
+    s.label([9, 10], "Water/Unknown")
+    s.unlabel([1])
+    s.undo()
+    s.rename_class("Water/Unknown", "Water")
+    return s
+
+
+def test_our_format_round_trip(session, tmp_path):
+    d = read_label_file(session.path)
+    write_label_file(tmp_path / "copy.h5", d)
+    e = read_label_file(tmp_path / "copy.h5")
+    assert e.classes.names == ["Single", "Multiple", "Water"]
+    assert e.classes.ids == d.classes.ids and e.classes.colours == d.classes.colours
+    assert np.array_equal(e.log.labels, d.log.labels)
+    assert e.log.done == d.log.done and e.log.undone == d.log.undone
+    assert e.events_hash == session.manifold.events_hash()
+    assert np.array_equal(e.events["event"], session.events["event"])
+    with h5py.File(tmp_path / "copy.h5") as f:
+        assert f.attrs["schema"] == SCHEMA
+        ent = f["log/entries"]
+        # the log is readable on its own: event, run, class name, user and time per entry
+        first = ent["row"][0]
+        assert ent["event"][0] == session.events["event"][first]
+        assert ent["class_name"].asstr()[0] == "Single"
+        assert ent["user"].asstr()[0] == "erin" and ent["time"][0] > 1e9
+        assert list(f["labels"][:3]) == [0, 0, 0]
+
+
+def test_bad_files_raise_clear_errors(tmp_path):
+    with pytest.raises(pl.MissingFileError):
+        read_label_file(tmp_path / "nope.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(pl.NotHDF5Error, match="text.h5"):
+        read_label_file(tmp_path / "text.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.attrs["schema"] = "psocake-labeler/manifold"
+    with pytest.raises(pl.LayoutError, match="not a psocake-labeler label file"):
+        read_label_file(tmp_path / "other.h5")
+    with h5py.File(tmp_path / "broken.h5", "w") as f:
+        f.attrs["schema"] = SCHEMA
+    with pytest.raises(pl.LayoutError, match="damaged"):
+        read_label_file(tmp_path / "broken.h5")
+
+
+def test_psocake_h5_and_json_round_trip(tmp_path):
+    labels = np.array([0, 1, 0, 3, 2, 0])
+    prop = np.array([1, 1, 2, 3, 2, 3])
+    write_psocake_h5(tmp_path / "amo06516_0093_labels.h5", labels, prop)
+    with h5py.File(tmp_path / "amo06516_0093_labels.h5") as f:
+        assert f["labels"].shape == (6, 1) and f["propLabels"].shape == (6, 1)
+    got, got_prop = read_psocake_h5(tmp_path / "amo06516_0093_labels.h5")
+    assert got.tolist() == labels.tolist() and got_prop.tolist() == prop.tolist()
+    write_psocake_json(tmp_path / "amo06516_0093.label.json", {4: "Multiple", 17: "Single"})
+    raw = json.loads((tmp_path / "amo06516_0093.label.json").read_text())
+    assert raw == {"4": "Multiple", "17": "Single"}
+    assert read_psocake_json(tmp_path / "amo06516_0093.label.json") == {4: "Multiple",
+                                                                        17: "Single"}
+    (tmp_path / "bad.label.json").write_text("[1, 2]")
+    with pytest.raises(pl.InputError, match="bad.label.json"):
+        read_psocake_json(tmp_path / "bad.label.json")
+
+
+def test_session_to_psocake_and_back(session, small_spi_run, tmp_path):
+    session.propagate()
+    files = write_psocake(session.to_data(), tmp_path / "r0093")
+    names = sorted(p.name for p in files)
+    assert names == ["amo06516_0093.label.json", "amo06516_0093_labels.h5"]
+    labels, prop = read_psocake_h5(tmp_path / "r0093" / "amo06516_0093_labels.h5")
+    with h5py.File(small_spi_run.path) as f:
+        n_events = (f["entry_1/result_1/nHitsAll"].shape[0]
+                    if "entry_1/result_1/nHitsAll" in f else None)
+    if n_events is not None:
+        assert len(labels) == n_events              # one row per event of the run
+    ev = session.events["event"]
+    assert labels[ev[0]] == 1 and labels[ev[5]] == 2 and labels[ev[9]] == 3
+    assert np.count_nonzero(labels) == len(session.user_labels())
+    assert np.all(prop[ev] >= 1)                   # every hit got a propagated label
+    # reading them back into a fresh session gives the same labels
+    for f in files:
+        fresh = pl.LabelSession(session.manifold, classes=session.classes, user="frank")
+        fresh.import_labels(f)
+        assert fresh.user_labels() == session.user_labels()
+        assert fresh.log.actions[-1].kind == "import"

@@ -1,0 +1,41 @@
+"""Reading a run's rows block by block, with progress reports."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ..progress import ProgressCallback, report
+
+# Pixels per block read: about 32 MB of float32 images, whatever the detector size.
+BLOCK_PIXELS = 2 ** 23
+
+
+def chunk_rows(shape: tuple[int, int], pixels: int = BLOCK_PIXELS) -> int:
+    """Images per block so that a block holds about ``pixels`` pixels (1 to 1024)."""
+    return int(max(1, min(1024, pixels // max(1, shape[0] * shape[1]))))
+
+
+def iter_blocks(run, start: int, stop: int) -> Iterator[np.ndarray]:
+    """Yield float32 image blocks ``(k, H, W)`` of rows ``[start, stop)``."""
+    rows = chunk_rows(run.image_shape)
+    for a in range(start, stop, rows):
+        yield np.asarray(run.images(slice(a, min(a + rows, stop))), dtype=np.float32)
+
+
+class Tracker:
+    """Counts images processed on this rank and reports them as stage ``features``."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+
+    def plan(self, more: int) -> None:
+        """Add ``more`` images still to process to the announced total."""
+        self.total += int(more)
+        report(self.progress, "features", self.done, self.total)
+
+    def add(self, k: int) -> None:
+        self.done += int(k)
+        report(self.progress, "features", self.done, self.total)

@@ -1,0 +1,303 @@
+"""``FeatureTransform``: hit image -> feature vector, fitted on a run, saved with the manifold.
+
+Pipeline per image: bad-pixel mask -> bin -> photon scale + unit RMS -> fill masked pixels
+from their ring -> representation (rotation-invariant polar amplitudes by default) ->
+centre (and optionally standardise) -> PCA. Fitting streams the run block by block; with an
+MPI communicator every rank reads only its own rows and the statistics are summed.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from ..distributed import block_range
+from ..errors import EmptyRunError, InputError, LayoutError, NoImagesError
+from . import representations as rep
+from .masking import MIN_SAMPLE, PixelStats
+from .reduction import COV_MAX_DIM, Moments, allreduce, pca_from_moments, randomized_pca
+from .stream import Tracker, chunk_rows, iter_blocks
+
+SCHEMA = "psocake-labeler/feature-transform"
+SCHEMA_VERSION = 1
+# Keep this rank's pre-PCA features in memory (to avoid a second read) below this size.
+CACHE_BYTES = 256 * 2 ** 20
+# At most this many pixels (summed over sampled images) go into the bad-pixel statistics.
+MASK_PIXELS = 2 ** 26
+
+DEFAULTS: dict[str, Any] = {
+    "representation": "polar",   # polar | correlation | radial | image
+    "bin": None,                 # binning factor; None: smallest giving <= work_size pixels
+    "work_size": 64,             # working resolution (pixels along the longer side)
+    "photon": "sqrt",            # sqrt | log | none, then unit RMS per hit
+    "n_pca": 40,                 # PCA dimension (0: no PCA)
+    "standardize": False,        # divide each pre-PCA feature by its run-wide std
+    "n_rings": None,             # polar rings; None: one per working pixel of radius
+    "n_angles": 64,              # polar samples per ring
+    "n_harmonics": 16,           # angular Fourier harmonics kept per ring
+    "band": 2,                   # correlation: rings up to this far apart
+    "mask_sample": 500,          # images sampled to find non-finite / dead / hot pixels
+    "detect_bad_pixels": True,
+    "hot_sigma": 6.0,
+    "hot_fraction": 0.9,
+    "seed": 0,                   # randomized PCA start (large D only)
+}
+
+
+class FeatureTransform:
+    """Image -> float32 feature vector, with run-wide mask statistics and PCA.
+
+    Parameters
+    ----------
+    **options
+        Any of :data:`DEFAULTS` (see docs/features.md); unknown names raise
+        :class:`~psocake_labeler.errors.InputError`.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(DEFAULTS))
+        if unknown:
+            raise InputError(f"unknown feature option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(DEFAULTS)}")
+        self.params: dict[str, Any] = {**DEFAULTS, **options}
+        p = self.params
+        if p["representation"] not in rep.REPRESENTATIONS:
+            raise InputError(f"unknown feature representation {p['representation']!r}; "
+                             f"use one of {', '.join(rep.REPRESENTATIONS)}")
+        if p["photon"] not in rep.PHOTON_SCALES:
+            raise InputError(f"unknown photon scale {p['photon']!r}; "
+                             f"use one of {', '.join(rep.PHOTON_SCALES)}")
+        if p["bin"] is not None and int(p["bin"]) < 1:
+            raise InputError(f"feature option bin must be >= 1, not {p['bin']}")
+        if int(p["n_pca"]) < 0:
+            raise InputError(f"feature option n_pca must be >= 0, not {p['n_pca']}")
+        self.image_shape: tuple[int, int] | None = None
+        self.center: tuple[float, float] | None = None
+        self.mask: np.ndarray | None = None
+        self.mean = self.scale = self.components = self.explained_variance = None
+
+    # -- geometry -------------------------------------------------------------------
+    @property
+    def fitted(self) -> bool:
+        """True once :meth:`fit` (or :meth:`load`) has set the mask and the PCA."""
+        return self.mean is not None
+
+    @property
+    def n_features(self) -> int:
+        """Output dimension d (valid once fitted)."""
+        if self.components is not None:
+            return int(self.components.shape[0])
+        return 0 if self.mean is None else int(self.mean.size)
+
+    def _set_geometry(self, shape, center, mask) -> None:
+        self.image_shape = (int(shape[0]), int(shape[1]))
+        self.center = (float(center[0]), float(center[1]))
+        self.mask = np.asarray(mask, dtype=bool)
+        p = self.params
+        b = p["bin"]
+        if b is None:
+            b = max(1, max(self.image_shape) // int(p["work_size"]))
+        b = int(b)
+        if b > min(self.image_shape):
+            raise InputError(f"bin {b} is larger than the image {self.image_shape}")
+        self._bin = b
+        hb, wb = self.image_shape[0] // b, self.image_shape[1] // b
+        self._bshape = (hb, wb)
+        self._bcenter = rep.binned_center(self.center, b)
+        cy, cx = self._bcenter
+        # Largest circle inside the working image: every ring is fully observed.
+        r_max = min(cy + 0.5, hb - 0.5 - cy, cx + 0.5, wb - 0.5 - cx)
+        if r_max < 2 and p["representation"] != "image":
+            raise InputError(f"beam centre {self.center} lies outside (or at the edge of) the "
+                             f"{self.image_shape} image, so there are no rings to resample; "
+                             f"fix the geometry or use representation='image'")
+        self._r_max = float(r_max)
+        self._n_rings = int(p["n_rings"] or max(2, int(round(r_max))))
+        self._fill = rep.RingFiller(self._bshape, self._bcenter)
+        self._pmat = None
+        if p["representation"] != "image":
+            self._pmat = rep.polar_matrix(self._bshape, self._bcenter, self._n_rings,
+                                          int(p["n_angles"]), self._r_max)
+
+    # -- per-image features -----------------------------------------------------------
+    def raw_features(self, images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """float32 ``(n, D)`` representation before centring and PCA.
+
+        ``mask`` (bool ``(H, W)``, True = good) is combined with the fitted mask, e.g. the
+        file mask of a new run. Non-finite pixels are masked image by image.
+        """
+        if self.image_shape is None:
+            raise InputError("this FeatureTransform is not fitted: call fit(run) or load() first")
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 2:
+            images = images[None]
+        if images.ndim != 3 or images.shape[1:] != self.image_shape:
+            got = images.shape[1:] if images.ndim == 3 else images.shape
+            raise InputError(f"images of shape {got} do not match the {self.image_shape} "
+                             f"images this feature "
+                             f"transform was fitted on; embed this detector separately")
+        good = self.mask if mask is None else self.mask & np.asarray(mask, dtype=bool)
+        p = self.params
+        values, ok = rep.bin_images(images, good, self._bin)
+        v = rep.photon_scale(values, ok, p["photon"])
+        v = self._fill(v, ok)
+        kind = p["representation"]
+        if kind == "image":
+            out = v.reshape(len(v), -1)
+        else:
+            polar = rep.polar_images(v, self._pmat, self._n_rings)
+            if kind == "radial":
+                out = polar.mean(axis=2)
+            elif kind == "polar":
+                out = rep.polar_features(polar, int(p["n_harmonics"]))
+            else:
+                out = rep.correlation_features(polar, int(p["n_harmonics"]), int(p["band"]))
+        # Belt and braces: nothing non-finite may reach the distances.
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+
+    def project(self, raw: np.ndarray) -> np.ndarray:
+        """Centre, scale and project pre-PCA features: ``(n, D) -> (n, d)`` float32."""
+        z = (np.asarray(raw, dtype=np.float64) - self.mean) / self.scale
+        if self.components is not None:
+            z = z @ self.components.T
+        return z.astype(np.float32)
+
+    def transform(self, images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Features of images ``(n, H, W)`` (or one ``(H, W)``): float32 ``(n, d)``."""
+        if not self.fitted:
+            raise InputError("this FeatureTransform is not fitted: call fit(run) or load() first")
+        return self.project(self.raw_features(images, mask))
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, run, comm=None, progress=None) -> "FeatureTransform":
+        """Find bad pixels and the PCA over the whole run (all ranks of ``comm``)."""
+        self._fit(run, comm, Tracker(progress), keep=False)
+        return self
+
+    def _fit(self, run, comm, tracker: Tracker, keep: bool) -> np.ndarray | None:
+        """Fit; return this rank's pre-PCA features when ``keep`` and they fit in memory."""
+        n = len(run)
+        path = getattr(run, "path", "the run")
+        if n == 0:
+            raise EmptyRunError(f"{path}: the run holds no hits, so there is nothing to embed")
+        shape = run.image_shape
+        if shape is None or not getattr(run, "has_images", True):
+            raise NoImagesError(f"{path}: the run holds no images; re-run the hit finder with "
+                                f"images saved (--saveADU)")
+        file_mask = run.mask
+        if file_mask is None:
+            file_mask = np.ones(shape, dtype=bool)
+        elif tuple(np.shape(file_mask)) != tuple(shape):
+            raise LayoutError(f"{path}: mask shape {np.shape(file_mask)} differs from the "
+                              f"image shape {tuple(shape)}; fix or drop the mask")
+        center = run.center
+        if center is None:
+            center = ((shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0)
+        size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
+        start, stop = block_range(n, size, rank)
+        p = self.params
+        # Bounded pixel count too: on a megapixel detector 64 images already tell dead and
+        # hot pixels apart, and the statistics cost ~0.3 s per megapixel image.
+        budget = max(4 * MIN_SAMPLE, MASK_PIXELS // (shape[0] * shape[1]))
+        n_sample = min(n, int(p["mask_sample"]), budget)
+        sample = np.unique(np.linspace(0, n - 1, n_sample).round().astype(np.int64))
+        local_sample = sample[(sample >= start) & (sample < stop)]
+        tracker.plan(len(local_sample) + (stop - start))
+
+        # 1. Bad pixels from a sample spread over the run; integer counts summed over ranks.
+        stats = PixelStats(shape, center, file_mask, float(p["hot_sigma"]))
+        rows = chunk_rows(shape, 2 ** 19)
+        for a in range(0, len(local_sample), rows):
+            idx = local_sample[a:a + rows]
+            stats.update(run.images(idx))
+            tracker.add(len(idx))
+        counts = allreduce(stats.counts, comm)
+        mask = stats.bad_mask(counts, float(p["hot_fraction"]), bool(p["detect_bad_pixels"]))
+        if not mask.any():
+            raise InputError(f"{path}: every pixel is masked (file mask, NaN/inf, dead or hot); "
+                             f"check the mask or pass detect_bad_pixels=False")
+        self._set_geometry(shape, center, mask)
+
+        # 2. Pre-PCA features of this rank's rows: moments, and a cache if small enough.
+        dim = self.raw_features(np.zeros((1,) + tuple(shape), np.float32)).shape[1]
+        exact = dim <= COV_MAX_DIM
+        mom = Moments(dim, gram=exact)
+        keep = keep or not exact
+        cache = [] if keep and (stop - start) * dim * 4 <= CACHE_BYTES else None
+        for images in iter_blocks(run, start, stop):
+            raw = self.raw_features(images)
+            mom.update(raw)
+            if cache is not None:
+                cache.append(raw)
+            tracker.add(len(raw))
+        mom.reduce(comm)
+        local = np.concatenate(cache) if cache else (
+            np.zeros((0, dim), np.float32) if cache is not None else None)
+
+        # 3. PCA (or only centring).
+        k = min(int(p["n_pca"]), dim)
+        if k == 0:
+            self.mean, self.scale = mom.mean_scale(bool(p["standardize"]))
+            self.components = None
+            self.explained_variance = None
+        elif exact:
+            self.mean, self.scale, self.components, self.explained_variance = \
+                pca_from_moments(mom, k, bool(p["standardize"]))
+        else:
+            def blocks():
+                if local is not None:
+                    yield from np.array_split(local, max(1, len(local) // 4096))
+                else:
+                    for images in iter_blocks(run, start, stop):
+                        yield self.raw_features(images)
+            self.mean, self.scale, self.components, self.explained_variance = randomized_pca(
+                blocks, mom, k, bool(p["standardize"]), comm, seed=int(p["seed"]))
+        return local
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, group) -> None:
+        """Write params, mask, geometry and PCA into an open ``h5py.Group``."""
+        if not self.fitted:
+            raise InputError("cannot save a FeatureTransform that is not fitted")
+        group.attrs["schema"] = SCHEMA
+        group.attrs["schema_version"] = SCHEMA_VERSION
+        group.attrs["params"] = json.dumps(self.params)
+        group.create_dataset("image_shape", data=np.array(self.image_shape, np.int64))
+        group.create_dataset("center", data=np.array(self.center, np.float64))
+        group.create_dataset("mask", data=self.mask, compression="gzip")
+        group.create_dataset("mean", data=self.mean)
+        group.create_dataset("scale", data=self.scale)
+        if self.components is not None:
+            group.create_dataset("components", data=self.components)
+            group.create_dataset("explained_variance", data=self.explained_variance)
+
+    @classmethod
+    def load(cls, group) -> "FeatureTransform":
+        """Rebuild a fitted transform written by :meth:`save`."""
+        name = getattr(group, "name", "group")
+        file = getattr(getattr(group, "file", None), "filename", "")
+        schema = group.attrs.get("schema")
+        if isinstance(schema, bytes):
+            schema = schema.decode()
+        if schema != SCHEMA or "params" not in group.attrs:
+            raise LayoutError(f"{file}:{name} is not a saved feature transform "
+                              f"(schema {SCHEMA!r} missing); re-run embed")
+        version = int(group.attrs.get("schema_version", 0))
+        if version > SCHEMA_VERSION:
+            raise LayoutError(f"{file}:{name} was written by a newer psocake-labeler "
+                              f"(feature transform v{version}); upgrade to read it")
+        params = json.loads(group.attrs["params"])
+        self = cls(**{k: v for k, v in params.items() if k in DEFAULTS})
+        self._set_geometry(tuple(group["image_shape"][()]), tuple(group["center"][()]),
+                           group["mask"][()])
+        self.mean = group["mean"][()]
+        self.scale = group["scale"][()]
+        if "components" in group:
+            self.components = group["components"][()]
+            self.explained_variance = group["explained_variance"][()]
+        return self
+
+    def __repr__(self) -> str:
+        state = f"d={self.n_features}" if self.fitted else "not fitted"
+        return f"FeatureTransform({self.params['representation']}, {state})"

@@ -18,6 +18,7 @@ setup(
         "scipy>=1.8",
         "h5py>=3.0",
         "scikit-learn>=1.0",
+        "threadpoolctl>=3",
         "PyQt5>=5.12",
         "pyqtgraph>=0.12.4",
         "mpi4py>=3.1",

@@ -1,0 +1,386 @@
+"""The simulator: Psocake layouts, ground truth, determinism, class mix, physics, CLI."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from psocake_labeler.cli import main
+from psocake_labeler.errors import InputError, LayoutError, MissingFileError
+from psocake_labeler.simulate import DEFAULT_CLASSES, parse_mix, read_truth, simulate_run
+from psocake_labeler.simulate.detector import MASK_DEAD, MASK_HOT, MASK_INVALID, Detector
+from psocake_labeler.simulate.particles import (
+    cluster_intensity, icosahedron_vertices, sphere_intensity_profile, sphere_minima_q)
+from psocake_labeler.simulate.hits import transform_for
+
+KIND_LABEL = {"single": 0, "multiple": 1, "water": 2, "nonhit": 2}
+
+
+# ---------------------------------------------------------------- SPI layout and truth
+
+def test_spi_layout_datasets_shapes_dtypes(small_spi_run):
+    sim = small_spi_run
+    n = len(sim.labels)
+    with h5py.File(sim.path, "r") as f:
+        assert f["status/findHits"].asstr()[()] == "success"
+        assert "exp=amo06516:run=93" in f["psana/input"].asstr()[()]
+        all_ = f["entry_1/result_1/nHitsAll"][()]
+        nhits = f["entry_1/result_1/nHits"][()]
+        assert f["entry_1/result_1/nHits"].attrs["numEvents"] == n == 300
+        ev = f["LCLS/eventNumber"][()]
+        assert ev.dtype.kind == "i" and len(ev) == n and np.all(np.diff(ev) > 0)
+        np.testing.assert_array_equal(f["entry_1/experimental_identifier"][()], ev)
+        for name in ("machineTime", "machineTimeNanoSeconds", "fiducial", "photon_energy_eV"):
+            assert f["LCLS"][name].shape == (n,), name
+        assert np.all(np.diff(f["LCLS/machineTime"][()]) >= 0)
+        # nHitsAll: one per event of the run, -1 where not processed, hits are its rows.
+        assert len(all_) > n and ev.max() < len(all_)
+        assert (all_ == -1).any()
+        np.testing.assert_array_equal(all_[ev], nhits)
+        others = np.setdiff1d(np.flatnonzero(all_ >= 0), ev)
+        assert len(others) and all_[others].max() < nhits.min()
+        det = f["entry_1/instrument_1/detector_1"]
+        data = det["data"]
+        assert data.shape == (n, 64, 64) and data.dtype == np.float32
+        assert data.chunks == (1, 64, 64)
+        link = f.get("entry_1/data_1/data", getlink=True)
+        assert isinstance(link, h5py.SoftLink)
+        assert link.path == "/entry_1/instrument_1/detector_1/data"
+        np.testing.assert_array_equal(f["entry_1/data_1/data"][5], data[5])
+        assert det["distance"][()] == pytest.approx(0.130 * 64 / 1024)
+        assert det["x_pixel_size"][()] == det["y_pixel_size"][()] == pytest.approx(75e-6)
+        assert det["description"].asstr()[()] == "pnccdFront"
+        assert det["mask"].dtype == np.uint16 and det["mask"].shape == (64, 64)
+        assert "schema" not in f.attrs  # Psocake's files have none
+
+
+def test_truth_file_matches_run(small_spi_run):
+    sim = small_spi_run
+    truth = read_truth(sim.truth_path)
+    assert sim.truth_path.name == "amo06516_0093.truth.h5"
+    assert truth.class_names == DEFAULT_CLASSES
+    np.testing.assert_array_equal(truth.labels, sim.labels)
+    with h5py.File(sim.path, "r") as f:
+        np.testing.assert_array_equal(truth.events, f["LCLS/eventNumber"][()])
+    np.testing.assert_array_equal(truth.labels, [KIND_LABEL[k] for k in truth.kinds])
+    # read_truth also accepts the run file itself
+    np.testing.assert_array_equal(read_truth(sim.path).events, truth.events)
+
+
+def test_read_truth_bad_input(tmp_path, small_spi_run):
+    with pytest.raises(MissingFileError, match="ground-truth file not found"):
+        read_truth(tmp_path / "nothing.cxi")
+    with pytest.raises(LayoutError, match="not a simulation ground-truth file"):
+        bad = tmp_path / "x.truth.h5"
+        h5py.File(bad, "w").close()
+        read_truth(bad)
+
+
+def test_default_class_proportions(small_spi_run):
+    kinds = read_truth(small_spi_run.truth_path).kinds
+    counts = {k: int((kinds == k).sum()) for k in ("single", "multiple", "water", "nonhit")}
+    assert counts == {"single": 90, "multiple": 45, "water": 135, "nonhit": 30}
+
+
+def test_custom_mix_proportions_and_parsing(tmp_path):
+    sim = simulate_run(tmp_path / "mix.cxi", hits=40, shape=16, seed=4,
+                       mix="single=1,water=3")
+    assert (sim.kinds == "single").sum() == 10 and (sim.kinds == "water").sum() == 30
+    assert parse_mix({"nonhit": 2, "multiple": 2}) == {
+        "single": 0.0, "multiple": 0.5, "water": 0.0, "nonhit": 0.5}
+    for bad in ("single", "single=-1", "single=0", "foo=1", "single=abc"):
+        with pytest.raises(InputError):
+            parse_mix(bad)
+
+
+def test_bad_arguments_raise_input_error(tmp_path):
+    for kwargs in ({"hits": 0}, {"hits": -3}, {"hits": 2.5}, {"shape": 4},
+                   {"layout": "tiles"}, {"experiment": "a b"}):
+        args = {"hits": 5, "shape": 16, **kwargs}
+        with pytest.raises(InputError):
+            simulate_run(tmp_path / "bad.cxi", **args)
+    assert not (tmp_path / "bad.cxi").exists()
+
+
+# ---------------------------------------------------------------- determinism
+
+def _content(sim):
+    with h5py.File(sim.path, "r") as f:
+        return f["entry_1/data_1/data"][()], f["entry_1/result_1/nHitsAll"][()]
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    a = simulate_run(tmp_path / "a" / "r.cxi", hits=40, shape=32, seed=11)
+    b = simulate_run(tmp_path / "b" / "r.cxi", hits=40, shape=32, seed=11)
+    c = simulate_run(tmp_path / "c" / "r.cxi", hits=40, shape=32, seed=12)
+    (da, aa), (db, ab), (dc, ac) = _content(a), _content(b), _content(c)
+    np.testing.assert_array_equal(da, db)
+    np.testing.assert_array_equal(aa, ab)
+    np.testing.assert_array_equal(a.kinds, b.kinds)
+    assert not np.array_equal(a.events, c.events) or not np.array_equal(da, dc)
+    assert not np.array_equal(aa, ac)
+
+
+def test_worker_processes_give_the_same_run(tmp_path):
+    """Hits are computed in blocks by 2 processes, written in order: same bytes as 1."""
+    one = simulate_run(tmp_path / "one" / "r.cxi", hits=70, shape=32, seed=5, workers=1)
+    two = simulate_run(tmp_path / "two" / "r.cxi", hits=70, shape=32, seed=5, workers=2)
+    (d1, a1), (d2, a2) = _content(one), _content(two)
+    np.testing.assert_array_equal(d1, d2)
+    np.testing.assert_array_equal(a1, a2)
+    t1, t2 = read_truth(one.truth_path), read_truth(two.truth_path)
+    for key in t1.params:
+        np.testing.assert_array_equal(t1.params[key], t2.params[key])
+
+
+# ---------------------------------------------------------------- detector and noise
+
+def test_gap_hole_dead_hot_pixels(small_spi_run):
+    truth = read_truth(small_spi_run.truth_path)
+    cy, cx = truth.attrs["beam_center"]
+    assert (cy, cx) == (31.5, 31.5)
+    with h5py.File(small_spi_run.path, "r") as f:
+        mask = f["entry_1/instrument_1/detector_1/mask"][()]
+        data = f["entry_1/data_1/data"][:50]
+    invalid = mask & MASK_INVALID > 0
+    # The gap between the halves is horizontal, through the centre, across the whole width.
+    assert invalid[31].all() and invalid[32].all()
+    assert not invalid[20].all() and not invalid[45].all()
+    assert invalid[31, 31] and invalid[32, 32]
+    assert np.all(data[:, invalid] == 0)
+    dead, hot = mask & MASK_DEAD > 0, mask & MASK_HOT > 0
+    assert dead.any() and hot.any() and not (dead & hot).any()
+    assert np.all(data[:, dead] == 0)
+    assert data[:, hot].min() > 1000  # hot pixels shine in every frame
+
+
+def test_photon_counts_and_gain(small_spi_run):
+    truth = read_truth(small_spi_run.truth_path)
+    gain = truth.attrs["gain_adu_per_photon"]
+    hit = truth.kinds != "nonhit"
+    photons = truth.params["photons"]
+    assert photons[hit].min() >= 1e3 and photons[hit].max() <= 1e5
+    assert np.all(photons[~hit] == 0)
+    detected = truth.params["detected_photons"]
+    expected = photons + truth.params["background_photons"]
+    # Poisson: within 5 sigma of the expected number.
+    assert np.all(np.abs(detected - expected) < 5 * np.sqrt(expected) + 5)
+    with h5py.File(small_spi_run.path, "r") as f:
+        good = f["entry_1/instrument_1/detector_1/mask"][()] == 0
+        data = f["entry_1/data_1/data"][:100]
+    # ADU sum / gain recovers the photons (minus the few on dead and hot pixels).
+    ratio = data[:, good].sum(axis=1) / gain / detected[:100]
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.03)
+    # Read noise: an empty good pixel reads Gaussian noise of ~0.6 ADU, well below a photon.
+    far = data[truth.kinds[:100] == "nonhit"][:, good]
+    noise = far[np.abs(far) < 0.5 * gain]
+    assert 0.4 < noise.std() < 0.8
+
+
+# ---------------------------------------------------------------- physics
+
+def _radial_profile(img, good, center, rmax):
+    yy, xx = np.indices(img.shape)
+    r = np.rint(np.hypot(yy - center[0], xx - center[1])).astype(int)
+    sel = good & (r < rmax)
+    s = np.bincount(r[sel], weights=img[sel], minlength=rmax)
+    c = np.bincount(r[sel], minlength=rmax)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return s / c
+
+
+@pytest.fixture(scope="module")
+def water_run(tmp_path_factory):
+    return simulate_run(tmp_path_factory.mktemp("water") / "water.cxi", hits=6,
+                        shape=256, seed=7, mix="water=1")
+
+
+def _fit_sphere_diameter(photons, good, det):
+    """Diameter (nm) maximising the Poisson likelihood of a sphere pattern, coarse to fine."""
+    q = det.q_abs_pixel[good]
+    w = det.bin(det.weight)[good]
+    counts = photons[good]
+
+    def loglik(d):
+        m = sphere_intensity_profile(q, d / 2, det.dq_pixel) * w + 1e-12
+        s = counts.sum() / m.sum()
+        return np.sum(counts * np.log(s * m)) - s * m.sum()
+
+    best = 60.0
+    for step in (5.0, 0.5):
+        trial = np.arange(max(50.0, best - 10 * step), best + 10 * step, step) \
+            if step < 5 else np.arange(60.0, 500.0, step)
+        best = trial[int(np.argmax([loglik(d) for d in trial]))]
+    return best
+
+
+def test_water_droplets_have_sphere_rings_at_their_size(water_run):
+    """Fitting the sphere form factor to a droplet's rings gives back its diameter."""
+    truth = read_truth(water_run.truth_path)
+    det = Detector((256, 256))
+    assert np.all((truth.params["diameter_nm"] >= 100) & (truth.params["diameter_nm"] <= 400))
+    with h5py.File(water_run.path, "r") as f:
+        good = f["entry_1/instrument_1/detector_1/mask"][()] == 0
+        data = f["entry_1/data_1/data"][()]
+    photons = np.clip(np.rint(data / det.gain_adu), 0, None)
+    for img, d_nm in zip(photons, truth.params["diameter_nm"]):
+        assert _fit_sphere_diameter(img, good, det) == pytest.approx(d_nm, rel=0.01)
+
+
+def _angular_power(img, center, r0, r1, m_max=12):
+    """Power of the angular Fourier components m = 0..m_max in an annulus."""
+    yy, xx = np.indices(img.shape)
+    r = np.hypot(yy - center[0], xx - center[1])
+    phi = np.arctan2(yy - center[0], xx - center[1])
+    sel = (r >= r0) & (r < r1)
+    m = np.arange(m_max + 1)
+    coef = (img[sel][None, :] * np.exp(-1j * m[:, None] * phi[sel][None, :])).sum(axis=1)
+    return np.abs(coef) ** 2
+
+
+def _icosahedron_pattern(det, axis):
+    """Noise-free single-particle intensity with the given particle axis along the beam."""
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    rot, _ = Rotation.align_vectors([[0, 0, 1]], [axis])
+    return det.bin(cluster_intensity(transform_for(det), det.q, rot.as_matrix()[None],
+                                     np.ones(1), np.zeros((1, 3))))
+
+
+def test_single_particle_shows_icosahedral_symmetry():
+    """Viewed along a 5-fold axis the speckle is 5-fold symmetric (10-fold at small q, where
+    the Ewald sphere is flat); along a 2-fold axis it is 2-fold symmetric, not 5-fold."""
+    det = Detector((128, 128))
+    v = icosahedron_vertices()
+    five = v[0]
+    two = v[0] + v[np.argmin(np.linalg.norm(v[1:] - v[0], axis=1)) + 1]  # edge midpoint
+    m = np.arange(13)
+    p = _angular_power(_icosahedron_pattern(det, five), det.center, 10, 40)
+    others = p[(m > 0) & (m != 5) & (m != 10)]
+    assert min(p[5], p[10]) > 100 * others.max()
+    p = _angular_power(_icosahedron_pattern(det, two), det.center, 10, 40)
+    even, odd = p[(m > 0) & (m % 2 == 0)], p[m % 2 == 1]
+    assert odd.max() < 0.01 * even.max()
+    assert p[5] < 0.01 * even.max()
+
+
+def test_single_particle_fringe_spacing_matches_its_size():
+    """The orientation-averaged single pattern has its minima where a sphere of the same
+    volume has them: fringe spacing 1 / (2 R_eq)."""
+    det = Detector((256, 256))
+    rots = Rotation.random(12, random_state=3).as_matrix()
+    tr = transform_for(det)
+    avg = sum(det.bin(cluster_intensity(tr, det.q, r[None], np.ones(1), np.zeros((1, 3))))
+              for r in rots)
+    prof = _radial_profile(avg, np.ones(avg.shape, bool), det.center, 64)
+    r = np.arange(2, 40)
+    minima = r[(prof[r] < prof[r - 1]) & (prof[r] < prof[r + 1])]
+    q_minima = minima[:3] * det.dq_pixel
+    r_eq = (3 * tr.volume_nm3 / (4 * np.pi)) ** (1 / 3)
+    assert 27 < r_eq < 32  # 70 nm vertex to vertex
+    expected = sphere_minima_q(r_eq, 3)
+    np.testing.assert_allclose(q_minima, expected, rtol=0.1)
+
+
+def test_two_particles_interfere_coherently():
+    """Two equal, equally oriented particles: I = I_single * (2 + 2 cos(2 pi q.d))."""
+    det = Detector((64, 64))
+    tr = transform_for(det)
+    rot = np.eye(3)[None].repeat(2, axis=0)
+    offsets = np.array([[-35.0, 0, 0], [35.0, 0, 0]])
+    pair = cluster_intensity(tr, det.q, rot, np.ones(2), offsets)
+    single = cluster_intensity(tr, det.q, rot[:1], np.ones(1), np.zeros((1, 3)))
+    expect = single * (2 + 2 * np.cos(2 * np.pi * 70.0 * det.q[0]))
+    np.testing.assert_allclose(pair, expect, rtol=1e-3, atol=1e-6 * single.max())
+    assert not np.allclose(pair, 2 * single, rtol=0.1)  # not an incoherent sum
+
+
+# ---------------------------------------------------------------- SFX layout
+
+def test_sfx_layout(small_sfx_run):
+    sim = small_sfx_run
+    truth = read_truth(sim.truth_path)
+    folder = sim.path.parent
+    assert sim.path.name == "cxitut13_0010.cxi"
+    ranks = sorted(folder.glob("cxitut13_0010_*.cxi"))
+    assert [p.name for p in ranks] == ["cxitut13_0010_0.cxi", "cxitut13_0010_1.cxi"]
+    events, npeaks = [], []
+    for p in ranks:
+        with h5py.File(p, "r") as f:
+            ev = f["LCLS/eventNumber"][()]
+            n = len(ev)
+            data = f["entry_1/data_1/data"]
+            assert data.shape == (n, 64, 64) and data.dtype == np.float32
+            res = f["entry_1/result_1"]
+            assert res["nPeaks"].shape == (n,)
+            assert f["LCLS/detector_1/EncoderValue"].shape == (n,)
+            assert f["LCLS/detector_1/EncoderValue"][0] == pytest.approx(130 * 64 / 1024)
+            for name in ("peakXPosRaw", "peakYPosRaw", "peakTotalIntensity"):
+                assert res[name].shape == (n, 2048)
+            k = int(np.argmax(res["nPeaks"][()]))
+            m = res["nPeaks"][k]
+            assert m > 0
+            x = res["peakXPosRaw"][k, :m].astype(int)
+            y = res["peakYPosRaw"][k, :m].astype(int)
+            np.testing.assert_array_equal(res["peakTotalIntensity"][k, :m], data[k][y, x])
+            assert np.all(res["peakTotalIntensity"][k, m:] == 0)
+            events.append(ev)
+            npeaks.append(res["nPeaks"][()])
+    events, npeaks = np.concatenate(events), np.concatenate(npeaks)
+    order = np.argsort(events)
+    np.testing.assert_array_equal(events[order], truth.events)
+    assert len(truth.events) == 60
+    with h5py.File(sim.path, "r") as f:
+        all_ = f["entry_1/result_1/nPeaksAll"][()]
+        np.testing.assert_array_equal(all_[events], npeaks)
+        assert (all_ == -1).any()
+        g = f["entry_1/data_1"]
+        for name in ("powderHits", "powderMisses", "mask"):
+            assert g[name].shape == (64, 64), name
+        assert g["powderHits"][()].max() > g["powderMisses"][()][g["mask"][()] == 1].max()
+        assert set(np.unique(g["mask"][()])) == {0, 1}
+
+
+def test_sfx_master_name_must_match_experiment_and_run(tmp_path):
+    with pytest.raises(InputError, match="must be named cxitut13_0010.cxi"):
+        simulate_run(tmp_path / "out.cxi", hits=4, shape=16, layout="sfx",
+                     experiment="cxitut13", run=10)
+    sim = simulate_run(tmp_path / "cxitut13_0010_v2.cxi", hits=4, shape=16, layout="sfx",
+                       experiment="cxitut13", run=10)
+    assert [p.name for p in sim.rank_paths] == ["cxitut13_0010_0_v2.cxi",
+                                                "cxitut13_0010_1_v2.cxi"]
+    assert all(p.exists() for p in sim.rank_paths)
+
+
+# ---------------------------------------------------------------- CLI
+
+def test_cli_simulate_writes_and_reports(tmp_path, capsys):
+    out = tmp_path / "amo06516_0095.cxi"
+    rc = main(["simulate", str(out), "--hits", "12", "--shape", "32", "--seed", "3",
+               "--mix", "single=0.5,water=0.5", "--run", "95", "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert str(out) in text and "amo06516_0095.truth.h5" in text and "6 single" in text
+    assert out.exists() and (tmp_path / "amo06516_0095.truth.h5").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--hits", "-4"], "--hits must be a positive integer"),
+    (["--hits", "many"], "--hits must be an integer"),
+    (["--hits", "5", "--mix", "single=0.3,bogus=1"], "unknown kind(s) bogus"),
+    (["--hits", "5", "--mix", "single=lots"], "is not a number"),
+    (["--hits", "5", "--layout", "tiles"], "layout must be"),
+    (["--hits", "5", "--shape", "2x"], "--shape must be an integer"),
+    (["--hits", "5", "--out-under-a-file"], "cannot write there"),
+])
+def test_cli_bad_arguments_exit_2_one_line(tmp_path, capsys, extra, message):
+    out = tmp_path / "x.cxi"
+    if "--out-under-a-file" in extra:
+        extra = [a for a in extra if a != "--out-under-a-file"]
+        (tmp_path / "plain.txt").write_text("not a folder")
+        out = tmp_path / "plain.txt" / "x.cxi"
+    rc = main(["simulate", str(out), "--quiet", *extra])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "x.cxi").exists()

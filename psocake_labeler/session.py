@@ -17,6 +17,7 @@ from .classes import DEFAULT_CLASSES, ClassList, ConfirmRequiredError
 from .errors import InputError, ManifoldMismatchError
 from .io.labels import LabelData, read_label_file, write_label_file
 from .io.merge import merge_labels, read_label_set
+from .propagation import DEFAULT_METHOD
 from .session_log import Action, ActionLog
 
 __all__ = ["LabelSession", "merge_labels"]
@@ -36,13 +37,13 @@ class LabelSession:
         (continue an existing file with :meth:`load`) unless ``overwrite`` is True.
     user : str, optional
         Name logged with every action; default the login name.
-    method : str
-        Propagation method passed to :func:`psocake_labeler.propagation.propagate`.
+    method : str, optional
+        Propagation method (default: the measured best, ``propagation.DEFAULT_METHOD``) passed to :func:`psocake_labeler.propagation.propagate`.
     """
 
     def __init__(self, manifold, classes: Sequence[str] | ClassList = DEFAULT_CLASSES,
                  path: str | os.PathLike | None = None, user: str | None = None,
-                 method: str = "poisson", overwrite: bool = False, _data: LabelData | None = None):
+                 method: str | None = None, overwrite: bool = False, _data: LabelData | None = None):
         self.manifold = manifold
         self.user = user or getpass.getuser()
         self.path = Path(path) if path is not None else None
@@ -54,7 +55,7 @@ class LabelSession:
             events = np.asarray(manifold.events)
             cl = classes.copy() if isinstance(classes, ClassList) else ClassList(classes)
             _data = LabelData(cl, ActionLog(len(events)), events, manifold.events_hash(),
-                              method=method)
+                              method=method or DEFAULT_METHOD)
             if self.path is not None and self.path.exists() and not overwrite:
                 raise InputError(f"{self.path}: label file exists; continue it with "
                                  f"LabelSession.load(path, manifold), or pass overwrite=True")
@@ -396,7 +397,7 @@ class LabelSession:
         # from zero labels holds no solution to start from
         warm = self._propagation if self._warm_ok else None
         prop = propagate(self.manifold.graph, rows, idx[rows], len(d.classes),
-                         method=d.method or "poisson", balance=True, warm_start=warm)
+                         method=d.method or DEFAULT_METHOD, balance=True, warm_start=warm)
         self._warm_ok = len(rows) > 0
         self._propagation = prop
         d.predicted = np.asarray(prop.predicted, dtype=np.int64).copy()

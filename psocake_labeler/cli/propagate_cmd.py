@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     p.add_argument("manifold", help="manifold file (psocake-labeler embed output)")
     p.add_argument("labels", help="label file of that manifold")
     p.add_argument("--method", default=None, choices=("poisson", "harmonic", "spreading"),
-                   help="propagation method (default: the file's, else poisson)")
+                   help="propagation method (default: the file's, else spreading)")
     p.add_argument("--user", default=None, help="user name for the log (default: login)")
     p.set_defaults(func=run)
 

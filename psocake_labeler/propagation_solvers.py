@@ -1,0 +1,206 @@
+"""Sparse solvers behind :mod:`psocake_labeler.propagation`.
+
+Three graph problems, all solved with a block Jacobi-preconditioned conjugate gradient
+(one CG per class column, sharing each sparse mat-vec) that can start from the previous
+solution:
+
+* label spreading (Zhou et al. 2004): ``(I - a S) F = Y``, ``S = D^-1/2 W D^-1/2``;
+* harmonic / Laplace learning (Zhu et al. 2003): ``L_uu U = W_ul Y_l`` on unlabelled rows;
+* Poisson learning (Calder et al. 2020): ``L U = B`` with zero-mean point sources at the
+  labelled rows, one unit of source mass per class (so class scaling is a cheap
+  post-multiplication, see ``propagation.balance_scales``).
+
+Nothing here forms a dense N x N matrix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+MatVec = Callable[[np.ndarray], np.ndarray]
+
+#: Smallest diagonal of Poisson's Laplacian, relative to the median degree.
+DEGREE_FLOOR = 0.05
+
+
+@dataclass
+class GraphInfo:
+    """Per-graph quantities computed once and reused by warm starts."""
+
+    n: int
+    nnz: int
+    degree: np.ndarray          # (N,) row sums of W
+    n_components: int
+    component: np.ndarray       # (N,) component id per row
+    normalised: sp.csr_matrix | None = None   # D^-1/2 W D^-1/2, made on first use
+
+    def matches(self, graph: sp.spmatrix) -> bool:
+        """Cheap check that ``graph`` is (very probably) the graph this was made from."""
+        return graph.shape[0] == self.n and graph.nnz == self.nnz
+
+
+def graph_info(graph: sp.csr_matrix) -> GraphInfo:
+    """Degrees and connected components of a symmetric weight matrix."""
+    degree = np.asarray(graph.sum(axis=1)).ravel().astype(np.float64)
+    n_comp, comp = connected_components(graph, directed=False)
+    return GraphInfo(graph.shape[0], graph.nnz, degree, int(n_comp), comp)
+
+
+def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np.ndarray,
+              tol: float = 1e-4, maxiter: int = 1000, ax0: np.ndarray | None = None,
+              b0: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+    """Jacobi-preconditioned CG on every column of ``b`` (independent systems, same matrix).
+
+    ``matvec`` maps (n, c') -> (n, c') column by column and must be symmetric positive
+    (semi-)definite on the columns' Krylov spaces. A column stops when its residual is below
+    ``tol`` times its right-hand side norm; only unconverged columns are multiplied, so after
+    one new label (which changes one column of a spreading problem) a warm start costs about
+    a third. ``ax0`` (the operator applied to ``x0``, kept from the last solve) saves the
+    first product. ``b0``, the right-hand side ``x0`` solved, makes the target relative to
+    the change of each column, down to a tenth of the cold target (one label among 10,000
+    must still move the solution).
+    Returns ``(x, iterations, A x)``.
+    """
+    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
+    if x0 is None:
+        r = b.copy()
+    else:
+        r = b - (ax0 if ax0 is not None else matvec(x))
+    bnorm = np.linalg.norm(b, axis=0)
+    # Columns that are zero up to rounding (e.g. a class alone in its component) count as
+    # converged at once; a relative target on them would never be met.
+    null = bnorm <= 1e-12 * max(float(bnorm.max(initial=0.0)), 1e-300)
+    scale = bnorm
+    if x0 is not None and b0 is not None and b0.shape == b.shape:
+        change = np.linalg.norm(b - b0, axis=0)
+        # ...but never more than 10x tighter than a cold solve: Poisson's zero-mean sources
+        # shift a little everywhere with each label, and chasing that costs many iterations.
+        scale = np.where(change > 0, np.minimum(bnorm, np.maximum(change, 0.1 * bnorm)), bnorm)
+    target = np.where(null, np.inf, tol * scale)
+    if np.any(null):
+        x[:, null] = 0.0
+        r[:, null] = b[:, null]
+    z = inv_diag[:, None] * r
+    p = z.copy()
+    rz = np.einsum("ij,ij->j", r, z)
+    it = 0
+    for it in range(1, maxiter + 1):
+        act = np.linalg.norm(r, axis=0) > target
+        if not act.any():
+            return x, it - 1, b - r
+        pa = p[:, act]
+        ap = matvec(pa)
+        pap = np.einsum("ij,ij->j", pa, ap)
+        # A column whose direction vanished gets a zero step rather than a division by zero.
+        alpha = np.divide(rz[act], pap, out=np.zeros_like(pap), where=pap > 0)
+        x[:, act] += alpha * pa
+        r[:, act] -= alpha * ap
+        za = inv_diag[:, None] * r[:, act]
+        rz_new = np.einsum("ij,ij->j", r[:, act], za)
+        beta = np.divide(rz_new, rz[act], out=np.zeros_like(rz_new), where=rz[act] > 0)
+        p[:, act] = za + beta * pa
+        rz[act] = rz_new
+    return x, it, b - r
+
+
+def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha: float,
+                    x0: np.ndarray | None, tol: float, ax0: np.ndarray | None = None,
+                    y0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Zhou et al. closed form ``F = (I - alpha S)^-1 Y``, solved by CG (diag of A is 1).
+
+    Returns ``(F, A F)``; pass ``A F`` back as ``ax0`` with ``x0 = F`` (and the old ``Y`` as
+    ``y0``) to warm-start."""
+    if info.normalised is None:
+        # Kept with the graph info, so warm starts pay one sparse product per iteration.
+        dinv_sqrt = np.where(info.degree > 0,
+                             1.0 / np.sqrt(np.maximum(info.degree, 1e-300)), 0.0)
+        scale = sp.diags(dinv_sqrt)
+        info.normalised = (scale @ graph @ scale).tocsr()
+    s_mat = info.normalised
+
+    def matvec(f: np.ndarray) -> np.ndarray:
+        return f - alpha * (s_mat @ f)
+
+    x, _, ax = block_pcg(matvec, y, x0, np.ones(info.n), tol=tol, ax0=ax0, b0=y0)
+    return x, ax
+
+
+def harmonic_solve(graph: sp.csr_matrix, info: GraphInfo, rows: np.ndarray,
+                   onehot: np.ndarray, x0: np.ndarray | None, tol: float,
+                   b0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Harmonic extension: labelled rows fixed to their one-hot, ``L u = 0`` elsewhere.
+
+    Solved in the full row space with the fixed rows masked out (``L_ff u_f = W_fl y_l``),
+    which avoids extracting a sub-matrix on every call. Rows in components without any
+    label are left at zero (no information reaches them). Returns ``(U, right-hand side)``;
+    the latter goes back in as ``b0`` on a warm start.
+    """
+    n, c = info.n, onehot.shape[1]
+    y = np.zeros((n, c))
+    y[rows] = onehot
+    free = np.isin(info.component, np.unique(info.component[rows]))
+    free[rows] = False
+    if not free.any():
+        return y, np.zeros_like(y)
+    fmask = free.astype(np.float64)[:, None]
+    deg = info.degree
+
+    def matvec(u: np.ndarray) -> np.ndarray:
+        return fmask * (deg[:, None] * u - graph @ u)
+
+    rhs = fmask * (graph @ y)
+    start = None if x0 is None else fmask * x0
+    inv = np.where(free & (deg > 0), 1.0 / np.maximum(deg, 1e-300), 0.0)
+    u, _, _ = block_pcg(matvec, rhs, start, inv, tol=tol, b0=b0)
+    return fmask * u + y, rhs
+
+
+def poisson_sources(info: GraphInfo, rows: np.ndarray, classes: np.ndarray,
+                    n_classes: int) -> np.ndarray:
+    """Right-hand side of Poisson learning, one unit of mass per class and component.
+
+    For each connected component holding labels, class ``j``'s column is
+    ``mean of deltas at its labels - mean of deltas at all labels`` of that component, so it
+    sums to zero there (the system is consistent) and is independent of how many labels the
+    class has; the class prior is applied afterwards as a column scale.
+    """
+    b = np.zeros((info.n, n_classes))
+    comp = info.component[rows]
+    for cid in np.unique(comp):
+        in_c = comp == cid
+        r, y = rows[in_c], classes[in_c]
+        m = r.size
+        if np.unique(y).size < 2:
+            continue  # one class alone in its component: no contrast to transport
+        b[r] -= 1.0 / m
+        for j in np.unique(y):
+            sel = r[y == j]
+            b[sel, j] += 1.0 / sel.size
+    return b
+
+
+def poisson_solve(graph: sp.csr_matrix, info: GraphInfo, b: np.ndarray,
+                  x0: np.ndarray | None, tol: float, b0: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """Solve ``L U = B`` (``L = D - W``), fixing each component's free constant to zero
+    degree-weighted mean (the normalisation of Calder et al.'s iteration)."""
+    # Diffusion kernels give outliers degrees down to 1e-40; a unit source there would make
+    # a spike of 1e40 and wreck CG. Flooring the diagonal adds a tiny leak at such events
+    # only (the system becomes definite there), and leaves ordinary events untouched.
+    deg = info.degree
+    diag = np.maximum(deg, DEGREE_FLOOR * float(np.median(deg)))
+
+    def matvec(u: np.ndarray) -> np.ndarray:
+        return diag[:, None] * u - graph @ u
+
+    u, _, _ = block_pcg(matvec, b, x0, 1.0 / diag, tol=tol, b0=b0)
+    # CG drifts along the null space (per-component constants); remove it.
+    vol = np.bincount(info.component, weights=deg, minlength=info.n_components)
+    for j in range(u.shape[1]):
+        mass = np.bincount(info.component, weights=deg * u[:, j], minlength=info.n_components)
+        u[:, j] -= np.divide(mass, vol, out=np.zeros_like(mass), where=vol > 0)[info.component]
+    return u

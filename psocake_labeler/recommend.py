@@ -1,0 +1,177 @@
+"""Which events to label next.
+
+* Cold start (no labels yet): cover the manifold's clusters. With coordinates, k-means on the
+  diffusion coordinates and, per cluster, the event nearest its centre (largest clusters
+  first); without, farthest-point sampling in graph hops from the densest event.
+* Afterwards: uncertainty = 1 - margin between the two most probable classes of the
+  propagation (events no label reaches have margin 0), made batch-diverse by non-maximum
+  suppression on the graph: once an event is picked, its ``hops``-hop neighbourhood is not
+  picked again in the same batch. Ties (equal uncertainty) go to denser events, which stand
+  for more of the run than isolated outliers do.
+
+Everything is O(N log N) or sparse; no dense N x N matrix.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from .errors import InputError
+
+#: Suppression radius (graph hops) around each pick within one batch.
+HOPS = 2
+
+
+def _degree(graph: sp.csr_matrix) -> np.ndarray:
+    return np.asarray(graph.sum(axis=1)).ravel()
+
+
+def uncertainty(propagation: Any) -> np.ndarray:
+    """Per-event uncertainty in [0, 1]: 1 - (p_best - p_second) of the calibrated
+    probabilities, or 1 - confidence when the propagation has no probabilities."""
+    prob = getattr(propagation, "probabilities", None)
+    if prob is None:
+        return 1.0 - np.asarray(propagation.confidence, dtype=np.float64)
+    prob = np.asarray(prob, dtype=np.float64)
+    if prob.shape[1] < 2:
+        return np.zeros(prob.shape[0])
+    top2 = np.partition(prob, prob.shape[1] - 2, axis=1)[:, -2:]
+    return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
+def _neighbourhood(graph: sp.csr_matrix, row: int, hops: int) -> np.ndarray:
+    ring = np.array([row])
+    seen = ring
+    for _ in range(hops):
+        ring = np.unique(np.concatenate([graph.indices[graph.indptr[r]:graph.indptr[r + 1]]
+                                         for r in ring]))
+        seen = np.union1d(seen, ring)
+    return seen
+
+
+def diverse_top(graph: sp.csr_matrix, score: np.ndarray, candidates: np.ndarray, k: int,
+                hops: int = HOPS) -> np.ndarray:
+    """Greedy non-maximum suppression: highest ``score`` first, skipping events within
+    ``hops`` graph hops of an earlier pick. When the neighbourhoods cover every candidate
+    (small runs, dense graphs), the radius shrinks one hop at a time, down to plain order."""
+    order = candidates[np.argsort(-score[candidates], kind="stable")]
+    picks: list[int] = []
+    taken = np.zeros(graph.shape[0], dtype=bool)
+    for radius in range(hops, -1, -1):
+        blocked = taken.copy()
+        for r in picks:
+            blocked[_neighbourhood(graph, r, radius)] = True
+        for r in order:
+            if blocked[r]:
+                continue
+            picks.append(int(r))
+            taken[r] = True
+            if len(picks) == k:
+                return np.asarray(picks, dtype=np.int64)
+            blocked[_neighbourhood(graph, int(r), radius)] = True
+    return np.asarray(picks, dtype=np.int64)
+
+
+def _cold_coords(coords: np.ndarray, candidates: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    x = np.asarray(coords, dtype=np.float64)[candidates]
+    # Mini-batch k-means beyond a few thousand events: the cold start is one call, but a
+    # user still waits for it.
+    km = (KMeans(k, n_init=3, random_state=seed) if x.shape[0] <= 5000
+          else MiniBatchKMeans(k, n_init=3, random_state=seed, batch_size=2048))
+    lab = km.fit_predict(x)
+    sizes = np.bincount(lab, minlength=k)
+    picks: list[int] = []
+    for c in np.argsort(-sizes, kind="stable"):
+        members = np.flatnonzero(lab == c)
+        if members.size == 0:
+            continue
+        d = np.sum((x[members] - km.cluster_centers_[c]) ** 2, axis=1)
+        picks.append(int(candidates[members[np.argmin(d)]]))
+    return np.asarray(picks, dtype=np.int64)
+
+
+def _cold_graph(graph: sp.csr_matrix, candidates: np.ndarray, labelled: np.ndarray,
+                k: int) -> np.ndarray:
+    deg = _degree(graph)
+    is_cand = np.zeros(graph.shape[0], dtype=bool)
+    is_cand[candidates] = True
+    if labelled.size:
+        dist = dijkstra(graph, directed=False, indices=labelled, unweighted=True, min_only=True)
+    else:
+        dist = np.full(graph.shape[0], np.inf)
+    picks: list[int] = []
+    for _ in range(k):
+        # Farthest in hops (unreached = infinitely far), denser first among equals.
+        far = np.where(is_cand, dist, -1.0)
+        best = np.flatnonzero(far == far.max())
+        r = int(best[np.argmax(deg[best])])
+        picks.append(r)
+        is_cand[r] = False
+        if not is_cand.any():
+            break
+        d = dijkstra(graph, directed=False, indices=r, unweighted=True)
+        dist = np.minimum(dist, d)
+    return np.asarray(picks, dtype=np.int64)
+
+
+def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int = 10,
+              coords: np.ndarray | None = None, hops: int = HOPS, seed: int = 0
+              ) -> np.ndarray:
+    """The ``k`` unlabelled events most worth labelling next, most informative first.
+
+    Parameters
+    ----------
+    graph : (N, N) sparse symmetric kernel (``Manifold.graph``).
+    propagation : a :class:`~psocake_labeler.propagation.Propagation`, or ``None`` before the
+        first label (cold start).
+    labelled_rows : rows already labelled; never returned.
+    k : how many to return (fewer only if fewer unlabelled events exist).
+    coords : (N, d) diffusion coordinates, used by the cold start when given.
+    hops : graph radius of the in-batch diversity suppression.
+    seed : k-means seed of the cold start.
+
+    Returns
+    -------
+    np.ndarray (k,) int64 row indices.
+    """
+    if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
+        raise InputError("recommend needs the manifold's square sparse graph (Manifold.graph)")
+    if k < 0:
+        raise InputError(f"cannot recommend {k} events; ask for k >= 0")
+    graph = graph.tocsr()
+    n = graph.shape[0]
+    labelled = np.unique(np.asarray(labelled_rows, dtype=np.int64).ravel())
+    if labelled.size and (labelled[0] < 0 or labelled[-1] >= n):
+        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another manifold?")
+    free = np.ones(n, dtype=bool)
+    free[labelled] = False
+    candidates = np.flatnonzero(free)
+    k = min(int(k), candidates.size)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    if coords is not None and np.shape(coords)[0] != n:
+        raise InputError(f"coords have {np.shape(coords)[0]} rows but the graph has {n}")
+
+    cold = propagation is None or np.all(np.asarray(propagation.predicted) < 0)
+    if cold:
+        if coords is not None:
+            picks = _cold_coords(coords, candidates, k, seed)
+            if picks.size == k:
+                return picks
+            rest = np.setdiff1d(candidates, picks)
+            return np.concatenate([picks, rest[:k - picks.size]])
+        return _cold_graph(graph, candidates, labelled, k)
+
+    unc = uncertainty(propagation)
+    if unc.shape[0] != n:
+        raise InputError(f"propagation has {unc.shape[0]} rows but the graph has {n}; "
+                         "propagate again after the manifold changed")
+    deg = _degree(graph)
+    # Density breaks ties and mildly favours representative events over outliers.
+    score = unc + 1e-3 * deg / (deg.max() if deg.max() > 0 else 1.0)
+    return diverse_top(graph, score, candidates, k, hops)

@@ -1,0 +1,303 @@
+"""Diffusion maps on a k-NN graph: kernel, bandwidth, alpha normalisation, eigenvectors.
+
+The Gaussian kernel ``exp(-d^2 / epsilon)`` is evaluated only on the symmetrised k-NN graph,
+with one global bandwidth chosen by the Berry-Giannakis-Harlim rule (the epsilon where
+``log sum K`` grows fastest with ``log epsilon``). A global bandwidth plus alpha=1
+normalisation removes the sampling density, so the coordinates approximate the
+Laplace-Beltrami eigenfunctions of the manifold; a per-point bandwidth would leave the density
+in. The eigenproblem is the symmetric conjugate ``D^-1/2 K D^-1/2`` solved with
+``eigsh(which="LA")`` (or LOBPCG) from a fixed start vector: sparse, no shift-invert, and the
+same answer whatever the number of MPI ranks that built the graph.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh, lobpcg
+
+from .distributed import as_comm, block_range, knn, run_step
+from .errors import InputError
+from .manifold import Manifold, array_event_table, as_run
+from .progress import ProgressCallback, report
+
+__all__ = ["Manifold", "build_manifold", "choose_epsilon", "kernel_graph", "diffusion_eigs",
+           "nystrom_weights"]
+
+# Cap on the number of k-NN distances the bandwidth rule looks at (a strided sample).
+_EPS_SAMPLE = 1 << 21
+# Times the bandwidth is widened (x4 each) when the eigensolver does not converge.
+_MAX_WIDEN = 3
+
+
+def choose_epsilon(sq_dist: np.ndarray, method: str | float = "auto") -> float:
+    """Global kernel bandwidth from k-NN squared distances.
+
+    ``method`` is one of
+
+    - ``"bgh"``: maximum slope of ``log sum exp(-d^2/eps)`` against ``log eps`` (Berry,
+      Giannakis and Harlim), the sum running over the k-NN pairs and the self-weights;
+    - ``"knn"``: half the 5th percentile of the squared distance to the k-th neighbour, the
+      widest kernel the k-NN graph holds without truncating it in dense regions;
+    - ``"auto"`` (default): the largest of the two and half the median squared k-NN
+      distance. On large-k graphs BGH's choice is too narrow for the sample (noisy spectrum)
+      and "knn" wins; on data with tight clusters (hits of very different spread) both are
+      too narrow for the typical event, the graph falls apart into nearly disconnected
+      pieces whose eigenvalues crowd at 1, and the median floor wins;
+    - ``"median"``: median squared k-NN distance; or a positive number used as given.
+    """
+    if not isinstance(method, str):
+        eps = float(method)
+        if not eps > 0:
+            raise InputError(f"epsilon must be positive, got {method}")
+        return eps
+    sq = np.asarray(sq_dist, dtype=np.float64)
+    # The self-weights exp(0) = 1, one per event, keep log sum K finite at small eps.
+    n_self = sq.shape[0] if sq.ndim == 2 else 0
+    s = sq.ravel()
+    s = s[np.isfinite(s) & (s > 0)]
+    if s.size == 0:
+        raise InputError("all k-NN distances are zero: the events have identical features")
+    if s.size > _EPS_SAMPLE:
+        stride = -(-s.size // _EPS_SAMPLE)
+        s, n_self = s[::stride], n_self / stride
+    if method == "median":
+        return float(np.median(s))
+    if method in ("knn", "auto"):
+        if sq.ndim != 2:
+            raise InputError("epsilon 'knn' needs the (N, k) array of k-NN distances")
+        eps_knn = 0.5 * float(np.percentile(sq[:, -1], 5))
+        if method == "knn" or not eps_knn > 0:
+            return eps_knn if eps_knn > 0 else choose_epsilon(sq, "bgh")
+        return max(eps_knn, choose_epsilon(sq, "bgh"), 0.5 * float(np.median(s)))
+    if method != "bgh":
+        raise InputError(f"unknown epsilon method {method!r}; use 'auto', 'bgh', 'knn', "
+                         "'median' or a number")
+    log_eps = np.linspace(np.log(s.min()) - 1.0, np.log(s.max()) + 1.0, 120)
+    log_sum = np.array([np.log(np.exp(-s / np.exp(le)).sum() + n_self + 1e-300) for le in log_eps])
+    slope = np.gradient(log_sum, log_eps)
+    return float(np.exp(log_eps[int(np.argmax(slope))]))
+
+
+def kernel_graph(idx: np.ndarray, dist: np.ndarray, epsilon: float) -> sp.csr_matrix:
+    """Symmetric sparse kernel ``exp(-d^2/eps)`` on the union of k-NN edges, zero diagonal."""
+    n, k = idx.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    w = np.exp(-(dist.ravel() ** 2) / epsilon)
+    keep = (w > 0) & (idx.ravel() != rows) & (idx.ravel() >= 0)
+    graph = sp.csr_matrix((w[keep], (rows[keep], idx.ravel()[keep])), shape=(n, n))
+    # Both directions carry the same exact float64 distance, so maximum() just adds the
+    # missing reverse edges.
+    graph = graph.maximum(graph.T).tocsr()
+    graph.sort_indices()
+    return graph
+
+
+def _alpha_normalise(graph: sp.csr_matrix, alpha: float) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Kernel with self-weight 1, divided by ``q_i^alpha q_j^alpha``; also returns ``q``."""
+    kern = graph.tocsr()
+    q = np.asarray(kern.sum(axis=1)).ravel()
+    if alpha:
+        scale = sp.diags(q ** -alpha)
+        kern = (scale @ kern @ scale).tocsr()
+    return kern, q
+
+
+def diffusion_eigs(graph: sp.csr_matrix, n_components: int, alpha: float = 1.0,
+                   solver: str = "eigsh", progress: Optional[ProgressCallback] = None,
+                   maxiter: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top non-trivial eigenpairs of the diffusion (Markov) matrix of ``graph``.
+
+    Returns ``(eigenvalues (m,), psi (N, m), q (N,))``: eigenvalues descending without the
+    trivial 1, right eigenvectors normalised to unit mean square under the stationary
+    measure with a fixed sign, and the kernel sums ``q`` used by alpha normalisation.
+    Raises ``scipy.sparse.linalg.ArpackNoConvergence`` after ``maxiter`` restarts.
+    """
+    n = graph.shape[0]
+    m = int(n_components)
+    if not 1 <= m <= n - 2:
+        raise InputError(f"n_components={m} needs 1 <= n_components <= events - 2 ({n - 2})")
+    kern, q = _alpha_normalise(graph, alpha)
+    deg = np.asarray(kern.sum(axis=1)).ravel()
+    inv_sqrt = sp.diags(deg ** -0.5)
+    sym = (inv_sqrt @ kern @ inv_sqrt).tocsr()
+    sym = ((sym + sym.T) * 0.5).tocsr()  # exact symmetry for the Lanczos solver
+    report(progress, "eigensolve", 0, 1)
+    v0 = np.random.default_rng(0).standard_normal(n)
+    if solver == "eigsh":
+        vals, vecs = eigsh(sym, k=m + 1, which="LA", v0=v0, ncv=min(n, max(2 * m + 3, 40)),
+                           maxiter=maxiter)
+    elif solver == "lobpcg":
+        x0 = np.random.default_rng(0).standard_normal((n, m + 1))
+        x0[:, 0] = np.sqrt(deg)
+        vals, vecs = lobpcg(sym, x0, largest=True, tol=1e-9, maxiter=maxiter)
+    else:
+        raise InputError(f"unknown eigensolver {solver!r}; use 'eigsh' or 'lobpcg'")
+    report(progress, "eigensolve", 1, 1)
+    order = np.argsort(-vals, kind="stable")
+    vals, vecs = vals[order], vecs[:, order]
+    pi = deg / deg.sum()
+    psi = vecs / np.sqrt(pi)[:, None]
+    psi /= np.sqrt((pi[:, None] * psi ** 2).sum(axis=0))
+    # Fixed sign: the largest-magnitude entry (first such row on ties) is positive.
+    pivot = np.argmax(np.abs(psi), axis=0)
+    psi *= np.sign(psi[pivot, np.arange(psi.shape[1])])
+    return vals[1:], psi[:, 1:], q
+
+
+def nystrom_weights(idx: np.ndarray, dist: np.ndarray, epsilon: float, alpha: float,
+                    q_old: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """Kernel and transition rows of new points towards their old k nearest neighbours.
+
+    Returns ``(kernel, transition, q_new)``: ``kernel`` (n_new, N_old) raw weights
+    ``exp(-d^2/eps)``, ``transition`` its alpha-normalised, row-stochastic version (so that
+    ``transition @ psi_old`` gives the new diffusion coordinates, as ``P psi = lambda psi``
+    does for the old ones), and the new points' kernel sums.
+    """
+    n_new, k = idx.shape
+    w = np.exp(-(dist ** 2) / epsilon)
+    q_new = w.sum(axis=1)
+    # Kernel sums as for the old events (no self-weight); a lone point keeps q = 1.
+    q_new = np.where(q_new > 0, q_new, 1.0)
+    wa = w / (q_new[:, None] ** alpha * q_old[idx] ** alpha)
+    total = wa.sum(axis=1, keepdims=True)
+    # A point too far from every old one: fall back to its nearest neighbour alone.
+    lost = total.ravel() <= 0
+    if lost.any():
+        wa[lost] = 0.0
+        wa[lost, 0] = 1.0
+        total[lost] = 1.0
+    rows = np.repeat(np.arange(n_new), k)
+    shape = (n_new, len(q_old))
+    kernel = sp.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=shape)
+    kernel.eliminate_zeros()
+    trans = sp.csr_matrix(((wa / total).ravel(), (rows, idx.ravel())), shape=shape)
+    return kernel, trans, q_new
+
+
+def _local_rows(data: Any, comm: Any, progress: Optional[ProgressCallback],
+                feature_options: dict) -> tuple[np.ndarray, Any, Any]:
+    """This rank's feature rows, the transform (or None) and the run (or None)."""
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        n = len(data)
+        start, stop = block_range(n, comm.size, comm.rank)
+        return np.ascontiguousarray(data[start:stop], dtype=np.float32), None, None
+    if isinstance(data, np.ndarray):
+        raise InputError(f"a feature array must be 2-D (events x features), got {data.shape}")
+    from .features import compute_features
+
+    run = as_run(data)
+    local, transform = compute_features(run, comm=comm, progress=progress, **feature_options)
+    return np.asarray(local, dtype=np.float32), transform, run
+
+
+def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
+                   alpha: float = 1.0, comm: Any = None,
+                   progress: Optional[ProgressCallback] = None, epsilon: str | float = "auto",
+                   solver: str = "eigsh", **feature_options: Any) -> Optional[Manifold]:
+    """Build a diffusion-map :class:`Manifold` from runs or a 2-D feature array.
+
+    Parameters
+    ----------
+    runs_or_array : Run, path, list of runs/paths, or (N, d) array
+        Runs get features computed with :func:`psocake_labeler.features.compute_features`
+        (``feature_options`` are passed on); an array is used as the features. Under MPI
+        every rank passes the same array or runs.
+    n_components, knn, alpha : diffusion coordinates kept, neighbours per event, alpha.
+    comm : mpi4py communicator or None (in-process).
+    epsilon : ``"auto"``, ``"bgh"``, ``"knn"``, ``"median"`` or a number: the kernel
+        bandwidth (see :func:`choose_epsilon`).
+    solver : ``"eigsh"`` or ``"lobpcg"``.
+
+    Returns
+    -------
+    Manifold on rank 0, None on the other ranks.
+    """
+    comm = as_comm(comm)
+    knn_k = int(knn)
+    if not isinstance(runs_or_array, np.ndarray):
+        # Opening checks the files without collectives: a bad file gives a clean error.
+        runs_or_array = run_step(comm, "open runs", as_run, runs_or_array)
+    local, transform, run = run_step(comm, "features", _local_rows, runs_or_array, comm,
+                                     progress, feature_options, collective=comm.size > 1
+                                     and not isinstance(runs_or_array, np.ndarray))
+    n_total = sum(comm.allgather(len(local)))
+    run_step(comm, "check", _check_sizes, n_total, knn_k, int(n_components))
+    idx, dist = run_step(comm, "k-NN", _knn_step, local, knn_k, comm, progress,
+                         collective=True)
+    parts = comm.gather((local, idx, dist), root=0)
+    events = None
+    if comm.rank == 0:
+        events = (run.event_table() if run is not None
+                  else array_event_table(sum(len(p[0]) for p in parts)))
+    result = run_step(comm, "eigensolve", _rank0_embed, comm.rank, parts, events, transform,
+                      n_components, knn_k, alpha, epsilon, solver, progress)
+    return result if comm.rank == 0 else None
+
+
+def _check_sizes(n: int, k: int, m: int) -> None:
+    # Checked on every rank alike before the collective k-NN, so a bad value is a clean
+    # error everywhere rather than an abort.
+    if not 1 <= k < n:
+        raise InputError(f"knn={k} needs 1 <= knn < number of events ({n}); lower --knn")
+    if not 1 <= m <= n - 2:
+        raise InputError(f"n_components={m} needs 1 <= n_components <= events - 2 ({n - 2}); "
+                         "lower --n-components")
+
+
+def _knn_step(local: np.ndarray, k: int, comm: Any,
+              progress: Optional[ProgressCallback]) -> tuple[np.ndarray, np.ndarray]:
+    return knn(local, k, comm=comm, progress=progress)
+
+
+def _rank0_embed(rank: int, parts: Optional[Sequence], events: Optional[np.ndarray],
+                 transform: Any, n_components: int, k: int, alpha: float,
+                 epsilon: str | float, solver: str,
+                 progress: Optional[ProgressCallback]) -> Optional[Manifold]:
+    if rank != 0:
+        return None
+    feats = np.concatenate([p[0] for p in parts])
+    idx = np.concatenate([p[1] for p in parts])
+    dist = np.concatenate([p[2] for p in parts])
+    return manifold_from_knn(feats, idx, dist, events, transform, n_components=n_components,
+                             knn=k, alpha=alpha, epsilon=epsilon, solver=solver,
+                             progress=progress)
+
+
+def manifold_from_knn(features: np.ndarray, idx: np.ndarray, dist: np.ndarray,
+                      events: np.ndarray, transform: Any = None, n_components: int = 10,
+                      knn: int = 15, alpha: float = 1.0, epsilon: str | float = "auto",
+                      solver: str = "eigsh",
+                      progress: Optional[ProgressCallback] = None) -> Manifold:
+    """The in-memory half of :func:`build_manifold`, from the full k-NN lists."""
+    eps = choose_epsilon(dist ** 2, epsilon)
+    widened = 0
+    while True:
+        graph = kernel_graph(idx, dist, eps)
+        try:
+            vals, psi, q = diffusion_eigs(graph, n_components, alpha, solver=solver,
+                                          progress=progress)
+            break
+        except ArpackNoConvergence:
+            # Eigenvalues crowded at 1: the kernel is too narrow for the data (nearly
+            # disconnected pieces). A wider kernel connects them; the choice is recorded.
+            if widened == _MAX_WIDEN:
+                raise InputError(f"the eigensolver did not converge even with epsilon={eps:.4g}"
+                                 f"; give a larger --epsilon or a larger --knn") from None
+            eps, widened = eps * 4.0, widened + 1
+    params = {"n_components": int(n_components), "knn": int(knn), "alpha": float(alpha),
+              "epsilon": eps, "epsilon_method": epsilon if isinstance(epsilon, str)
+              else "given", "epsilon_widened": widened, "solver": solver,
+              "n_events": int(len(idx)),
+              "graph_components": int(connected_components(graph, directed=False)[0]),
+              "n_features": int(features.shape[1]),
+              "feature_params": dict(getattr(transform, "params", {}) or {})}
+    if vals.min() <= 0:
+        raise InputError("diffusion eigenvalues are not positive: the k-NN graph is too "
+                         "sparse for so many components; raise --knn or lower --n-components")
+    return Manifold(coords=psi * vals, eigenvalues=vals, events=events, graph=graph,
+                    features=np.asarray(features, dtype=np.float32), transform=transform,
+                    params=params, density=q)
+

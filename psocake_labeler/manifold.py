@@ -1,0 +1,201 @@
+"""The :class:`Manifold`: diffusion coordinates of a set of events, their graph, and the file.
+
+The manifold file is HDF5 with root attribute ``schema = "psocake-labeler/manifold"``,
+written atomically. It holds everything needed to place new events on the same manifold
+(features, kernel sums, bandwidth, the feature transform), so :meth:`Manifold.extend` never
+recomputes the eigenvectors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import InputError, LayoutError, MissingFileError, NotHDF5Error
+from .io.atomic import atomic_h5
+from .io.events import (EVENT_DTYPE, concat_event_tables, event_table_from_h5,
+                        event_table_to_h5, make_event_table)
+from .progress import ProgressCallback
+
+SCHEMA = "psocake-labeler/manifold"
+SCHEMA_VERSION = 1
+
+
+def array_event_table(n: int, offset: int = 0) -> np.ndarray:
+    """Event table for rows of a raw feature array: source "array", run -1, event = row."""
+    return make_event_table("array", -1, np.arange(offset, offset + n, dtype=np.int64))
+
+
+def as_run(data: Any) -> Any:
+    """A :class:`~psocake_labeler.io.Run` from a Run, a path, or a list of either."""
+    from .io import Run, RunSet, open_run
+
+    if isinstance(data, Run):
+        return data
+    if isinstance(data, (list, tuple)) and data and all(isinstance(r, Run) for r in data):
+        return data[0] if len(data) == 1 else RunSet(list(data))
+    if isinstance(data, (list, tuple)):
+        return open_run([str(p) for p in data])
+    return open_run(str(data))
+
+
+@dataclass
+class Manifold:
+    """Diffusion-map embedding of N events.
+
+    Attributes
+    ----------
+    coords : (N, m) float64 diffusion coordinates (eigenvalue times right eigenvector).
+    eigenvalues : (m,) Markov-matrix eigenvalues, descending, trivial 1 excluded.
+    events : structured (N,) array with fields source, run, event.
+    graph : (N, N) scipy.sparse.csr_matrix, symmetric kernel weights, zero diagonal.
+    features : (N, d) float32 features the graph was built from.
+    transform : the FeatureTransform that made the features (None for a raw array).
+    params : dict of all parameters (knn, alpha, epsilon, ...).
+    density : (N,) kernel sums q used by alpha normalisation (needed by :meth:`extend`).
+    """
+
+    coords: np.ndarray
+    eigenvalues: np.ndarray
+    events: np.ndarray
+    graph: sp.csr_matrix
+    features: np.ndarray
+    transform: Any = None
+    params: dict = field(default_factory=dict)
+    density: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+    def __repr__(self) -> str:
+        return (f"Manifold({len(self)} events, {self.coords.shape[1]} components, "
+                f"knn={self.params.get('knn')}, epsilon={self.params.get('epsilon', 0):.4g})")
+
+    def events_hash(self) -> str:
+        """sha256 of the event table, to tie label files to this manifold."""
+        h = hashlib.sha256()
+        sources, codes = np.unique(np.asarray(self.events["source"], dtype=str),
+                                   return_inverse=True)
+        h.update(json.dumps(sources.tolist()).encode("utf-8"))
+        for col in (codes, self.events["run"], self.events["event"]):
+            h.update(np.ascontiguousarray(col, dtype="<i8").tobytes())
+        return h.hexdigest()
+
+    # -- file ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the manifold to ``path`` (HDF5, replaced atomically)."""
+        with atomic_h5(path, SCHEMA, SCHEMA_VERSION) as f:
+            f.create_dataset("coords", data=self.coords)
+            f.create_dataset("eigenvalues", data=self.eigenvalues)
+            f.create_dataset("density", data=self.density)
+            f.create_dataset("features", data=self.features,
+                             chunks=(min(len(self.features), 4096), self.features.shape[1])
+                             if len(self.features) else None)
+            f.create_dataset("events", data=event_table_to_h5(self.events))
+            g = f.create_group("graph")
+            csr = sp.csr_matrix(self.graph)
+            g.create_dataset("data", data=csr.data)
+            g.create_dataset("indices", data=csr.indices)
+            g.create_dataset("indptr", data=csr.indptr)
+            g.attrs["shape"] = np.asarray(csr.shape, dtype=np.int64)
+            f.attrs["params"] = json.dumps(self.params)
+            if self.transform is not None:
+                t = f.create_group("transform")
+                t.attrs["class"] = type(self.transform).__name__
+                self.transform.save(t)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Manifold":
+        """Read a manifold written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise MissingFileError(f"{path}: no such manifold file; make one with "
+                                   "'psocake-labeler embed RUN.cxi -o manifold.h5'")
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise NotHDF5Error(f"{path}: not a readable HDF5 file ({exc}); "
+                               "re-run 'psocake-labeler embed'") from exc
+        with f:
+            schema = f.attrs.get("schema")
+            if isinstance(schema, bytes):
+                schema = schema.decode()
+            if schema != SCHEMA:
+                raise LayoutError(f"{path}: schema is {schema!r}, not {SCHEMA!r}: this is not "
+                                  "a manifold file (make one with 'psocake-labeler embed')")
+            try:
+                g = f["graph"]
+                graph = sp.csr_matrix((g["data"][()], g["indices"][()], g["indptr"][()]),
+                                      shape=tuple(int(s) for s in g.attrs["shape"]))
+                transform = None
+                if "transform" in f:
+                    from .features import FeatureTransform
+
+                    transform = FeatureTransform.load(f["transform"])
+                return cls(coords=f["coords"][()], eigenvalues=f["eigenvalues"][()],
+                           events=event_table_from_h5(f["events"][()]), graph=graph,
+                           features=f["features"][()], transform=transform,
+                           params=json.loads(f.attrs["params"]), density=f["density"][()])
+            except KeyError as exc:
+                raise LayoutError(f"{path}: manifold file lacks {exc}; it is truncated or "
+                                  "from another program: re-run 'psocake-labeler embed'"
+                                  ) from exc
+
+    # -- out of sample ---------------------------------------------------------------------
+    def extend(self, run_or_array: Any, progress: Optional[ProgressCallback] = None
+               ) -> "Manifold":
+        """Place new events on this manifold without recomputing it (Nystrom extension).
+
+        A run (or path, or list) is transformed with the saved feature transform; a 2-D
+        array is taken as features (its rows get source "array", run -1, event numbers
+        continuing after this manifold's rows). Each new event is linked to its ``knn``
+        nearest existing events; its coordinates are the alpha-normalised kernel average of
+        theirs, divided by the eigenvalues (geometric harmonics).
+
+        Returns a new Manifold over old + new rows; the graph links new events to old ones.
+        """
+        from .diffusion import nystrom_weights
+        from .distributed import knn_query
+
+        feats, events = self._new_rows(run_or_array, progress)
+        k = min(int(self.params.get("knn", 15)), len(self))
+        idx, dist = knn_query(feats, self.features, k, progress=progress)
+        alpha = float(self.params.get("alpha", 1.0))
+        kernel, trans, q_new = nystrom_weights(idx, dist, float(self.params["epsilon"]), alpha,
+                                               self.density)
+        psi = self.coords / self.eigenvalues
+        new_coords = np.asarray(trans @ psi)
+        graph = sp.bmat([[self.graph, kernel.T], [kernel, None]], format="csr")
+        graph.sort_indices()
+        params = dict(self.params)
+        params["extended_rows"] = list(params.get("extended_rows", [])) + [[len(self),
+                                                                            len(feats)]]
+        return Manifold(coords=np.vstack([self.coords, new_coords]),
+                        eigenvalues=self.eigenvalues.copy(),
+                        events=concat_event_tables([self.events, events]), graph=graph,
+                        features=np.vstack([self.features, feats]), transform=self.transform,
+                        params=params, density=np.concatenate([self.density, q_new]))
+
+    def _new_rows(self, data: Any, progress: Optional[ProgressCallback]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(data, np.ndarray):
+            if data.ndim != 2 or data.shape[1] != self.features.shape[1]:
+                raise InputError(f"new features have shape {data.shape}; this manifold needs "
+                                 f"(n, {self.features.shape[1]})")
+            return data.astype(np.float32), array_event_table(len(data), offset=len(self))
+        if self.transform is None:
+            raise InputError("this manifold was built from a feature array, so it has no "
+                             "feature transform: extend it with a feature array, not a run")
+        from .features import compute_features
+
+        run = as_run(data)
+        feats, _ = compute_features(run, transform=self.transform, progress=progress)
+        events = np.asarray(run.event_table(), dtype=EVENT_DTYPE)
+        return np.asarray(feats, dtype=np.float32), events

@@ -1,0 +1,39 @@
+"""Run under mpiexec: build a manifold from a fixed array and save what rank 0 got.
+
+Usage: embed_ranks.py OUT.npz [ring|gather]
+"""
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import psocake_labeler.distributed as dist
+from psocake_labeler import build_manifold
+
+
+def data() -> np.ndarray:
+    """Three noisy clusters on a curve, with exact duplicate rows to exercise tie-breaking."""
+    rng = np.random.default_rng(7)
+    t = rng.uniform(0, 3, 601)
+    x = np.c_[np.cos(t), np.sin(t), t, rng.normal(0, 0.05, (601, 5))]
+    x[100:110] = x[50]  # duplicates: equal distances everywhere
+    return x.astype(np.float32)
+
+
+def main() -> int:
+    out, mode = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "gather")
+    if mode == "ring":
+        dist.GATHER_LIMIT = 0
+    comm = MPI.COMM_WORLD
+    m = build_manifold(data(), n_components=6, knn=12, comm=comm if comm.size > 1 else None)
+    if comm.rank == 0:
+        g = m.graph
+        np.savez(out, data=g.data, indices=g.indices, indptr=g.indptr,
+                 eigenvalues=m.eigenvalues, coords=m.coords, size=comm.size)
+    else:
+        assert m is None
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Run under mpiexec: one rank raises inside a step; every rank must stop with a message.
+
+Usage: fail_rank.py FAILING_RANK [local|collective]
+"""
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+from psocake_labeler.distributed import knn, run_step
+from psocake_labeler.errors import LabelerError
+
+
+def read_block(rank: int, failing: int) -> np.ndarray:
+    if rank == failing:
+        raise OSError(f"cannot read /data/broken_{rank}.cxi: unexpected end of file")
+    return np.random.default_rng(rank).standard_normal((50, 4)).astype(np.float32)
+
+
+def main() -> int:
+    failing, mode = int(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "local")
+    comm = MPI.COMM_WORLD
+    try:
+        if mode == "local":
+            block = run_step(comm, "read", read_block, comm.rank, failing)
+        else:
+            # A step with collectives inside: the healthy ranks are already in knn's
+            # collectives when the failing rank raises.
+            def step() -> object:
+                if comm.rank == failing:
+                    raise MemoryError("out of memory in the features step")
+                return knn(np.ones((50, 4), np.float32) * comm.rank, 3, comm=comm)
+            block = run_step(comm, "k-NN", step, collective=True)
+        knn(block, 3, comm=comm)
+    except LabelerError as exc:
+        print(f"rank {comm.rank}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Diffusion map: Laplace-Beltrami spectrum of a non-uniformly sampled circle, the graph."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import psocake_labeler as pl
+from psocake_labeler.diffusion import choose_epsilon
+from psocake_labeler.errors import InputError
+
+
+def circle(n: int, jitter_seed: int = 0) -> np.ndarray:
+    """Unit circle sampled with density 1 + 0.8 sin(theta): 9:1 between densest and sparsest.
+
+    Inverse-CDF of a jittered grid: the density is exact and no random gaps appear, so the
+    test measures the density correction, not sampling noise.
+    """
+    t = np.linspace(0, 2 * np.pi, 20001)
+    pdf = 1 + 0.8 * np.sin(t)
+    cdf = np.concatenate([[0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(t))])
+    u = (np.arange(n) + np.random.default_rng(jitter_seed).uniform(0, 1, n)) / n
+    theta = np.interp(u, cdf / cdf[-1], t)
+    return np.c_[np.cos(theta), np.sin(theta)]
+
+
+def log_ratios(m) -> np.ndarray:
+    r = -np.log(m.eigenvalues)
+    return r / r[0]
+
+
+def test_circle_alpha1_gives_laplace_beltrami_ratios():
+    m = pl.build_manifold(circle(1500), n_components=4, knn=128, alpha=1.0)
+    np.testing.assert_allclose(log_ratios(m), [1, 1, 4, 4], rtol=0.05)
+
+
+def test_circle_alpha0_keeps_the_density():
+    # Control: without the density correction the same data is far from 1, 1, 4, 4.
+    m = pl.build_manifold(circle(1500), n_components=4, knn=128, alpha=0.0)
+    assert log_ratios(m)[1] > 1.5
+
+
+def test_graph_coords_and_eigenvalues():
+    x = np.random.default_rng(3).standard_normal((400, 6))
+    m = pl.build_manifold(x, n_components=5, knn=10)
+    g = m.graph
+    assert isinstance(g, sp.csr_matrix) and g.shape == (400, 400)
+    assert abs(g - g.T).max() == 0
+    assert np.all(g.diagonal() == 0)
+    assert np.all(g.data > 0) and np.all(g.data <= 1)
+    # Every event keeps at least its k neighbours after symmetrisation.
+    assert np.diff(g.indptr).min() >= 10
+    assert m.coords.shape == (400, 5) and m.coords.dtype == np.float64
+    assert np.all(np.diff(m.eigenvalues) <= 0) and np.all(m.eigenvalues < 1)
+    assert m.events["source"][0] == "array" and m.events["run"][0] == -1
+    assert m.events["event"].tolist() == list(range(400))
+    assert m.params["knn"] == 10 and m.params["alpha"] == 1.0 and m.params["epsilon"] > 0
+    assert m.params["graph_components"] == 1
+    assert m.features.dtype == np.float32 and m.features.shape == (400, 6)
+
+
+def test_coords_are_eigenvectors_of_the_markov_matrix():
+    x = np.random.default_rng(4).standard_normal((300, 3))
+    m = pl.build_manifold(x, n_components=3, knn=12)
+    k = m.graph / np.outer(m.density, m.density)  # alpha = 1
+    p = sp.diags(1 / np.asarray(k.sum(axis=1)).ravel()) @ k
+    psi = m.coords / m.eigenvalues
+    np.testing.assert_allclose(p @ psi, m.coords, atol=1e-8)
+
+
+def test_epsilon_choices():
+    d2 = np.random.default_rng(0).uniform(0.5, 2.0, (100, 8)) ** 2
+    assert choose_epsilon(d2, 0.3) == 0.3
+    assert choose_epsilon(d2, "median") == pytest.approx(np.median(d2))
+    assert choose_epsilon(d2, "auto") >= choose_epsilon(d2, "bgh")
+    with pytest.raises(InputError, match="unknown epsilon"):
+        choose_epsilon(d2, "silverman")
+    with pytest.raises(InputError, match="positive"):
+        choose_epsilon(d2, -1.0)
+
+
+def test_build_manifold_from_a_run(small_spi_run):
+    m = pl.build_manifold(small_spi_run.path, n_components=4, knn=10)
+    assert len(m) == 300 and m.transform is not None
+    assert set(m.events["run"].tolist()) == {93}
+    assert m.params["feature_params"]["representation"] == m.transform.params["representation"]
+
+
+def test_lobpcg_agrees_with_eigsh():
+    x = np.random.default_rng(3).standard_normal((500, 6))
+    a = pl.build_manifold(x, n_components=4, knn=10)
+    b = pl.build_manifold(x, n_components=4, knn=10, solver="lobpcg")
+    np.testing.assert_allclose(b.eigenvalues, a.eigenvalues, rtol=1e-6)
+    np.testing.assert_allclose(np.abs(b.coords), np.abs(a.coords), atol=1e-5)
+
+
+def test_bad_sizes_are_input_errors():
+    x = np.random.default_rng(0).standard_normal((12, 3))
+    with pytest.raises(InputError, match="knn=12"):
+        pl.build_manifold(x, n_components=2, knn=12)
+    with pytest.raises(InputError, match="n_components=11"):
+        pl.build_manifold(x, n_components=11, knn=5)
+    with pytest.raises(InputError, match="2-D"):
+        pl.build_manifold(np.zeros(5), knn=2)

@@ -1,0 +1,67 @@
+"""``psocake-labeler embed`` end to end, in-process and under mpiexec."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import psocake_labeler as pl
+from psocake_labeler.cli import main
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "mpi"))
+from launch import find_mpiexec, run_mpi  # noqa: E402
+
+
+def test_embed_then_extend(small_spi_run, second_spi_run, tmp_path, capsys):
+    out = tmp_path / "m.h5"
+    code = main(["embed", str(small_spi_run.path), "-o", str(out), "--knn", "12",
+                 "--n-components", "5"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert re.search(r"features: (\d+)/\1 \(100%\)", err)
+    assert "k-NN ring: 300/300" in err and "eigensolve: 1/1" in err
+    assert f"wrote {out}: 300 events, 5 components" in err
+    m = pl.Manifold.load(out)
+    assert m.coords.shape == (300, 5) and m.params["knn"] == 12
+    assert m.transform is not None
+
+    big = tmp_path / "big.h5"
+    assert main(["embed", "--extend", str(out), str(second_spi_run.path), "-o", str(big),
+                 "-q"]) == 0
+    bigger = pl.Manifold.load(big)
+    assert len(bigger) == 500
+    np.testing.assert_array_equal(bigger.coords[:300], m.coords)
+
+
+def test_embed_bad_input_is_one_line_and_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "psocake_labeler", "embed",
+                           str(tmp_path / "nothere.cxi"), "-o", str(tmp_path / "m.h5")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "nothere.cxi" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_embed_rejects_bad_epsilon(small_spi_run, tmp_path, capsys):
+    assert main(["embed", str(small_spi_run.path), "-o", str(tmp_path / "m.h5"),
+                 "--epsilon", "silverman"]) == 2
+    assert "--epsilon 'silverman'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(find_mpiexec() is None, reason="mpiexec not installed")
+def test_embed_under_mpiexec_matches_one_process(small_spi_run, tmp_path):
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    args = [sys.executable, "-m", "psocake_labeler", "embed", str(small_spi_run.path),
+            "--knn", "10", "--n-components", "4", "-q", "-o"]
+    assert main(args[3:] + [str(one)]) == 0
+    proc = run_mpi(2, args + [str(two)])
+    assert proc.returncode == 0, proc.stderr
+    a, b = pl.Manifold.load(one), pl.Manifold.load(two)
+    assert (a.events == b.events).all()
+    # Features come from a PCA summed over ranks, so agreement is to rounding, not bits.
+    np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, rtol=1e-5)
+    assert abs(a.graph - b.graph).max() < 1e-4

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -141,3 +142,88 @@ def test_cli_export(labelled, tmp_path):
                        text=True)
     assert r.returncode == 2 and "'Singel'" in r.stderr and "'Single'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _run_cli(capsys, *args):
+    from psocake_labeler.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_exported_cxi_opens_as_a_run(labelled, capsys, tmp_path):
+    out = labelled.export(tmp_path / "single.cxi", class_name="Single")
+    rows = np.flatnonzero(final_labels(labelled) == 0)
+    run = pl.open_run(out)
+    assert len(run) == len(rows)
+    assert np.array_equal(run.events, labelled.events["event"][rows])
+    assert np.array_equal(run.event_table()["run"], labelled.events["run"][rows])
+    assert run.image(0).shape == pl.open_run(labelled.events["source"][0]).image_shape
+    code, text, err = _run_cli(capsys, "info", out)
+    assert code == 0, err
+    assert "export of the 'Single' hits" in text and "Images: present" in text
+    # Beside its run in a run folder, the export is not read as another run (copies).
+    shutil.copy(labelled.events["source"][0], tmp_path / "amo06516_0093.cxi")
+    assert len(pl.open_run(tmp_path)) == len(pl.open_run(tmp_path / "amo06516_0093.cxi"))
+
+
+def test_table_names_the_experiment_from_the_run_file(labelled, small_spi_run, tmp_path):
+    # A run file not named <exp>_<run>: the experiment comes from /psana/input.
+    copy = tmp_path / "myhits.cxi"
+    shutil.copy(small_spi_run.path, copy)
+    ev = labelled.events.copy()
+    ev["source"] = [str(copy)] * len(ev)
+    log = ActionLog(len(ev))
+    log.record("label", "h", [0], 0)
+    from psocake_labeler.io.exports import table_rows, write_psocake
+
+    rows = table_rows(LabelData(ClassList(), log, ev))
+    assert {r["exp"] for r in rows} == {"amo06516"}
+    written = write_psocake(LabelData(ClassList(), log, ev), tmp_path)
+    assert written[0].name.startswith("amo06516_")
+
+
+def test_cli_export_never_replaces_label_or_manifold_files(labelled, capsys, tmp_path):
+    import hashlib
+
+    lab = Path(labelled.path)
+    digest = hashlib.sha256(lab.read_bytes()).hexdigest()
+    other = tmp_path / "other_labels.h5"
+    shutil.copy(lab, other)
+    for extra in (["--format", "json", "-o", other],           # another label file
+                  ["--format", "psocake", "-o", other],        # a file where a folder is due
+                  ["--format", "csv", "-o", tmp_path],         # a folder where a file is due
+                  ["--format", "csv", "-o", "/dev/null"],      # a device
+                  ["--format", "csv", "--manifold", tmp_path],
+                  ["--format", "cxi", "--min-confidence", "1.5", "-o", tmp_path / "q.cxi"]):
+        code, _, err = _run_cli(capsys, "export", lab, *extra)
+        assert code == 2, (extra, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert hashlib.sha256(lab.read_bytes()).hexdigest() == digest
+    assert hashlib.sha256(other.read_bytes()).hexdigest() == digest
+    with pytest.raises(pl.InputError, match="suffix '.txt2'"):
+        labelled.export(tmp_path / "x.txt2")
+
+
+def test_exports_are_readable_by_other_users(labelled, tmp_path):
+    out = labelled.export(tmp_path / "l.csv")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_cxi_of_two_runs_keeps_each_hits_run(small_spi_run, second_spi_run, capsys, tmp_path):
+    a, b = pl.open_run(small_spi_run.path), pl.open_run(second_spi_run.path)
+    ev = pl.open_run([small_spi_run.path, second_spi_run.path]).event_table()
+    log = ActionLog(len(ev))
+    log.record("label", "h", [1, len(a) + 2], 0)
+    out = tmp_path / "two.cxi"
+    assert write_class_cxi(LabelData(ClassList(), log, ev), out) == 2
+    run = pl.open_run(out)
+    runs = [a.metadata["run"], b.metadata["run"]]
+    assert run.event_table()["run"].tolist() == runs
+    assert run.events.tolist() == [a.events[1], b.events[2]]
+    assert np.array_equal(run.image(1), b.image(2))
+    code, text, err = _run_cli(capsys, "info", out)
+    assert code == 0 and f"runs {runs[0]}, {runs[1]}" in text, err

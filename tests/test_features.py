@@ -347,3 +347,24 @@ def test_features_do_not_depend_on_rank_count(small_spi_run, tmp_path, ranks, re
     np.testing.assert_array_equal(r["mask_mpi"], r["mask_serial"])
     scale = np.abs(r["serial"]).max()
     np.testing.assert_allclose(r["mpi"], r["serial"], rtol=0, atol=1e-5 * scale)
+
+
+def test_fitted_transform_on_a_run_without_images_says_why(small_spi_run, tmp_path):
+    # A saved transform (embed --extend) applied to hits saved without --saveADU.
+    from psocake_labeler.errors import NoImagesError
+    from psocake_labeler.io import open_run
+
+    run = open_run(small_spi_run.path)
+    t = FeatureTransform(bin=4).fit(run)
+    copy = tmp_path / "amo06516_0093.cxi"
+    shutil.copy(small_spi_run.path, copy)
+    with h5py.File(copy, "a") as f:
+        del f["entry_1/data_1/data"]
+        del f["entry_1/instrument_1/detector_1/data"]
+    with pytest.raises(NoImagesError, match="saveADU") as err:
+        compute_features(open_run(copy), t)
+    assert str(copy) in str(err.value) and "shape None" not in str(err.value)
+    # Several runs, the second without images: the message names that one.
+    with pytest.raises(NoImagesError, match="saveADU") as err:
+        compute_features(open_run([small_spi_run.path, copy]))
+    assert str(copy) in str(err.value)

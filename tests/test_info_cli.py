@@ -133,6 +133,11 @@ def test_info_nan_inf_pixels_are_counted(tmp_path, capsys):
     assert code == 0 and err == ""
     assert "NaN/inf pixels: 20 NaN and 1 inf in 1 of 4 sampled images (5.2500% of " \
         "sampled pixels)" in out
+    assert "no finite pixel" not in out
+    with h5py.File(p, "a") as f:
+        f[f"{DET}/data"][2] = np.full((10, 10), np.nan, np.float32)
+    code, out, err = run_info(capsys, p, "--sample", "4")
+    assert code == 0 and "1 sampled hit(s) have no finite pixel at all (hit index 2)" in out
 
 
 # -- bad input: one line naming the file (and dataset), exit 2, no traceback ----------------
@@ -225,3 +230,51 @@ def test_console_script_exit_code(tmp_path, case):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and str(p) in proc.stderr
+
+
+def test_info_psocake_label_file_written_by_us(tmp_path, capsys):
+    # Our Psocake-format export carries a schema attribute; info must still read it.
+    from psocake_labeler.io.labels import write_psocake_h5
+
+    p = tmp_path / "amo06516_0093_labels.h5"
+    write_psocake_h5(p, np.array([0, 1, 0, 3]), np.array([1, 1, 2, 3]))
+    code, out, err = run_info(capsys, p)
+    assert code == 0, err
+    assert "Psocake label file" in out and "2 labelled by hand" in out
+
+
+def test_folder_given_as_a_file_is_one_line(tmp_path, capsys):
+    from psocake_labeler.io import open_run
+
+    d = tmp_path / "amo06516_0093.cxi"
+    d.mkdir()
+    with pytest.raises(Exception) as err:
+        open_run([d])
+    assert "[" not in str(err.value) and str(d) in str(err.value)   # no list repr
+    code, _, err = run_info(capsys, d)
+    assert code == 2
+    assert_one_line_error(err, str(d))
+
+
+def test_info_manifold_says_how_features_were_made(tmp_path, capsys):
+    import psocake_labeler as pl
+
+    p = tmp_path / "amo06516_0093.cxi"
+    write_spi(p, hits=30, shape=(32, 32), events_in_run=60)
+    mp = tmp_path / "manifold.h5"
+    pl.build_manifold([pl.open_run(p)], n_components=3, knn=5, bin=2).save(mp)
+    code, out, err = run_info(capsys, mp)
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if "Feature transform" in x)
+    assert "fitted on 32 x 32 images" in line and "bin 2" in line and "representation" in line
+
+
+def test_info_warns_of_a_missing_rank_file(tmp_path, capsys):
+    truth = write_sfx(tmp_path, ranks=(0, 2), hits=(2, 3))
+    code, out, err = run_info(capsys, truth["master"])
+    assert code == 0, err
+    assert "no per-rank file for rank(s) 1 below the highest rank found" in out
+    full = tmp_path / "full"
+    full.mkdir()
+    code, out, _ = run_info(capsys, write_sfx(full, ranks=(0, 1), hits=(2, 3))["master"])
+    assert code == 0 and "Warning" not in out

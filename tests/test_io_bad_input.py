@@ -157,7 +157,7 @@ def test_nan_and_inf_pixels_are_kept_and_reported(tmp_path):
     report = inspect_file(p, sample=8)
     assert report.problem is None
     assert report.nonfinite == {"images": 8, "pixels": 800, "nan": 4, "inf": 2,
-                                "bad_images": 2, "fraction": 6 / 800}
+                                "bad_images": 2, "blank": [], "fraction": 6 / 800}
     assert "4 NaN and 2 inf in 2 of 8 sampled images (0.7500% of sampled pixels)" in \
         report.text()
 
@@ -203,3 +203,8 @@ def test_litpixels_of_mismatched_length(tmp_path):
         f["/litPixels/event"] = np.arange(4)
     with pytest.raises(pl.LayoutError, match="/litPixels/event has 4"):
         open_run(p)
+
+
+def test_empty_list_of_runs():
+    with pytest.raises(pl.InputError, match="no run files given"):
+        open_run([])

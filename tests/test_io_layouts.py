@@ -313,3 +313,11 @@ def test_folder_skips_stray_broken_files_but_not_broken_runs(tmp_path):
     (folder / "amo06516_0093_2.cxi").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 20)
     with pytest.raises(pl.NotHDF5Error, match="amo06516_0093_2.cxi"):
         open_run(folder)
+
+
+def test_event_table_sources_are_absolute(tmp_path, monkeypatch):
+    # A manifold built from a relative path must find its run again from another folder.
+    write_spi(tmp_path / "amo06516_0093.cxi", hits=5)
+    monkeypatch.chdir(tmp_path)
+    table = open_run("amo06516_0093.cxi").event_table()
+    assert set(table["source"]) == {str(tmp_path / "amo06516_0093.cxi")}

@@ -122,3 +122,20 @@ def test_session_to_psocake_and_back(session, small_spi_run, tmp_path):
         fresh.import_labels(f)
         assert fresh.user_labels() == session.user_labels()
         assert fresh.log.actions[-1].kind == "import"
+
+
+def test_autosave_through_a_symlink_keeps_the_link_and_mode(manifold, tmp_path):
+    # Shared label folders often link a user's file; a save must update the target.
+    import os
+    import stat
+
+    real = tmp_path / "store" / "labels.h5"
+    real.parent.mkdir()
+    s = pl.LabelSession(manifold, path=real, user="ann")
+    os.chmod(real, 0o640)
+    link = tmp_path / "labels.h5"
+    link.symlink_to(real)
+    s2 = pl.LabelSession.load(link, manifold)
+    s2.label([0], "Single")
+    assert link.is_symlink() and read_label_file(real).user_index()[0] == 0
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640

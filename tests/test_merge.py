@@ -111,3 +111,30 @@ def test_cli_merge(two_users, tmp_path):
                           str(tmp_path / "nope.h5"), "-o", str(tmp_path / "x.h5")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_merge_bad_files_and_never_overwrites_inputs(two_users, manifold, capsys, tmp_path):
+    import hashlib
+    from psocake_labeler.cli import main
+
+    a, b = two_users
+    digest = hashlib.sha256(Path(a.path).read_bytes()).hexdigest()
+    folder = tmp_path / "folder.h5"
+    folder.mkdir()
+    empty = tmp_path / "empty.h5"
+    empty.write_bytes(b"")
+    cut = tmp_path / "cut.h5"
+    data = Path(b.path).read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    mfile = tmp_path / "m.h5"
+    manifold.save(mfile)
+    for bad, needle in ((folder, "folder"), (empty, "empty"), (cut, "truncated"),
+                        (mfile, "not a label file")):
+        code = main(["merge", str(a.path), str(bad), "-o", str(tmp_path / "out.h5")])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and str(bad) in err, err
+        assert len(err.strip().splitlines()) == 1
+    code = main(["merge", str(a.path), str(b.path), "-o", str(a.path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "never overwritten" in err
+    assert hashlib.sha256(Path(a.path).read_bytes()).hexdigest() == digest

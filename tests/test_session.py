@@ -228,6 +228,23 @@ def test_cli_propagate(spi, tmp_path):
     assert bad.returncode == 2 and "missing.h5" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_cli_propagate_without_user_labels_says_so(spi, tmp_path, capsys):
+    from psocake_labeler.cli import main
+
+    m, _ = spi
+    mpath = tmp_path / "manifold.h5"
+    m.save(mpath)
+    pl.LabelSession(pl.Manifold.load(mpath), path=tmp_path / "empty.h5")
+    code = main(["propagate", str(mpath), str(tmp_path / "empty.h5")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no user labels" in err and len(err.strip().splitlines()) == 1
+    folder = tmp_path / "folder.h5"
+    folder.mkdir()
+    code = main(["propagate", str(folder), str(tmp_path / "empty.h5")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a folder" in err and len(err.strip().splitlines()) == 1
+
+
 def test_propagate_from_zero_labels_then_label(spi):
     m, truth = spi
     s = pl.LabelSession(m)

@@ -370,7 +370,7 @@ def test_cli_simulate_writes_and_reports(tmp_path, capsys):
     (["--hits", "5", "--mix", "single=0.3,bogus=1"], "unknown kind(s) bogus"),
     (["--hits", "5", "--mix", "single=lots"], "is not a number"),
     (["--hits", "5", "--layout", "tiles"], "layout must be"),
-    (["--hits", "5", "--shape", "2x"], "--shape must be an integer"),
+    (["--hits", "5", "--shape", "2x"], "--shape must be N or HxW (e.g. 256 or 128x256)"),
     (["--hits", "5", "--out-under-a-file"], "cannot write there"),
 ])
 def test_cli_bad_arguments_exit_2_one_line(tmp_path, capsys, extra, message):
@@ -384,3 +384,19 @@ def test_cli_bad_arguments_exit_2_one_line(tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "x.cxi").exists()
+
+
+def test_simulate_never_replaces_a_label_or_manifold_file(tmp_path, capsys):
+    import hashlib
+
+    from psocake_labeler.io.atomic import atomic_h5
+
+    for schema in ("psocake-labeler/labels", "psocake-labeler/manifold"):
+        target = tmp_path / "work.h5"
+        with atomic_h5(target, schema, 1) as f:
+            f["labels"] = np.zeros(3)
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        rc = main(["simulate", str(target), "--hits", "3", "--shape", "16", "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1 and str(target) in err, err
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == digest

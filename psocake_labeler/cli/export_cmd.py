@@ -38,8 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from ..io.labels import read_label_file
 
     labels = Path(args.labels)
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise InputError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     if args.manifold:
         from ..diffusion import Manifold
+        from ..io.h5files import check_file
+
+        check_file(args.manifold, "manifold file (psocake-labeler embed output)")
         from ..session import LabelSession
 
         s = LabelSession.load(labels, Manifold.load(args.manifold))
@@ -50,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
         data = read_label_file(labels)
     if args.format == "psocake":
         out = Path(args.output) if args.output else labels.parent
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: is a file; --format psocake writes one file per kind "
+                             f"and run, so -o must name a folder")
         for p in write_psocake(data, out):
-            print(p)
+            print(f"wrote {p}")
         return 0
     if args.class_name is not None:
         data.classes.index(args.class_name)   # a clear error before any work
@@ -63,7 +71,46 @@ def run(args: argparse.Namespace) -> int:
         out = labels.with_name(labels.stem + tag.replace("/", "-") + suffix)
     if out.resolve() == labels.resolve():
         raise InputError(f"{out}: the export would overwrite the label file; give -o")
+    if out.is_file() and _is_ours(out):
+        raise InputError(f"{out}: is a psocake-labeler label or manifold file; exports never "
+                         f"replace those: give another -o")
     export(data, out, fmt=args.format, class_name=args.class_name,
            min_confidence=args.min_confidence)
-    print(out)
+    print(f"wrote {out}: {_summary(data, args)}")
     return 0
+
+
+def _summary(data, args: argparse.Namespace) -> str:
+    """What the export holds, in words, with a hint when nothing was propagated."""
+    import numpy as np
+
+    from ..io.exports import class_mask
+
+    label, source, _conf = data.final()
+    n = len(label)
+    if args.format in ("cxi", "blacklist"):
+        name = args.class_name or "Single"
+        k = int(class_mask(data, name, args.min_confidence).sum())
+        text = f"{k} of {n} events are {name}"
+    else:
+        user = int(np.sum(source == "user"))
+        prop = int(np.sum(source == "propagated"))
+        text = (f"{n} events ({user} labelled by hand, {prop} propagated, "
+                f"{n - user - prop} without a label)")
+    if not np.any(source == "propagated"):
+        text += ("; the label file holds no predictions: only hand labels were used "
+                 "(run 'psocake-labeler propagate' or pass --manifold)")
+    return text
+
+
+def _is_ours(path: Path) -> bool:
+    """True for our label and manifold files (which an export must not replace)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            schema = f.attrs.get("schema", "")
+    except OSError:
+        return False
+    schema = schema.decode() if isinstance(schema, bytes) else str(schema)
+    return schema.startswith(("psocake-labeler/labels", "psocake-labeler/manifold"))

@@ -31,10 +31,15 @@ def run(args: argparse.Namespace) -> int:
     if users is not None and len(users) != len(args.files):
         from ..errors import InputError
         raise InputError(f"--users names {len(users)} users for {len(args.files)} files")
-    result = merge_labels(args.files, users=users)
     out = Path(args.output)
-    result.write(out)
     report = Path(args.report) if args.report else out.with_suffix(".conflicts.csv")
+    for f in args.files:
+        if Path(f).exists() and any(Path(f).resolve() == q.resolve() for q in (out, report)):
+            from ..errors import InputError
+            raise InputError(f"{f}: is one of the files to merge; write the merge to a new "
+                             f"file with -o (inputs are never overwritten)")
+    result = merge_labels(args.files, users=users)
+    result.write(out)
     atomic_write_text(report, result.report())
     print(result.summary())
     print(f"merged labels: {out}\nconflict report: {report}")

@@ -25,8 +25,18 @@ def run(args: argparse.Namespace) -> int:
     from ..diffusion import Manifold
     from ..session import LabelSession
 
+    from ..io.h5files import check_file
+
+    # Manifold.load's own errors for folders and empty files are low-level: check first.
+    check_file(args.manifold, "manifold file (psocake-labeler embed output)")
     m = Manifold.load(args.manifold)
     s = LabelSession.load(args.labels, m, user=args.user)
+    if not len(s.labelled_rows()):
+        from ..errors import InputError
+
+        raise InputError(f"{args.labels}: holds no user labels, so there is nothing to "
+                         f"propagate; label a few events first (psocake-labeler gui "
+                         f"{args.manifold} --labels {args.labels})")
     s.propagate(args.method)
     s.save()
     n_user = len(s.labelled_rows())

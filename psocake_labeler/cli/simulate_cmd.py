@@ -41,12 +41,14 @@ def _int(value: str, what: str) -> int:
 
 def _shape(value: str) -> tuple[int, int]:
     parts = value.lower().split("x")
-    if len(parts) == 1:
-        n = _int(parts[0], "--shape")
-        return (n, n)
-    if len(parts) == 2:
-        return (_int(parts[0], "--shape"), _int(parts[1], "--shape"))
-    raise InputError(f"--shape must be N or HxW, got {value!r}")
+    try:
+        if len(parts) == 1:
+            return (int(parts[0]), int(parts[0]))
+        if len(parts) == 2:
+            return (int(parts[0]), int(parts[1]))
+    except ValueError:
+        pass
+    raise InputError(f"--shape must be N or HxW (e.g. 256 or 128x256), got {value!r}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from ..errors import InputError
 from ..progress import ProgressCallback
 from ..distributed import block_range
 from .stream import Tracker, iter_blocks
-from .transform import FeatureTransform
+from .transform import FeatureTransform, require_images
 
 
 def compute_features(run, transform: FeatureTransform | None = None, comm=None,
@@ -50,6 +50,7 @@ def compute_features(run, transform: FeatureTransform | None = None, comm=None,
     elif not transform.fitted:
         transform._fit(run, comm, tracker, keep=False)
     tracker.plan(stop - start)
+    require_images(run)
     if transform.image_shape != run.image_shape:
         raise InputError(f"{getattr(run, 'path', 'the run')}: images of shape "
                          f"{run.image_shape} do not match the {transform.image_shape} images "

@@ -181,10 +181,8 @@ class FeatureTransform:
         path = getattr(run, "path", "the run")
         if n == 0:
             raise EmptyRunError(f"{path}: the run holds no hits, so there is nothing to embed")
+        require_images(run)
         shape = run.image_shape
-        if shape is None or not getattr(run, "has_images", True):
-            raise NoImagesError(f"{path}: the run holds no images; re-run the hit finder with "
-                                f"images saved (--saveADU)")
         file_mask = run.mask
         if file_mask is None:
             file_mask = np.ones(shape, dtype=bool)
@@ -301,3 +299,26 @@ class FeatureTransform:
     def __repr__(self) -> str:
         state = f"d={self.n_features}" if self.fitted else "not fitted"
         return f"FeatureTransform({self.params['representation']}, {state})"
+
+
+def require_images(run) -> None:
+    """Raise :class:`NoImagesError` when ``run`` has no images, with the run's own remedy."""
+    if run.image_shape is not None and getattr(run, "has_images", True):
+        return
+    path = getattr(run, "path", "the run")
+    # Several runs read as one: blame the file without images, not the first file.
+    for part in getattr(run, "runs", [run]):
+        if getattr(part, "has_images", True) and part.image_shape is not None:
+            continue
+        path = getattr(part, "path", path)
+        if len(part):
+            try:
+                part.image(0)   # a Run's image source says why (litPixels, no --saveADU)
+            except NoImagesError:
+                raise
+            except Exception:  # noqa: BLE001 - anything else: the generic message below
+                pass
+        break
+    raise NoImagesError(f"{path}: the run holds no images; save the hits with images "
+                        f"(xtc2cxi --saveADU), or open the run inside Psocake, where images "
+                        f"come from psana")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -18,10 +19,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     rename on one file system, which POSIX makes atomic.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():   # follows links: /dev/stdout is a pipe
+        from ..errors import InputError
+        what = "a folder" if path.is_dir() else "not a regular file (a device or pipe)"
+        raise InputError(f"{path}: is {what}; give the path of a file to write")
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))   # replace the file the link names, keep the link
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp makes the file private (0600); label files are shared between users, so
+    # give it the mode of the file it replaces, else the usual one under the umask.
+    if path.exists():
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

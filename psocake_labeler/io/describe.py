@@ -59,15 +59,18 @@ def count_nonfinite(run: Run, sample: int = 16, block: int = 4) -> dict:
     rows = np.unique(np.linspace(0, n - 1, min(n, max(sample, 1))).astype(np.int64))
     nan = inf = pixels = 0
     bad_images = 0
+    blank: list[int] = []   # hits with no finite pixel at all
     for a in range(0, len(rows), block):
         imgs = run.images(rows[a:a + block])  # a few at a time: images may be 1024^2
         isnan, isinf = np.isnan(imgs), np.isinf(imgs)
         nan += int(isnan.sum())
         inf += int(isinf.sum())
         pixels += imgs.size
-        bad_images += int((isnan | isinf).reshape(len(imgs), -1).any(axis=1).sum())
+        bad = (isnan | isinf).reshape(len(imgs), -1)
+        bad_images += int(bad.any(axis=1).sum())
+        blank += [int(r) for r in rows[a:a + block][bad.all(axis=1)]]
     return {"images": len(rows), "pixels": pixels, "nan": nan, "inf": inf,
-            "bad_images": bad_images,
+            "bad_images": bad_images, "blank": blank,
             "fraction": (nan + inf) / pixels if pixels else 0.0}
 
 
@@ -112,6 +115,9 @@ def _no_images_error(run: Run) -> NoImagesError | None:
 def _title(run: Run) -> str:
     """Which Psocake output a (single) run was read from."""
     kind, info = run.metadata["kind"], run.info
+    if info.get("export_class") is not None:
+        return (f"psocake-labeler export of the {info['export_class']!r} hits (SPI layout, "
+                "images and metadata copied from their runs)")
     if kind == "sfx" and info.get("n_events") is not None:
         parts = len(info.get("parts", []))
         return TITLES["sfx-master"] + f" gathering {parts} per-rank file{'s' * (parts != 1)}"
@@ -132,8 +138,10 @@ def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, d
     else:
         title = _title(run)
         lines.append(f"{run.path}: {title}.")
-    who = [f"experiment {md.get('experiment') or 'unknown'}",
-           f"run {md.get('run') if md.get('run') is not None else md.get('runs', 'unknown')}",
+    runs = md.get("runs")
+    run_words = (f"run {md['run']}" if md.get("run") is not None else
+                 f"runs {', '.join(map(str, runs))}" if runs else "run unknown")
+    who = [f"experiment {md.get('experiment') or 'unknown'}", run_words,
            f"detector {md.get('detector') or 'unknown'}"]
     lines.append("  " + ", ".join(who) + ".")
     counts = f"  {len(run)} {'events' if md.get('kind') == 'litpixels' else 'hits'}"
@@ -144,6 +152,12 @@ def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, d
         counts += f"; event numbers {run.events.min()}..{run.events.max()}"
     lines.append(counts + (f" ({info['events_dataset']})." if info.get("events_dataset")
                            else "."))
+    if info.get("missing_ranks"):
+        gone = info["missing_ranks"]
+        lines.append(f"  Warning: no per-rank file for rank(s) {', '.join(map(str, gone[:8]))}"
+                     f"{' ...' if len(gone) > 8 else ''} below the highest rank found: their "
+                     "hits are missing unless those ranks wrote no file; copy them beside "
+                     "the master.")
     for key, label in (("lit_pixels", "lit pixels per hit (nHits)"),
                        ("hit_metric", "hit metric (hitMetric)")):
         if info.get(key) is not None and len(info[key]):
@@ -191,6 +205,11 @@ def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, d
                          f"{c['bad_images']} of {c['images']} sampled images "
                          f"({c['fraction']:.4%} of sampled pixels); they are kept as read "
                          "and masked by the features.")
+            if c["blank"]:
+                lines.append(f"  {len(c['blank'])} sampled hit(s) have no finite pixel at all "
+                             f"(hit index {', '.join(map(str, c['blank'][:5]))}): they carry no "
+                             "data and will sit apart on the manifold; check those "
+                             "events in Psocake.")
     return lines, problem, nonfinite
 
 
@@ -246,7 +265,7 @@ def _manifold_lines(f) -> list[str]:
         lines.append(f"  Features: {f['features'].shape[1] if f['features'].ndim > 1 else 1}"
                      " values per event.")
     if "transform" in f:
-        lines.append(f"  Feature transform: {f['transform'].attrs.get('class', 'saved')}.")
+        lines.append(f"  Feature transform: {_transform_words(f['transform'])}.")
     if "params" in f.attrs:
         try:
             params = json.loads(f.attrs["params"])
@@ -257,6 +276,22 @@ def _manifold_lines(f) -> list[str]:
         except (TypeError, ValueError):
             pass
     return lines
+
+
+def _transform_words(g) -> str:
+    """The saved feature transform in words: representation, photon scale, binning, PCA."""
+    try:
+        p = json.loads(g.attrs["params"])
+        shape = tuple(int(v) for v in g["image_shape"][()]) if "image_shape" in g else None
+    except (KeyError, TypeError, ValueError):
+        return str(g.attrs.get("class", "saved"))
+    words = [f"{p.get('representation', '?')} representation",
+             f"{p.get('photon', '?')} photon scale",
+             f"bin {p['bin']}" if p.get("bin") else f"binned to ~{p.get('work_size')} pixels",
+             f"PCA to {p['n_pca']}" if p.get("n_pca") else "no PCA"]
+    if shape:
+        words.insert(0, f"fitted on {shape[0]} x {shape[1]} images")
+    return ", ".join(words)
 
 
 def _labels_lines(f) -> list[str]:

@@ -41,7 +41,8 @@ def export(data: LabelData, path: str | os.PathLike, fmt: str | None = None,
     elif fmt == "blacklist":
         write_blacklist(data, path, class_name or "Single", min_confidence)
     else:
-        raise InputError(f"{path}: unknown export format {fmt!r}; use one of {', '.join(FORMATS)}"
+        what = f"format {fmt!r}" if fmt else f"suffix {path.suffix or '(none)'!r}"
+        raise InputError(f"{path}: unknown export {what}; use one of {', '.join(FORMATS)}"
                          f" (or the suffixes .json .csv .cxi .dat)")
     return path
 
@@ -164,8 +165,16 @@ def write_psocake(data: LabelData, folder: str | os.PathLike,
 
 # -- helpers ------------------------------------------------------------------------------
 def _experiment(source: str) -> str:
+    """Experiment of a run file: from its name, else from the file (``/psana/input``)."""
     parsed = parse_run_name(source)
-    return parsed[0] if parsed else ""
+    if parsed:
+        return parsed[0]
+    from .spi import cxi_metadata   # the file's own metadata, as ``info`` reads it
+    try:
+        with h5py.File(source, "r") as f:
+            return cxi_metadata(f, Path(source), "spi", None).get("experiment") or ""
+    except (OSError, InputError):
+        return ""   # source not reachable here: the experiment stays unknown
 
 
 def _plan(source: str, events: np.ndarray, rows: list[int]) -> dict:

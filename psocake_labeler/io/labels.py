@@ -279,14 +279,15 @@ def _read_events(g: h5py.Group) -> np.ndarray:
                             g["event"][()])
 
 
-def _open_h5(path) -> h5py.File:
-    p = Path(path)
-    if not p.exists():
-        raise MissingFileError(f"{p}: no such file")
+def _open_h5(path, what: str = "label file") -> h5py.File:
+    from .h5files import check_file, first_line   # missing, folder, empty, not HDF5
+
+    p = check_file(path, what)
     try:
         return h5py.File(p, "r")
     except OSError as exc:
-        raise NotHDF5Error(f"{p}: not a readable HDF5 file ({exc})") from exc
+        raise NotHDF5Error(f"{p}: not a readable HDF5 file ({first_line(exc)}); it is "
+                           f"probably truncated: restore the {what} from a copy") from None
 
 
 def _attr_str(obj, name: str) -> str:

@@ -18,10 +18,11 @@ from typing import Sequence
 import numpy as np
 
 from ..classes import DEFAULT_CLASSES, ClassList
-from ..errors import InputError, MissingFileError
+from ..errors import InputError, LayoutError, MissingFileError
 from ..session_log import ActionLog
 from .events import make_event_table
-from .labels import (LabelData, is_our_label_file, parse_run_name, read_label_file,
+from .labels import SCHEMA as LABELS_SCHEMA, _attr_str, _open_h5
+from .labels import (LabelData, parse_run_name, read_label_file,
                      read_psocake_h5, read_psocake_json, write_label_file)
 
 Key = tuple[int, int]   # (run, event)
@@ -132,13 +133,21 @@ def read_label_set(path: str | os.PathLike, run: int | None = None,
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"{p}: no such label file")
-    if p.suffix in (".h5", ".hdf5") and is_our_label_file(p):
-        return _our_set(p)
+    if not p.name.endswith(".json"):
+        with _open_h5(p) as f:   # a clear error for folders, empty, truncated, not HDF5
+            ours = _attr_str(f, "schema") == LABELS_SCHEMA
+            if not ours and "labels" not in f:
+                raise LayoutError(f"{p}: is not a label file (neither ours, schema "
+                                  f"{LABELS_SCHEMA!r}, nor Psocake's *_labels.h5 with a "
+                                  f"'labels' dataset); give label files only")
+        if ours:
+            return _our_set(p)
     if run is None:
         parsed = parse_run_name(p)
         if parsed is None:
-            raise InputError(f"{p}: cannot tell the run from the file name (expected "
-                             f"<exp>_%04d_labels.h5 or <exp>_%04d.label.json); pass run=")
+            raise InputError(f"{p}: cannot tell the run from the file name; rename it "
+                             f"<exp>_%04d_labels.h5 or <exp>_%04d.label.json as Psocake "
+                             f"does (from Python: pass run=)")
         run = parsed[1]
     who = user or p.name
     when = p.stat().st_mtime if p.exists() else time.time()

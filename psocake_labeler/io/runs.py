@@ -2,8 +2,8 @@
 
 The format readers (``spi``, ``sfx``, ``litpixels``) check a file and build a ``Run`` from
 an :class:`~psocake_labeler.io.sources.ImageSource`; this module holds the ``Run`` and
-``RunSet`` classes, the checks every file goes through before h5py opens it, and the
-recognition of which Psocake output a file is.
+``RunSet`` classes and the recognition of which Psocake output a file is (the checks every
+file goes through before h5py opens it are in :mod:`.h5files`).
 """
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import EmptyRunError, InputError, LayoutError, MissingFileError, \
-    NotHDF5Error
+from ..errors import EmptyRunError, InputError, LayoutError, MissingFileError
 from .events import concat_event_tables, make_event_table
+# check_file & co. moved to h5files; kept importable from here for the readers and callers.
+from .h5files import check_file, first_line, get_dataset, open_h5, read_dataset  # noqa: F401
 from .sources import ConcatSource, ImageSource
 
 SPI_HITS = "/entry_1/result_1/nHits"
@@ -27,6 +28,9 @@ EVENT_NUMBER = "/LCLS/eventNumber"
 LIT_PIXELS = "/litPixels"
 SCHEMA_MANIFOLD = "psocake-labeler/manifold"
 SCHEMA_LABELS = "psocake-labeler/labels"
+# Files of ours that keep a Psocake layout: read by their datasets, like Psocake's own.
+SCHEMA_CLASS_CXI = "psocake-labeler/class-cxi"
+SCHEMA_PSOCAKE_LABELS = "psocake/labels"
 
 # <exp>_<run:04d>[_<rank>][_<tag>]: experiment names are letters then digits (amo06516).
 NAME_RE = re.compile(r"^(?P<exp>[A-Za-z]+\d+)_(?P<run>\d+)(?:_(?P<rest>.+))?$")
@@ -47,71 +51,11 @@ def parse_name(path: str | Path) -> dict:
     return {"experiment": m["exp"], "run": int(m["run"]), "rest": m["rest"]}
 
 
-def check_file(path: str | Path) -> Path:
-    """Raise the specific :class:`InputError` if ``path`` cannot be an HDF5 file.
-
-    Missing, a folder, empty (0 bytes), or not HDF5 by its signature. A file whose
-    signature is right but whose body is cut off is caught by :func:`open_h5`.
-    """
-    import h5py
-
-    p = Path(path)
-    if not p.exists():
-        raise MissingFileError(f"{p}: no such file; check the path (Psocake writes hits to "
-                               "<psocakeDir>/r<run:04d>/<exp>_<run:04d>.cxi)")
-    if p.is_dir():
-        raise NotHDF5Error(f"{p}: is a folder, not a file")
-    size = p.stat().st_size
-    if size == 0:
-        raise NotHDF5Error(f"{p}: the file is empty (0 bytes); the job that writes it "
-                           "probably failed or is still starting: re-run it")
-    try:
-        ok = h5py.is_hdf5(str(p))
-    except OSError as exc:
-        raise NotHDF5Error(f"{p}: cannot be read ({exc})") from None
-    if not ok:
-        raise NotHDF5Error(f"{p}: is not an HDF5 file ({size} bytes without the HDF5 "
-                           "signature); give a Psocake .cxi or .h5 output")
-    return p
-
-
-def open_h5(path: str | Path):
-    """Open ``path`` read-only after :func:`check_file`; truncation becomes NotHDF5Error."""
-    import h5py
-
-    p = check_file(path)
-    try:
-        return h5py.File(p, "r")
-    except OSError as exc:
-        raise NotHDF5Error(f"{p}: HDF5 signature present but the file cannot be opened "
-                           f"({exc}); it is probably truncated (copy interrupted or job "
-                           "killed): copy or write it again") from None
-
-
-def get_dataset(f, name: str):
-    """The dataset ``name`` or None (dangling soft links and groups count as absent)."""
-    import h5py
-
-    try:
-        obj = f.get(name)
-    except (KeyError, OSError):
-        return None
-    return obj if isinstance(obj, h5py.Dataset) else None
-
-
-def read_dataset(f, name: str, path: str | Path) -> np.ndarray:
-    """Read a whole small dataset, turning low-level read failures into NotHDF5Error."""
-    try:
-        return f[name][()]
-    except OSError as exc:
-        raise NotHDF5Error(f"{path}: dataset {name} cannot be read ({exc}); the file is "
-                           "probably truncated: copy or write it again") from None
-
-
 def detect_kind(f) -> str:
     """Which file this is, from its datasets and ``schema`` attribute.
 
-    One of ``manifold``, ``labels``, ``schema:<name>`` (another file of ours), ``litpixels``,
+    One of ``manifold``, ``labels``, ``class-cxi`` (our one-class export, SPI layout),
+    ``schema:<name>`` (another file of ours), ``litpixels``,
     ``sfx-master``, ``sfx-rank``, ``spi``, ``spi-hitfinder`` (nHitsAll only, hits not
     saved), ``psocake-labels``, ``cxi`` (eventNumber and images, no Psocake result) or
     ``unknown``.
@@ -124,6 +68,12 @@ def detect_kind(f) -> str:
             return "manifold"
         if schema.startswith(SCHEMA_LABELS):
             return "labels"
+        if schema.startswith(SCHEMA_PSOCAKE_LABELS):
+            return "psocake-labels"
+        if schema.startswith(SCHEMA_CLASS_CXI):
+            # SPI layout, read like a hits file when named, but not a run of its own
+            # when found by listing a run folder (its hits are copies).
+            return "class-cxi" if get_dataset(f, EVENT_NUMBER) is not None else "unknown"
         return f"schema:{schema}"
     if LIT_PIXELS in f:
         return "litpixels"
@@ -207,8 +157,12 @@ class Run:
 
     def event_table(self) -> np.ndarray:
         """Structured array (source, run, event), one row per hit."""
-        run = self.metadata.get("run")
-        source = self._row_sources if self._row_sources is not None else self.path
+        # A one-class CXI export may gather hits of several runs: it stores each hit's run.
+        run = self.info.get("row_runs", self.metadata.get("run"))
+        # Absolute paths: the manifold must find its runs again from any working folder
+        # (CXI export, GUI), not only from the one embed ran in.
+        source = (os.path.abspath(self.path) if self._row_sources is None
+                  else [os.path.abspath(s) for s in self._row_sources])
         return make_event_table(source, -1 if run is None else run, self.events)
 
     # -- images ---------------------------------------------------------------------
@@ -287,6 +241,12 @@ class RunSet(Run):
         self.runs = list(runs)
         if not self.runs:
             raise EmptyRunError("no runs given")
+        shapes = {r.image_shape for r in self.runs if r.has_images and len(r)}
+        if len(shapes) > 1:   # name the files: ConcatSource alone cannot
+            which = ", ".join(f"{r.path} ({r.image_shape[0]}x{r.image_shape[1]})"
+                              for r in self.runs if r.has_images and len(r))
+            raise LayoutError(f"{which}: runs of different image shapes cannot be read as "
+                              "one; open (or embed) each image shape separately")
         source = ConcatSource([r.image_source for r in self.runs])
         events = np.concatenate([r.events for r in self.runs])
 
@@ -362,6 +322,8 @@ def open_run(path_or_paths, use_psana: bool = False) -> Run:
     from .describe import not_a_run
 
     paths = _expand(path_or_paths)
+    if isinstance(path_or_paths, (list, tuple)) and not path_or_paths:
+        raise InputError("no run files given: pass a .cxi/.h5 file, a run folder or a glob")
     kinds = {}
     for p in paths:
         if p.suffix == ".json" and p.exists():
@@ -389,7 +351,7 @@ def open_run(path_or_paths, use_psana: bool = False) -> Run:
         if isinstance(p, _Folder) and not (kind in image_kinds or (
                 kind == "litpixels" and not has_image_runs)):
             continue  # a folder also holds label, truth, metric and other files
-        if kind in ("spi", "cxi", "spi-hitfinder"):
+        if kind in ("spi", "cxi", "spi-hitfinder", "class-cxi"):
             runs.append(spi.open_spi(Path(p), use_psana=use_psana))
         elif kind in ("sfx-master", "sfx-rank"):
             runs.append(sfx.open_sfx(Path(p)))
@@ -401,6 +363,8 @@ def open_run(path_or_paths, use_psana: bool = False) -> Run:
         hitfinder = [p for p in paths if kinds[str(p)] == "spi-hitfinder"]
         if hitfinder:
             spi.open_spi(Path(hitfinder[0]))  # raises its own message (hits not saved)
-        raise LayoutError(f"{path_or_paths}: holds no Psocake run file (looked for .cxi/.h5 "
+        where = (", ".join(map(str, path_or_paths)) if isinstance(path_or_paths, (list, tuple))
+                 else path_or_paths)
+        raise LayoutError(f"{where}: holds no Psocake run file (looked for .cxi/.h5 "
                           f"with {SPI_HITS}, {SFX_ALL}, {SFX_HITS} or {LIT_PIXELS})")
     return runs[0] if len(runs) == 1 else RunSet(runs)

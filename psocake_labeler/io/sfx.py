@@ -37,6 +37,20 @@ def rank_files(master: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def missing_ranks(parts: list[Path]) -> list[int]:
+    """Rank numbers below the highest found with no file: their hits may be missing.
+
+    MPI ranks are numbered 0..size-1 and each writes its own file, so a gap usually means a
+    file was not copied (or a rank died); ``info`` reports it rather than refusing the run.
+    """
+    ranks = []
+    for p in parts:
+        rest = parse_name(p).get("rest") or ""
+        if rest.split("_")[0].isdigit():
+            ranks.append(int(rest.split("_")[0]))
+    return sorted(set(range(max(ranks) + 1)) - set(ranks)) if ranks else []
+
+
 def _open_rank(path: Path) -> tuple[np.ndarray, object, dict]:
     """Events, image source and facts of one per-rank file (may hold 0 hits)."""
     with open_h5(path) as f:
@@ -118,5 +132,7 @@ def open_sfx(path: Path) -> Run:
     info.update({"parts": [str(p) for p in parts], "images_dataset": first["images_dataset"],
                  "mask_dataset": mask_name, "events_dataset": EVENT_NUMBER,
                  "hits_dataset": SFX_HITS})
+    if kind == "sfx-master" and parts != [path]:
+        info["missing_ranks"] = missing_ranks(parts)
     return Run(path, source, events, md, mask=mask, center=first["center"],
                row_sources=row_sources, info=info)

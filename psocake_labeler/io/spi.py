@@ -216,6 +216,18 @@ def open_spi(path: Path, use_psana: bool = False) -> Run:
             info["n_processed"] = int((all_hits >= 0).sum())
         if hits_ds is not None:
             info["lit_pixels"] = read_dataset(f, SPI_HITS, path).reshape(-1)[:n]
+        row_runs = get_dataset(f, "/psocake_labeler/run")
+        if row_runs is not None and _rows(row_runs) == n:
+            # our one-class CXI export: hits may come from several runs
+            info["row_runs"] = read_dataset(f, "/psocake_labeler/run", path).reshape(-1)
+            runs = np.unique(info["row_runs"])
+            md["run"] = int(runs[0]) if len(runs) == 1 else None
+            md["runs"] = [int(r) for r in runs]
+            if len(runs) > 1:   # the copied nHitsAll is the first run's only
+                info.pop("n_events", None)
+                info.pop("n_processed", None)
+            cls = f["/psocake_labeler"].attrs.get("class_name")
+            info["export_class"] = _text(cls) if cls is not None else "?"
         if get_dataset(f, "/status/findHits") is not None:
             info["status"] = _text(read_dataset(f, "/status/findHits", path))
     if found is not None:

@@ -103,6 +103,26 @@ def _check(hits, shape, layout, experiment, run) -> tuple[int, int]:
     return shape
 
 
+def _refuse_to_replace(path: Path) -> None:
+    """Raise InputError when ``path`` holds labels or a manifold (work a run must not erase).
+
+    Earlier simulated runs (and any Psocake output) may be replaced: re-simulating is cheap.
+    """
+    import h5py
+
+    if not path.is_file():
+        return
+    try:
+        with h5py.File(path, "r") as f:
+            schema = f.attrs.get("schema", "")
+    except OSError:
+        return   # not HDF5 or unreadable: nothing of ours to lose
+    schema = schema.decode() if isinstance(schema, bytes) else str(schema)
+    if schema.startswith(("psocake-labeler/labels", "psocake-labeler/manifold", "psocake/labels")):
+        raise InputError(f"{path}: is a label or manifold file (schema {schema}); a "
+                         f"simulated run never replaces it: choose another output name")
+
+
 def _enter(stack: contextlib.ExitStack, path: Path) -> Path:
     """A temporary file that replaces ``path`` on success; unwritable places are InputError."""
     try:
@@ -211,6 +231,8 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
     params["detected_photons"] = np.zeros(hits, dtype=np.int64)
 
     rank_paths = _rank_paths(path, experiment, int(run)) if layout == "sfx" else ()
+    for target in (path, *rank_paths, truth_path_for(path)):
+        _refuse_to_replace(Path(target))
     with contextlib.ExitStack() as stack:
         tmp = _enter(stack, path)
         tmps: list[Path] = []

@@ -1,0 +1,87 @@
+"""Colours and brushes shared by the manifold view, the event grid, the controls and the overlay.
+
+Brushes are built once per (class, opacity level) and reused: pyqtgraph's symbol atlas keys
+on the brush object, so a small palette keeps 10^5 points to a handful of cached symbols.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtGui
+
+# The convention SPI users know; extra classes take the following colours in order.
+NAMED_COLOURS = {
+    "single": (230, 45, 45),
+    "multiple": (40, 190, 70),
+    "water/unknown": (60, 110, 240),
+}
+EXTRA_COLOURS = [
+    (255, 165, 0), (190, 80, 230), (0, 200, 200), (240, 90, 180),
+    (230, 220, 60), (150, 100, 50), (140, 200, 120), (255, 255, 255),
+]
+UNLABELLED = (150, 150, 150)
+SELECTED = (0, 230, 255)
+RECOMMENDED = (255, 230, 0)
+CURRENT = (255, 0, 255)
+ALPHA_LEVELS = 8
+
+
+def class_colours(classes: list[str]) -> list[tuple[int, int, int]]:
+    """RGB colour of each class: the default names keep their colours, others cycle."""
+    out, extra = [], iter(EXTRA_COLOURS * 4)
+    for name in classes:
+        rgb = NAMED_COLOURS.get(name.strip().lower())
+        out.append(rgb if rgb is not None else next(extra))
+    return out
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    """'#rrggbb' for Qt style sheets and HTML."""
+    return "#%02x%02x%02x" % tuple(rgb)
+
+
+def _rgb(colour) -> tuple[int, int, int]:
+    if isinstance(colour, str):
+        c = QtGui.QColor(colour)
+        return (c.red(), c.green(), c.blue())
+    return tuple(int(v) for v in colour[:3])
+
+
+class Palette:
+    """Brushes by (class, opacity level); row 0 is unlabelled grey."""
+
+    def __init__(self, classes: list[str], colours: list | None = None):
+        self.classes = list(classes)
+        self.colours = class_colours(self.classes)
+        if colours is not None and len(colours) == len(self.classes):
+            # the session's own colours (``#rrggbb``) win over our defaults
+            self.colours = [_rgb(c) for c in colours]
+        alphas = np.linspace(45, 255, ALPHA_LEVELS).astype(int)
+        rows = [UNLABELLED] + self.colours
+        self.brushes = np.empty((len(rows), ALPHA_LEVELS), dtype=object)
+        for i, rgb in enumerate(rows):
+            for j, a in enumerate(alphas):
+                self.brushes[i, j] = pg.mkBrush(*rgb, int(a if i else 110))
+        self.solid = np.empty(len(rows), dtype=object)
+        for i, rgb in enumerate(rows):
+            self.solid[i] = pg.mkBrush(*rgb, 255)
+
+    def brushes_for(self, classes: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
+        """Object array of brushes: class index (-1 = none) and confidence as opacity."""
+        return self.brushes.ravel()[self.codes_for(classes, confidence)]
+
+    def codes_for(self, classes: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
+        """Flat index into ``brushes`` of each point (cheap to compare between redraws)."""
+        classes = np.asarray(classes)
+        if confidence is None:
+            level = np.full(classes.shape, ALPHA_LEVELS - 1)
+        else:
+            conf = np.nan_to_num(np.asarray(confidence, dtype=float), nan=0.0)
+            level = np.clip(np.rint(conf * (ALPHA_LEVELS - 1)), 0, ALPHA_LEVELS - 1).astype(int)
+        row = np.clip(classes + 1, 0, len(self.colours))
+        return row * ALPHA_LEVELS + level
+
+    def qcolor(self, index: int) -> QtGui.QColor:
+        """QColor of class ``index`` (-1 = unlabelled grey)."""
+        rgb = UNLABELLED if index < 0 or index >= len(self.colours) else self.colours[index]
+        return QtGui.QColor(*rgb)

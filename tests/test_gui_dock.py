@@ -1,0 +1,293 @@
+"""The dock in the stand-alone window: click, drag a selection, number keys, grid, undo,
+propagate, colours, and a screenshot to look at."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
+
+from psocake_labeler.gui.dock import user_name  # noqa: E402
+from psocake_standin import keep, close_kept, drag, isolated_row, isolated_rows, manifold_for, same_spot  # noqa: E402
+
+LEFT = QtCore.Qt.MouseButton.LeftButton
+CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
+SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
+
+
+@pytest.fixture(autouse=True)
+def _close_windows():
+    yield
+    close_kept()
+
+
+@pytest.fixture
+def window(qtbot, small_spi_run, tmp_path):
+    from psocake_labeler.gui.standalone import StandaloneWindow
+
+    m = manifold_for(str(small_spi_run.path), str(tmp_path.parent / "gui_dock_m.h5"))
+    w = StandaloneWindow()
+    keep(w)
+    w.show()
+    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
+        w.open(m, tmp_path / "labels.h5")
+    assert w.dock.wait()
+    return w
+
+
+def test_open_shows_every_event_and_axes_choice(window):
+    dock = window.dock
+    n = len(dock.session)
+    assert len(dock.view.all.data) == n == 300
+    assert dock.session.path.name == "labels.h5"
+    assert dock.view.axis_box.count() == 3            # psi1/psi2, psi1/psi3, psi2/psi3
+    x0 = dock.view.all.data["x"].copy()
+    dock.view.set_axes(1, 2)
+    assert np.allclose(dock.view.all.data["x"], dock.manifold.coords[:, 1])
+    assert not np.allclose(dock.view.all.data["x"], x0)
+    assert "labelled 0/300" in dock.controls.counts.text()
+
+
+def test_click_point_opens_event_in_viewer(window, qtbot):
+    dock, host = window.dock, window.host
+    row = isolated_row(dock.view)
+    qtbot.mouseClick(dock.view.plot.viewport(), LEFT, pos=dock.view.widget_pos_of(row))
+    assert same_spot(dock.view, dock.current_row, row)
+    row = dock.current_row
+    assert host.current_event() == (int(dock.events[row]["run"]), int(dock.events[row]["event"]))
+    run = host.files.run_of(str(dock.events[row]["source"]))
+    assert np.allclose(host._image, run.image(host.files.index_of(dock.events[row]["source"],
+                                                                    dock.events[row]["event"])))
+    assert list(dock.selected) == [row]
+
+
+def test_shift_drag_selects_rectangle_then_key_labels_all(window, qtbot):
+    dock = window.dock
+    vp = dock.view.plot.viewport()
+    # a rectangle inside the plotting area (not the axes) around part of the visible points
+    area = QtCore.QRectF(dock.view.plot.mapFromScene(dock.view.vb.sceneBoundingRect())
+                         .boundingRect()).adjusted(4, 4, -4, -4)
+    pts = np.array([[p.x(), p.y()] for p in map(dock.view.widget_pos_of, range(300))
+                    if area.contains(QtCore.QPointF(p))])
+    (x0, y0), (x1, y1) = np.percentile(pts, [10, 60], axis=0)
+    p0 = QtCore.QPointF(max(x0 - 12, area.left()), max(y0 - 12, area.top()))
+    p1 = QtCore.QPointF(min(x1 + 12, area.right()), min(y1 + 12, area.bottom()))
+    drag(vp, p0.toPoint(), p1.toPoint(), SHIFT)
+    # expected: the points drawn inside the dragged rectangle (a pixel of rounding either way)
+    rect = QtCore.QRectF(QtCore.QPointF(p0.toPoint()), QtCore.QPointF(p1.toPoint()))
+
+    def within(r):
+        return {i for i in range(len(dock.events))
+                if r.contains(QtCore.QPointF(dock.view.widget_pos_of(i)))}
+
+    inside = within(rect.adjusted(1, 1, -1, -1))
+    assert len(inside) > 3
+    assert inside <= set(dock.selected.tolist()) <= within(rect.adjusted(-1, -1, 1, 1))
+    inside = set(dock.selected.tolist())
+    assert dock.grid.list.count() == min(len(inside), 48)
+    assert len(dock.grid.selected_rows()) == dock.grid.list.count()
+    qtbot.keyClick(dock.grid.list, QtCore.Qt.Key.Key_2)
+    assert dock.wait()
+    labels = dock.session.user_labels()
+    assert set(labels) == set(inside) and set(labels.values()) == {1}
+    # a plain drag pans instead of selecting
+    before = dock.view.vb.viewRange()
+    drag(vp, p1.toPoint(), p0.toPoint(), QtCore.Qt.KeyboardModifier.NoModifier)
+    assert dock.view.vb.viewRange() != before
+    assert set(dock.selected.tolist()) == inside
+
+
+def test_ctrl_click_adds_and_grid_selection_labels(window, qtbot):
+    dock = window.dock
+    rows = np.array(isolated_rows(dock.view, 2))
+    vp = dock.view.plot.viewport()
+    qtbot.mouseClick(vp, LEFT, pos=dock.view.widget_pos_of(int(rows[0])))
+    qtbot.mouseClick(vp, LEFT, CTRL, pos=dock.view.widget_pos_of(int(rows[1])))
+    assert set(dock.selected.tolist()) == set(rows.tolist())
+    assert dock.grid.list.count() == 2
+    # recommend fills the grid with 10 unlabelled events
+    dock.recommend(10)
+    assert dock.wait()
+    assert dock.grid.list.count() == 10
+    rec = dock.grid.rows
+    assert len(set(rec)) == 10
+    # click the first tile (opens it), ctrl-click the third: both selected, key 3 labels them
+    gl = dock.grid.list.viewport()
+    qtbot.mouseClick(gl, LEFT, pos=dock.grid.tile_rect(rec[0]).center())
+    assert dock.current_row == rec[0]
+    qtbot.mouseClick(gl, LEFT, CTRL, pos=dock.grid.tile_rect(rec[2]).center())
+    assert sorted(dock.selected.tolist()) == sorted([rec[0], rec[2]])
+    qtbot.keyClick(dock.grid.list, QtCore.Qt.Key.Key_3)
+    assert dock.wait()
+    assert dock.session.user_labels() == {rec[0]: 2, rec[2]: 2}
+    # undo / redo through the buttons
+    qtbot.mouseClick(dock.controls.buttons["undo"], LEFT)
+    assert dock.wait()
+    assert dock.session.user_labels() == {}
+    qtbot.mouseClick(dock.controls.buttons["redo"], LEFT)
+    assert dock.wait()
+    assert dock.session.user_labels() == {rec[0]: 2, rec[2]: 2}
+
+
+def test_propagate_colours_and_counts(window, qtbot, small_spi_run, artifacts_dir):
+    from psocake_labeler.simulate import read_truth
+
+    dock = window.dock
+    truth = read_truth(small_spi_run.truth_path)
+    truth_of = dict(zip(truth.events.tolist(), truth.labels.tolist()))
+    # label two events of each class, the way a user would: select, press the key
+    for k in range(3):
+        rows = [i for i, e in enumerate(dock.events["event"]) if truth_of[int(e)] == k][:2]
+        dock.select_rows(rows)
+        qtbot.keyClick(dock, getattr(QtCore.Qt.Key, f"Key_{k + 1}"))
+        assert dock.wait()
+    qtbot.mouseClick(dock.controls.buttons["propagate"], LEFT)
+    assert dock.wait()
+    pred = np.asarray(dock.session.predicted)
+    assert (pred >= 0).all()
+    # user-labelled points are drawn in their class colour with a white edge
+    red, green, blue = (QtGui.QColor(c) for c in dock.session.colours)
+    user_brushes = [b.color().name() for b in dock.view.user.data["brush"]]
+    assert sorted(user_brushes) == sorted([red.name()] * 2 + [green.name()] * 2
+                                          + [blue.name()] * 2)
+    # every other point takes its predicted class colour, with confidence as opacity
+    for row in range(0, 300, 37):
+        c = dock.view.all.data["brush"][row].color()
+        assert c.name() == QtGui.QColor(dock.session.colours[pred[row]]).name()
+        conf = dock.session.confidence[row]
+        assert abs(c.alpha() - (45 + 210 * conf)) <= 210 / 7 + 1
+    text = dock.controls.counts.text()
+    assert "labelled 6/300 (2.0%)" in text
+    assert f"Single</b></span> 2 / {int((pred == 0).sum())}" in text
+    dock.recommend(10)
+    dock.show_row(dock.session.labelled_rows()[0])
+    assert dock.wait()
+    path = window.screenshot(artifacts_dir / "gui_standalone.png")
+    img = QtGui.QImage(str(path))
+    assert img.width() > 800 and img.height() > 500
+    # the scatter really shows red, green and blue points
+    colours = {QtGui.QColor(img.pixel(x, y)).name() for x in range(0, img.width(), 3)
+               for y in range(0, img.height(), 3)}
+    for c in (red, green, blue):
+        assert c.name() in colours
+
+
+def test_hover_text_names_run_event_label_confidence(window, qtbot):
+    dock = window.dock
+    row = isolated_row(dock.view)
+    dock.select_rows([row])
+    qtbot.keyClick(dock, QtCore.Qt.Key.Key_2)
+    assert dock.wait()
+    # move the mouse over the point: the tooltip names it
+    vp = dock.view.plot.viewport()
+    ev = QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove,
+                           QtCore.QPointF(dock.view.widget_pos_of(row)),
+                           QtCore.Qt.MouseButton.NoButton, QtCore.Qt.MouseButton.NoButton,
+                           QtCore.Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(vp, ev)
+    qtbot.waitUntil(lambda: "event" in dock.view.plot.toolTip(), timeout=3000)
+    text = dock.view.plot.toolTip()
+    e = dock.events[row]
+    assert f"run {int(e['run'])}" in text and f"event {int(e['event'])} " in text
+    assert "your label: Multiple" in text and "confidence 1.00" in text
+
+
+def test_class_editor_adds_a_class_with_button_and_key(window, qtbot):
+    from psocake_labeler.gui.dialogs import ClassEditor
+
+    dock = window.dock
+    editor = ClassEditor(dock)
+    qtbot.addWidget(editor)
+    editor._run(lambda s: s.add_class("Need help"))
+    assert editor.list.count() == 4
+    assert [b.text() for b in dock.controls.class_buttons][-1] == "4 Need help"
+    dock.select_rows([11, 12])
+    qtbot.keyClick(dock, QtCore.Qt.Key.Key_4)
+    assert dock.wait()
+    assert dock.session.user_labels() == {11: 3, 12: 3}
+    assert "Need help</b></span> 2" in dock.controls.counts.text()
+    editor._run(lambda s: s.rename_class("Need help", "Ask Bob"))
+    assert dock.controls.class_buttons[-1].text() == "4 Ask Bob"
+
+
+def test_thumbnail_contrast_control_changes_tiles(window):
+    dock = window.dock
+    dock.select_rows([1, 2, 3])
+    assert dock.wait()
+    before = dock.grid.list.item(0).icon().pixmap(120, 166).toImage()
+    dock.grid.hi.setValue(50.0)        # white level at the median: a much brighter tile
+    after = dock.grid.list.item(0).icon().pixmap(120, 166).toImage()
+    mean = [np.mean([QtGui.QColor(img.pixel(x, y)).value() for x in range(0, 120, 3)
+                     for y in range(0, 120, 3)]) for img in (before, after)]
+    assert mean[1] > mean[0] + 10
+
+
+def test_compute_manifold_runs_embed_in_background(window, qtbot, small_spi_run, tmp_path):
+    from psocake_labeler.gui.compute import start_job
+
+    dock = window.dock
+    out = tmp_path / "computed.manifold.h5"
+    job = start_job(dock, [str(small_spi_run.path)], str(out), ranks=1,
+                    options="--n-components 4 --knn 8")
+    stages = []
+    job.sigProgress.connect(lambda stage, done, total: stages.append(stage))
+    with qtbot.waitSignal(job.sigFinished, timeout=120000) as done:
+        pass
+    assert done.args[0], done.args[1]
+    assert out.exists()
+    qtbot.waitUntil(lambda: dock.manifold.coords.shape == (300, 4), timeout=60000)
+    assert dock.session.path.name == f"computed.manifold.{user_name()}.labels.h5"
+    assert stages, "the embed's progress lines reached the dock"
+
+
+def test_bad_manifold_file_is_reported_not_raised(qtbot, tmp_path):
+    from psocake_labeler.gui.standalone import StandaloneWindow
+
+    w = StandaloneWindow()
+    keep(w)
+    bad = tmp_path / "broken.manifold.h5"
+    bad.write_bytes(b"not an HDF5 file")
+    w.dock.open_manifold(bad)
+    assert w.dock.wait()
+    assert "broken.manifold.h5" in w.dock.controls.status.text()
+    assert w.dock.session is None
+    # the dock still answers: a key press without a manifold only says what to do
+    qtbot.keyClick(w.dock, QtCore.Qt.Key.Key_1)
+    assert "open a manifold first" in w.dock.controls.status.text()
+
+
+def test_add_run_extends_manifold_and_keeps_labels(window, qtbot, second_spi_run):
+    dock = window.dock
+    dock.select_rows([0, 1])
+    qtbot.keyClick(dock, QtCore.Qt.Key.Key_1)
+    assert dock.wait()
+    old_events = dock.events[[0, 1]].copy()
+    dock.add_runs([second_spi_run.path])
+    assert dock.wait(120000)
+    assert len(dock.events) == 500 and len(dock.view.all.data) == 500
+    assert set(dock.events["run"].tolist()) == {93, 94}
+    rows = [dock.row_of(int(e["run"]), int(e["event"])) for e in old_events]
+    assert dock.session.user_labels() == {rows[0]: 0, rows[1]: 0}
+    assert dock.session.path.exists()
+    assert dock.session.path.name == f"amo06516_0094.extended.manifold.{user_name()}.labels.h5"
+    # a new event can be opened in the viewer from its own file
+    new_row = int(np.flatnonzero(dock.events["run"] == 94)[0])
+    dock.show_row(new_row)
+    assert window.host.current_event() == (94, int(dock.events[new_row]["event"]))
+    assert window.host._image is not None
+
+
+def test_keyboard_only_walk_through_recommendations(window, qtbot):
+    dock, host = window.dock, window.host
+    rec = dock.grid.rows
+    assert len(rec) == 10                       # the dock recommends as soon as it opens
+    dock.grid.list.setFocus()
+    dock.grid.list.setCurrentRow(0)
+    assert dock.current_row == rec[0]
+    qtbot.keyClick(dock.grid.list, QtCore.Qt.Key.Key_Right)
+    assert dock.current_row == rec[1]
+    assert host.current_event()[1] == int(dock.events[rec[1]]["event"])
+    qtbot.keyClick(dock.grid.list, QtCore.Qt.Key.Key_3)
+    assert dock.wait()
+    assert dock.session.user_labels() == {rec[1]: 2}

@@ -155,8 +155,8 @@ class _Workspace:
 
 
 def _tile_update(best_d: np.ndarray, best_i: np.ndarray, a_aug: np.ndarray,
-                 a_sq: np.ndarray, a_idx: np.ndarray, a64: np.ndarray, b_aug: np.ndarray,
-                 b_sq: np.ndarray, b64: np.ndarray, b_start: int, k: int, m: int,
+                 a_sq: np.ndarray, a_idx: np.ndarray, a32: np.ndarray, b_aug: np.ndarray,
+                 b_sq: np.ndarray, b32: np.ndarray, b_start: int, k: int, m: int,
                  ws: _Workspace) -> tuple[np.ndarray, np.ndarray]:
     """Merge the neighbours found among columns ``b`` into the running top-k of rows ``a``.
 
@@ -173,29 +173,24 @@ def _tile_update(best_d: np.ndarray, best_i: np.ndarray, a_aug: np.ndarray,
     own = a_idx - b_start
     inside = (own >= 0) & (own < c)
     e[np.nonzero(inside)[0], own[inside]] = np.inf
-    tol = np.float32(5e-7 * np.sqrt(a64.shape[1]) + 1e-7)
+    tol = np.float32(5e-7 * np.sqrt(a32.shape[1]) + 1e-7)
     if m < c:
-        part = ws.get("p", (r, c), np.float32)
-        np.copyto(part, e)
-        part.partition(m - 1, axis=1)
-        kth = part[:, m - 1].copy()
-        # Nothing beyond the running k-th best can enter the top k.
-        kth = np.minimum(kth, (best_d[:, k - 1] - a_sq).astype(np.float32))
-        # Coarse per-row bound first (one comparison per entry), exact per-pair slack after.
-        mask = ws.get("m", (r, c), np.bool_)
-        np.less_equal(e, (kth + tol * (a_sq + b_sq.max()))[:, None], out=mask)
-        rows, cols = np.nonzero(mask)
-        keep = e[rows, cols] <= kth[rows] + tol * (a_sq[rows] + b_sq[cols])
-        rows, cols = rows[keep], cols[keep]
+        rows, cols = _candidates(e, m, (best_d[:, k - 1] - a_sq).astype(np.float32),
+                                 tol * a_sq, tol * b_sq, ws)
     else:
         rows, cols = np.nonzero(np.isfinite(e))
-    # Float64 fix-up of the candidates, in cache-sized batches of pairs.
+    # Float64 fix-up of the candidates, in cache-sized batches of pairs. The float32 rows
+    # are gathered (half the memory traffic of float64 rows) and subtracted in float64:
+    # float32 values are exact in float64, so the result is the same as with float64 rows.
     d64 = np.empty(len(rows), dtype=np.float64)
-    step = max(1, (1 << 19) // max(1, a64.shape[1]))
+    step = max(1, (1 << 19) // max(1, a32.shape[1]))
+    diff = np.empty((min(step, len(rows)), a32.shape[1]), dtype=np.float64)
     for s in range(0, len(rows), step):
-        diff = np.take(b64, cols[s:s + step], axis=0)
-        diff -= np.take(a64, rows[s:s + step], axis=0)
-        d64[s:s + step] = np.einsum("ij,ij->i", diff, diff)
+        cs, rs = cols[s:s + step], rows[s:s + step]
+        out = diff[:len(cs)]
+        np.subtract(np.take(b32, cs, axis=0), np.take(a32, rs, axis=0), out=out,
+                    dtype=np.float64)
+        d64[s:s + step] = np.einsum("ij,ij->i", out, out)
     all_r = np.concatenate([np.repeat(np.arange(r), k), rows])
     all_d = np.concatenate([best_d.ravel(), d64])
     all_i = np.concatenate([best_i.ravel(), cols.astype(np.int64) + b_start])
@@ -205,8 +200,43 @@ def _tile_update(best_d: np.ndarray, best_i: np.ndarray, a_aug: np.ndarray,
     return all_d[sel], all_i[sel]
 
 
+def _candidates(e: np.ndarray, m: int, best: np.ndarray, slack_a: np.ndarray,
+                slack_b: np.ndarray, ws: _Workspace) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every entry of ``e`` that may be among its row's top ``m``.
+
+    The candidates are the entries ``<= K + slack_a[row] + slack_b[col]`` (float32 error
+    slack), with ``K`` the smaller of the row's ``m``-th smallest entry and ``best`` (the
+    running k-th best, beyond which nothing can enter). A full ``np.partition`` of every
+    row would cost more than the GEMM; instead the ``m``-th smallest of a strided quarter of
+    the columns, an upper bound of the row's ``m``-th, gives a coarse threshold that keeps
+    about ``4 m`` entries per row, the exact ``K`` is selected among those, and the final
+    candidates are a subset of them. The set is exactly the one a full partition gives.
+    """
+    r, c = e.shape
+    stride = 4 if c >= 16 * m else 1
+    sample = ws.get("p", (r, -(-c // stride)), np.float32)
+    np.copyto(sample, e[:, ::stride])
+    sample.partition(m - 1, axis=1)
+    # Entries above `coarse` exceed the final threshold: K <= min(sample m-th, best).
+    coarse = np.minimum(sample[:, m - 1], best) + slack_a + slack_b.max()
+    mask = ws.get("m", (r, c), np.bool_)
+    np.less_equal(e, coarse[:, None], out=mask)
+    rows, cols = np.nonzero(mask)
+    vals = e[rows, cols]
+    # Exact m-th smallest of each row among the coarse candidates: if the row's m-th
+    # entry passed the coarse test it is there; if not, best < it and best is K anyway.
+    counts = np.bincount(rows, minlength=r)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    padded = np.full((r, max(int(counts.max()), m)), np.inf, dtype=np.float32)
+    padded[rows, np.arange(len(rows)) - starts[rows]] = vals
+    padded.partition(m - 1, axis=1)
+    kth = np.minimum(padded[:, m - 1], best)
+    keep = vals <= kth[rows] + slack_a[rows] + slack_b[cols]
+    return rows[keep], cols[keep]
+
+
 def _process_block(best: tuple[np.ndarray, np.ndarray], mine: np.ndarray, mine_sq: np.ndarray,
-                   mine64: np.ndarray, my_start: int, block: np.ndarray, b_start: int,
+                   my_start: int, block: np.ndarray, b_start: int,
                    k: int, m: int, on_rows: Callable[[int], None],
                    ws: Optional[_Workspace] = None) -> tuple:
     """Update the running top-k of my rows with the columns of one block."""
@@ -219,7 +249,6 @@ def _process_block(best: tuple[np.ndarray, np.ndarray], mine: np.ndarray, mine_s
     a_aug = np.empty((len(mine), mine.shape[1] + 1), dtype=np.float32)
     a_aug[:, :-1] = mine
     a_aug[:, -1] = 1.0
-    b64 = block.astype(np.float64)
     n_cols = len(block)
     for c0 in range(0, n_cols, _MAX_COLS):
         c1 = min(n_cols, c0 + _MAX_COLS)
@@ -229,7 +258,7 @@ def _process_block(best: tuple[np.ndarray, np.ndarray], mine: np.ndarray, mine_s
             idx = np.arange(my_start + r0, my_start + r1)
             best_d[r0:r1], best_i[r0:r1] = _tile_update(
                 best_d[r0:r1], best_i[r0:r1], a_aug[r0:r1], mine_sq[r0:r1], idx,
-                mine64[r0:r1], b_aug[c0:c1], b_sq[c0:c1], b64[c0:c1], b_start + c0, k, m, ws)
+                mine[r0:r1], b_aug[c0:c1], b_sq[c0:c1], block[c0:c1], b_start + c0, k, m, ws)
             if c1 == n_cols:
                 on_rows(r1 - r0)
     return best_d, best_i
@@ -285,7 +314,6 @@ def knn(local_feats: np.ndarray, k: int, comm: Any = None,
     # Centring removes the common offset that float32 |a|^2 + |b|^2 - 2ab would cancel badly.
     mine = local - _first_row(local, comm)
     mine_sq = np.einsum("ij,ij->i", mine, mine)
-    mine64 = mine.astype(np.float64)
     my_start = starts[comm.rank]
     best = (np.full((len(mine), k), np.inf), np.full((len(mine), k), -1, dtype=np.int64))
     total = len(mine) * comm.size
@@ -299,19 +327,19 @@ def knn(local_feats: np.ndarray, k: int, comm: Any = None,
     if ring is None:
         ring = n * d * 4 > GATHER_LIMIT
     if comm.size == 1:
-        best = _process_block(best, mine, mine_sq, mine64, 0, mine, 0, k, m, on_rows, ws)
+        best = _process_block(best, mine, mine_sq, 0, mine, 0, k, m, on_rows, ws)
     elif not ring:
         blocks = comm.allgather(mine)
         for owner, block in enumerate(blocks):
-            best = _process_block(best, mine, mine_sq, mine64, my_start, block,
+            best = _process_block(best, mine, mine_sq, my_start, block,
                                   starts[owner], k, m, on_rows, ws)
     else:
-        best = _ring(comm, best, mine, mine_sq, mine64, starts, sizes, k, m, on_rows, ws)
+        best = _ring(comm, best, mine, mine_sq, starts, sizes, k, m, on_rows, ws)
     best_d, best_i = best
     return best_i, np.sqrt(np.maximum(best_d, 0.0))
 
 
-def _ring(comm: Any, best: tuple, mine: np.ndarray, mine_sq: np.ndarray, mine64: np.ndarray,
+def _ring(comm: Any, best: tuple, mine: np.ndarray, mine_sq: np.ndarray,
           starts: list[int], sizes: list, k: int, m: int,
           on_rows: Callable[[int], None], ws: _Workspace) -> tuple:
     """Pass blocks round the ring, overlapping the next transfer with this step's work."""
@@ -327,7 +355,7 @@ def _ring(comm: Any, best: tuple, mine: np.ndarray, mine_sq: np.ndarray, mine64:
             incoming = np.empty((sizes[nxt_owner][0], d), dtype=np.float32)
             req = [comm.Isend(block, dest=right, tag=step), comm.Irecv(incoming, source=left,
                                                                       tag=step)]
-        best = _process_block(best, mine, mine_sq, mine64, starts[rank], block, starts[owner],
+        best = _process_block(best, mine, mine_sq, starts[rank], block, starts[owner],
                               k, m, on_rows, ws)
         if req:
             req[0].Wait()
@@ -365,6 +393,6 @@ def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
 
     # Queries are not reference rows: start their "global index" past the reference so that
     # nothing is mistaken for the row itself.
-    best = _process_block(best, q, np.einsum("ij,ij->i", q, q), q.astype(np.float64),
+    best = _process_block(best, q, np.einsum("ij,ij->i", q, q),
                           len(ref), ref, 0, k, m, on_rows)
     return best[1], np.sqrt(np.maximum(best[0], 0.0))

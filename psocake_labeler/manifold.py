@@ -60,6 +60,8 @@ class Manifold:
     transform : the FeatureTransform that made the features (None for a raw array).
     params : dict of all parameters (knn, alpha, epsilon, ...).
     density : (N,) kernel sums q used by alpha normalisation (needed by :meth:`extend`).
+    floor : (N,) per-event bandwidth floors (squared distance to a near neighbour), or None
+        for files written before floors existed (global epsilon only).
     """
 
     coords: np.ndarray
@@ -70,6 +72,7 @@ class Manifold:
     transform: Any = None
     params: dict = field(default_factory=dict)
     density: Optional[np.ndarray] = None
+    floor: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.coords)
@@ -95,6 +98,8 @@ class Manifold:
             f.create_dataset("coords", data=self.coords)
             f.create_dataset("eigenvalues", data=self.eigenvalues)
             f.create_dataset("density", data=self.density)
+            if self.floor is not None:
+                f.create_dataset("bandwidth_floor", data=self.floor)
             f.create_dataset("features", data=self.features,
                              chunks=(min(len(self.features), 4096), self.features.shape[1])
                              if len(self.features) else None)
@@ -142,7 +147,8 @@ class Manifold:
                 return cls(coords=f["coords"][()], eigenvalues=f["eigenvalues"][()],
                            events=event_table_from_h5(f["events"][()]), graph=graph,
                            features=f["features"][()], transform=transform,
-                           params=json.loads(f.attrs["params"]), density=f["density"][()])
+                           params=json.loads(f.attrs["params"]), density=f["density"][()],
+                           floor=f["bandwidth_floor"][()] if "bandwidth_floor" in f else None)
             except KeyError as exc:
                 raise LayoutError(f"{path}: manifold file lacks {exc}; it is truncated or "
                                   "from another program: re-run 'psocake-labeler embed'"
@@ -161,7 +167,7 @@ class Manifold:
 
         Returns a new Manifold over old + new rows; the graph links new events to old ones.
         """
-        from .diffusion import nystrom_weights
+        from .diffusion import bandwidth_floor, nystrom_weights
         from .distributed import knn_query
 
         feats, events = self._new_rows(run_or_array, progress)
@@ -169,7 +175,7 @@ class Manifold:
         idx, dist = knn_query(feats, self.features, k, progress=progress)
         alpha = float(self.params.get("alpha", 1.0))
         kernel, trans, q_new = nystrom_weights(idx, dist, float(self.params["epsilon"]), alpha,
-                                               self.density)
+                                               self.density, self.floor)
         psi = self.coords / self.eigenvalues
         new_coords = np.asarray(trans @ psi)
         graph = sp.bmat([[self.graph, kernel.T], [kernel, None]], format="csr")
@@ -181,7 +187,9 @@ class Manifold:
                         eigenvalues=self.eigenvalues.copy(),
                         events=concat_event_tables([self.events, events]), graph=graph,
                         features=np.vstack([self.features, feats]), transform=self.transform,
-                        params=params, density=np.concatenate([self.density, q_new]))
+                        params=params, density=np.concatenate([self.density, q_new]),
+                        floor=None if self.floor is None else
+                        np.concatenate([self.floor, bandwidth_floor(dist)]))
 
     def _new_rows(self, data: Any, progress: Optional[ProgressCallback]
                   ) -> tuple[np.ndarray, np.ndarray]:

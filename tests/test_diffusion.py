@@ -102,3 +102,35 @@ def test_bad_sizes_are_input_errors():
         pl.build_manifold(x, n_components=11, knn=5)
     with pytest.raises(InputError, match="2-D"):
         pl.build_manifold(np.zeros(5), knn=2)
+
+
+def test_outliers_and_separate_clusters_stay_on_the_axes():
+    # A bulk, a separate cluster (its own k-NN component), a tight far trio and a lone far
+    # event. A global bandwidth alone gives the far events kernel weights ~1e-300 and NaN or
+    # huge coordinates; the nearest-neighbour floor and the component links keep them sane.
+    rng = np.random.default_rng(5)
+    x = np.vstack([rng.normal(0, 1, (400, 5)), rng.normal(0, 1, (100, 5)) + [12, 0, 0, 0, 0],
+                   rng.normal(0, 0.1, (3, 5)) + [0, 30, 0, 0, 0], [[0, 0, 40, 0, 0]]])
+    m = pl.build_manifold(x, n_components=4, knn=10)
+    assert m.params["knn_graph_components"] == 3 and m.params["component_links"] == 2
+    assert m.params["graph_components"] == 1
+    assert np.asarray(m.graph.sum(axis=1)).min() >= np.exp(-4)
+    assert np.all(np.isfinite(m.coords)) and np.all(m.eigenvalues < 1 - 1e-9)
+    # The trio (0.6% of events, 30 sigma away) may own a coordinate, but at a few times the
+    # bulk's spread, not 1e13 or NaN.
+    ratio = np.abs(m.coords).max(axis=0) / np.percentile(np.abs(m.coords), 99, axis=0)
+    assert ratio.max() < 8
+    # The separate cluster is the first coordinate's far end, not mixed into the bulk.
+    side = np.sign(m.coords[400:500, 0])
+    assert abs(side.sum()) == 100 and np.sign(np.median(m.coords[:400, 0])) == -side[0]
+
+
+def test_simulated_run_is_connected_with_no_vanishing_degrees(small_spi_run):
+    # The nonhits of a simulated run form their own k-NN component and some hits sit far
+    # from everything (degrees were 1e-48 with a global bandwidth alone).
+    m = pl.build_manifold(small_spi_run.path, n_components=4, knn=10)
+    assert m.params["graph_components"] == 1
+    assert np.asarray(m.graph.sum(axis=1)).min() >= np.exp(-4)
+    ratio = np.abs(m.coords).max(axis=0) / np.percentile(np.abs(m.coords), 99, axis=0)
+    assert ratio.max() < 3
+    assert m.floor is not None and m.floor.shape == (len(m),)

@@ -33,6 +33,7 @@ def test_save_load_round_trip(tmp_path, array_manifold):
     back = pl.Manifold.load(path)
     np.testing.assert_array_equal(back.coords, m.coords)
     np.testing.assert_array_equal(back.eigenvalues, m.eigenvalues)
+    np.testing.assert_array_equal(back.floor, m.floor)
     np.testing.assert_array_equal(back.features, m.features)
     np.testing.assert_array_equal(back.density, m.density)
     assert (back.graph != m.graph).nnz == 0

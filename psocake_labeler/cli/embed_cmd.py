@@ -130,9 +130,8 @@ def _embed(args: argparse.Namespace, comm: Any, rank: int) -> int:
               f"epsilon {m.params['epsilon']:.4g}, eigenvalues {vals}"
               f"{' ...' if len(m.eigenvalues) > 5 else ''}; {size} rank(s), "
               f"{time.monotonic() - t0:.1f} s", file=sys.stderr)
-        parts = m.params.get("graph_components", 1)
+        parts = m.params.get("knn_graph_components", m.params.get("graph_components", 1))
         if parts > 1:
-            print(f"note: the k-NN graph has {parts} disconnected parts (as many eigenvalues "
-                  "1); labels do not propagate between them, a larger --knn joins them",
-                  file=sys.stderr)
+            print(f"note: the k-NN graph had {parts} disconnected parts (e.g. non-hits); "
+                  f"{parts - 1} link(s) between nearest events join them", file=sys.stderr)
     return 0

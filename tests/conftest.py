@@ -28,6 +28,17 @@ def small_spi_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small_spi_manifold_path(small_spi_run, tmp_path_factory) -> Path:
+    """The 300-hit run's manifold (knn 15, 10 components), built once and saved outside the
+    run folder (which other tests open as a run); load it with ``Manifold.load``."""
+    import psocake_labeler as pl
+
+    path = tmp_path_factory.mktemp("manifolds") / "amo06516_0093.manifold.h5"
+    pl.build_manifold(pl.open_run(small_spi_run.path), n_components=10, knn=15).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def second_spi_run(tmp_path_factory):
     """Another 200-hit SPI run (seed 2, run 94), for extend and transfer tests."""
     from psocake_labeler.simulate import simulate_run

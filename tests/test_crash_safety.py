@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,23 +34,9 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def cached_manifold(sim):
-    """The run's manifold, built once and shared by the label tests through a file.
-
-    The file sits in pytest's base temporary folder, not in the run folder, which other
-    tests open as a run.
-    """
-    path = Path(sim.path).parent.parent / f"label_tests_{Path(sim.path).stem}_manifold.h5"
-    if path.exists():
-        return pl.Manifold.load(path)
-    m = pl.build_manifold(pl.open_run(sim.path), n_components=10, knn=15)
-    m.save(path)
-    return m
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
-def test_sigkill_loses_nothing_confirmed(small_spi_run, tmp_path):
-    m = cached_manifold(small_spi_run)
+def test_sigkill_loses_nothing_confirmed(small_spi_run, small_spi_manifold_path, tmp_path):
+    m = pl.Manifold.load(small_spi_manifold_path)
     mpath, lpath = tmp_path / "manifold.h5", tmp_path / "labels.h5"
     m.save(mpath)
     confirmed: list[int] = []

@@ -21,24 +21,10 @@ from psocake_labeler.session_log import ActionLog
 from psocake_labeler.simulate import read_truth
 
 
-def cached_manifold(sim):
-    """The run's manifold, built once and shared by the label tests through a file.
-
-    The file sits in pytest's base temporary folder, not in the run folder, which other
-    tests open as a run.
-    """
-    path = Path(sim.path).parent.parent / f"label_tests_{Path(sim.path).stem}_manifold.h5"
-    if path.exists():
-        return pl.Manifold.load(path)
-    m = pl.build_manifold(pl.open_run(sim.path), n_components=10, knn=15)
-    m.save(path)
-    return m
-
-
 @pytest.fixture(scope="module")
-def labelled(small_spi_run, tmp_path_factory):
+def labelled(small_spi_run, small_spi_manifold_path, tmp_path_factory):
     """A saved, propagated session on the simulated run (5% labelled from the truth)."""
-    m = cached_manifold(small_spi_run)
+    m = pl.Manifold.load(small_spi_manifold_path)
     truth = np.asarray(read_truth(small_spi_run.truth_path).labels)
     s = pl.LabelSession(m, path=tmp_path_factory.mktemp("exp") / "labels.h5", user="gina")
     rng = np.random.default_rng(7)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,23 +14,9 @@ from psocake_labeler.io.labels import (SCHEMA, read_label_file, read_psocake_h5,
                                        write_psocake_json)
 
 
-def cached_manifold(sim):
-    """The run's manifold, built once and shared by the label tests through a file.
-
-    The file sits in pytest's base temporary folder, not in the run folder, which other
-    tests open as a run.
-    """
-    path = Path(sim.path).parent.parent / f"label_tests_{Path(sim.path).stem}_manifold.h5"
-    if path.exists():
-        return pl.Manifold.load(path)
-    m = pl.build_manifold(pl.open_run(sim.path), n_components=10, knn=15)
-    m.save(path)
-    return m
-
-
 @pytest.fixture(scope="module")
-def manifold(small_spi_run):
-    return cached_manifold(small_spi_run)
+def manifold(small_spi_manifold_path):
+    return pl.Manifold.load(small_spi_manifold_path)
 
 
 @pytest.fixture()

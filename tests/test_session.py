@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -16,24 +15,10 @@ from psocake_labeler.session_log import ActionLog
 from psocake_labeler.simulate import read_truth
 
 
-def cached_manifold(sim):
-    """The run's manifold, built once and shared by the label tests through a file.
-
-    The file sits in pytest's base temporary folder, not in the run folder, which other
-    tests open as a run.
-    """
-    path = Path(sim.path).parent.parent / f"label_tests_{Path(sim.path).stem}_manifold.h5"
-    if path.exists():
-        return pl.Manifold.load(path)
-    m = pl.build_manifold(pl.open_run(sim.path), n_components=10, knn=15)
-    m.save(path)
-    return m
-
-
 @pytest.fixture(scope="module")
-def spi(small_spi_run):
+def spi(small_spi_run, small_spi_manifold_path):
     """(manifold, truth labels) of the 300-hit simulated run."""
-    m = cached_manifold(small_spi_run)
+    m = pl.Manifold.load(small_spi_manifold_path)
     return m, np.asarray(read_truth(small_spi_run.truth_path).labels)
 
 

@@ -27,19 +27,8 @@ __all__ = [
     "NotHDF5Error", "__version__",
 ]
 
-# Layers are added as they exist; a missing layer must not break the others.
-try:
-    from .io import Run, open_run  # noqa: F401
-    __all__ += ["Run", "open_run"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .diffusion import Manifold, build_manifold  # noqa: F401
-    __all__ += ["Manifold", "build_manifold"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .session import LabelSession, merge_labels  # noqa: F401
-    __all__ += ["LabelSession", "merge_labels"]
-except ImportError:  # pragma: no cover
-    pass
+from .diffusion import Manifold, build_manifold  # noqa: E402
+from .io import Run, open_run  # noqa: E402
+from .session import LabelSession, merge_labels  # noqa: E402
+
+__all__ += ["LabelSession", "Manifold", "Run", "build_manifold", "merge_labels", "open_run"]

@@ -12,6 +12,7 @@ any number of ranks. No N x N matrix exists.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -19,7 +20,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .errors import DistributedError, InputError
+from .errors import DistributedError, InputError, LabelerError
 from .progress import ProgressCallback, report
 
 # Tiles of the distance matrix hold at most this many float32 entries (64 MiB).
@@ -92,6 +93,32 @@ def gentle_barrier(comm: Any, max_sleep: float = 0.05) -> None:
         pause = min(max_sleep, pause * 2)
 
 
+def abort_quietly(comm: Any, line: str, code: int = 2, grace: float = 1.0) -> None:
+    """End the whole MPI job with exit ``code`` after printing ``line``, and nothing else.
+
+    For an expected error (bad input) inside a step whose healthy ranks may be blocked in a
+    collective. No traceback, and MPI's own "application called MPI_Abort" banner goes to
+    /dev/null. An input error usually strikes every rank at once: ranks other than 0 wait
+    ``grace`` seconds first, so that rank 0's abort normally ends them before they print
+    the same line again.
+    """
+    if comm.rank != 0:
+        time.sleep(grace)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # One write call: print() may write the text and its newline separately, and the abort
+    # can kill the launcher's forwarding between the two. The pause lets it forward.
+    os.write(2, (line + "\n").encode("utf-8", "replace"))
+    time.sleep(0.2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.dup2(devnull, 1)
+    except OSError:
+        pass  # the banner then shows: harmless
+    comm.Abort(code)
+
+
 def _describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text.strip().replace("\n", " ")
@@ -118,6 +145,8 @@ def run_step(comm: Any, name: str, fn: Callable[..., Any], *args: Any,
         result, err, cause = None, _describe(exc), exc
     if collective and err:
         msg = f"rank {comm.rank} of {comm.size} failed in step '{name}': {err}"
+        if isinstance(cause, LabelerError):
+            abort_quietly(comm, f"psocake-labeler: error: {msg}")
         print(f"psocake-labeler: error: {msg}", file=sys.stderr, flush=True)
         traceback.print_exception(cause, file=sys.stderr)
         comm.Abort(2)
@@ -127,7 +156,9 @@ def run_step(comm: Any, name: str, fn: Callable[..., Any], *args: Any,
     if failed:
         r, e = failed[0]
         msg = f"rank {r} of {comm.size} failed in step '{name}': {e}"
-        if len(failed) > 1:
+        if len(failed) == comm.size and len({f[1] for f in failed}) == 1:
+            msg += f" (the same on all {comm.size} ranks)"
+        elif len(failed) > 1:
             others = ", ".join(str(f[0]) for f in failed[1:])
             msg += f" (and {len(failed) - 1} more rank(s): {others})"
         raise DistributedError(msg) from cause

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from .errors import InputError, LayoutError, MissingFileError, NotHDF5Error
 from .io.atomic import atomic_h5
+from .io.h5files import check_file, first_line, open_h5
 from .io.events import (EVENT_DTYPE, concat_event_tables, event_table_from_h5,
                         event_table_to_h5, make_event_table)
 from .progress import ProgressCallback
@@ -118,41 +119,51 @@ class Manifold:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Manifold":
-        """Read a manifold written by :meth:`save`."""
+        """Read a manifold written by :meth:`save`.
+
+        Raises a one-line :class:`~psocake_labeler.errors.InputError` naming ``path`` when it
+        is missing, a folder, not HDF5, truncated, or another kind of file.
+        """
         path = Path(path)
         if not path.exists():
             raise MissingFileError(f"{path}: no such manifold file; make one with "
                                    "'psocake-labeler embed RUN.cxi -o manifold.h5'")
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise NotHDF5Error(f"{path}: not a readable HDF5 file ({exc}); "
-                               "re-run 'psocake-labeler embed'") from exc
-        with f:
-            schema = f.attrs.get("schema")
-            if isinstance(schema, bytes):
-                schema = schema.decode()
-            if schema != SCHEMA:
-                raise LayoutError(f"{path}: schema is {schema!r}, not {SCHEMA!r}: this is not "
-                                  "a manifold file (make one with 'psocake-labeler embed')")
+        with _open_manifold(path) as f:
+            kind = _kind(f)
+            if kind != "manifold":
+                raise LayoutError(f"{path}: {_what(kind)}, not a manifold file (schema "
+                                  f"{SCHEMA!r}); give the file written by 'psocake-labeler "
+                                  "embed ... -o manifold.h5'")
+            missing = [n for n in _REQUIRED if n not in f] + (
+                [] if "params" in f.attrs else ["the params attribute"])
             try:
-                g = f["graph"]
-                graph = sp.csr_matrix((g["data"][()], g["indices"][()], g["indptr"][()]),
-                                      shape=tuple(int(s) for s in g.attrs["shape"]))
-                transform = None
-                if "transform" in f:
-                    from .features import FeatureTransform
-
-                    transform = FeatureTransform.load(f["transform"])
-                return cls(coords=f["coords"][()], eigenvalues=f["eigenvalues"][()],
-                           events=event_table_from_h5(f["events"][()]), graph=graph,
-                           features=f["features"][()], transform=transform,
-                           params=json.loads(f.attrs["params"]), density=f["density"][()],
-                           floor=f["bandwidth_floor"][()] if "bandwidth_floor" in f else None)
+                if not missing:
+                    return cls._read(f)
             except KeyError as exc:
-                raise LayoutError(f"{path}: manifold file lacks {exc}; it is truncated or "
-                                  "from another program: re-run 'psocake-labeler embed'"
-                                  ) from exc
+                missing = [first_line(exc)]
+            except OSError as exc:
+                raise NotHDF5Error(f"{path}: manifold file cannot be read ({first_line(exc)}"
+                                   "); it is probably truncated: copy it again or re-run "
+                                   "'psocake-labeler embed'") from None
+            raise LayoutError(f"{path}: manifold file lacks {', '.join(missing)}; it is "
+                              "truncated or from another program: re-run "
+                              "'psocake-labeler embed'")
+
+    @classmethod
+    def _read(cls, f: h5py.File) -> "Manifold":
+        g = f["graph"]
+        graph = sp.csr_matrix((g["data"][()], g["indices"][()], g["indptr"][()]),
+                              shape=tuple(int(s) for s in g.attrs["shape"]))
+        transform = None
+        if "transform" in f:
+            from .features import FeatureTransform
+
+            transform = FeatureTransform.load(f["transform"])
+        return cls(coords=f["coords"][()], eigenvalues=f["eigenvalues"][()],
+                   events=event_table_from_h5(f["events"][()]), graph=graph,
+                   features=f["features"][()], transform=transform,
+                   params=json.loads(f.attrs["params"]), density=f["density"][()],
+                   floor=f["bandwidth_floor"][()] if "bandwidth_floor" in f else None)
 
     # -- out of sample ---------------------------------------------------------------------
     def extend(self, run_or_array: Any, progress: Optional[ProgressCallback] = None
@@ -207,3 +218,68 @@ class Manifold:
         feats, _ = compute_features(run, transform=self.transform, progress=progress)
         events = np.asarray(run.event_table(), dtype=EVENT_DTYPE)
         return np.asarray(feats, dtype=np.float32), events
+
+
+# Datasets every manifold file holds (bandwidth_floor and transform are optional).
+_REQUIRED = ("coords", "eigenvalues", "density", "features", "events", "graph/data",
+             "graph/indices", "graph/indptr")
+
+# What a non-manifold file is, in words, by io.runs.detect_kind.
+_KIND_WORDS = {
+    "labels": "a label file", "psocake-labels": "a Psocake label file",
+    "class-cxi": "a one-class export", "litpixels": "a Psocake litPixels file",
+    "sfx-master": "a Psocake run (hits file)", "sfx-rank": "a Psocake run (hits file)",
+    "spi": "a Psocake run (hits file)", "spi-hitfinder": "a Psocake hit-finder file",
+    "cxi": "a CXI file of images",
+}
+
+
+def _what(kind: str) -> str:
+    if kind.startswith("schema:"):
+        return f"a file of schema {kind[len('schema:'):]!r}"
+    return _KIND_WORDS.get(kind, "a file of unknown layout")
+
+
+def _open_manifold(path: Path) -> h5py.File:
+    """``path`` opened read-only; a folder, non-HDF5 or truncated file is one clear line."""
+    try:
+        return open_h5(check_file(path, what="manifold file (.h5)"))
+    except MissingFileError:
+        raise
+    except NotHDF5Error as exc:
+        raise NotHDF5Error(f"{exc}; a manifold file is written by 'psocake-labeler embed "
+                           "RUN.cxi -o manifold.h5'") from None
+
+
+def _kind(f: h5py.File) -> str:
+    from .io.runs import detect_kind
+
+    try:
+        return detect_kind(f)
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def check_output(path: str | os.PathLike) -> bool:
+    """Whether writing a manifold to ``path`` replaces an older manifold.
+
+    Returns False when ``path`` does not exist and True when it is a manifold file; raises
+    :class:`~psocake_labeler.errors.InputError` for anything else (a label file, a run, a
+    folder, a non-HDF5 file), so that ``embed -o`` never destroys another kind of file.
+    """
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
+        return False
+    refuse = (f"; refusing to replace it with a manifold: give another -o name "
+              f"(or move {p.name} away first)")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder{refuse}")
+    try:
+        with open_h5(check_file(p)) as f:
+            kind = _kind(f)
+    except InputError:
+        raise InputError(f"{p}: exists and is not a manifold file (not readable as HDF5)"
+                         f"{refuse}") from None
+    if kind != "manifold":
+        raise InputError(f"{p}: exists and is {_what(kind)}{refuse}")
+    return True

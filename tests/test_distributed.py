@@ -107,3 +107,18 @@ def test_failure_inside_a_collective_step_aborts_the_job():
                    timeout=60)
     assert proc.returncode != 0
     assert "rank 2 of 3 failed in step 'k-NN': MemoryError" in proc.stderr
+
+
+@needs_mpi
+@pytest.mark.parametrize("failing", [-1, 1])
+def test_input_error_inside_a_collective_step_is_one_line(failing):
+    # -1: every rank meets the error at once (the usual case for a bad file), 1: one rank,
+    # while the other is already blocked inside the k-NN collectives.
+    proc = run_mpi(2, [sys.executable, str(HERE / "fail_rank.py"), str(failing),
+                       "collective-input"], timeout=60)
+    assert proc.returncode != 0
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    rank = 0 if failing < 0 else failing
+    assert (f"psocake-labeler: error: rank {rank} of 2 failed in step 'features': "
+            "NoImagesError: /data/r0093.cxi") in proc.stderr
+    assert "Traceback" not in proc.stderr and "Abort" not in proc.stderr

@@ -1,10 +1,13 @@
 """``psocake-labeler embed`` end to end, in-process and under mpiexec."""
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
@@ -34,6 +37,56 @@ def test_embed_then_extend(small_spi_run, second_spi_run, tmp_path, capsys):
     bigger = pl.Manifold.load(big)
     assert len(bigger) == 500
     np.testing.assert_array_equal(bigger.coords[:300], m.coords)
+
+    # Replacing an older manifold is allowed, and said.
+    capsys.readouterr()
+    assert main(["embed", "--extend", str(out), str(second_spi_run.path), "-o",
+                 str(big)]) == 0
+    assert f"wrote {big} (replaced the older manifold there): 500 events" in \
+        capsys.readouterr().err
+    # Not so a label file: --extend refuses before any work and leaves it as it was.
+    labels = label_file(tmp_path / "alice.h5")
+    before = sha256(labels)
+    assert main(["embed", "--extend", str(out), str(second_spi_run.path), "-o",
+                 str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "alice.h5: exists and is a label file" in err
+    assert sha256(labels) == before
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def label_file(path):
+    """A small file of the labels schema, as the GUI writes (only the schema matters here)."""
+    with h5py.File(path, "w") as f:
+        f.attrs["schema"] = "psocake-labeler/labels"
+        f.attrs["schema_version"] = 1
+        f.create_dataset("label", data=np.zeros(10, np.int16))
+    return path
+
+
+def test_embed_refuses_to_replace_a_file_that_is_not_a_manifold(small_spi_run, tmp_path):
+    notes = tmp_path / "notes.h5"
+    notes.write_text("my notes, not HDF5\n")
+    run_copy = tmp_path / "copy.cxi"
+    shutil.copy(small_spi_run.path, run_copy)
+    for target, what in [(label_file(tmp_path / "alice.h5"), "is a label file"),
+                         (notes, "is not a manifold file"),
+                         (run_copy, "is a Psocake run"),
+                         (tmp_path, "is a folder")]:
+        before = sha256(target) if target.is_file() else None
+        proc = subprocess.run([sys.executable, "-m", "psocake_labeler", "embed",
+                               str(small_spi_run.path), "-o", str(target)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert f"{target}: exists and {what}" in proc.stderr or \
+            f"{target}: {what}" in proc.stderr, proc.stderr
+        assert "another -o name" in proc.stderr
+        if before is not None:
+            assert sha256(target) == before
 
 
 def test_embed_bad_input_is_one_line_and_exit_2(tmp_path):
@@ -65,3 +118,21 @@ def test_embed_under_mpiexec_matches_one_process(small_spi_run, tmp_path):
     # Features come from a PCA summed over ranks, so agreement is to rounding, not bits.
     np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, rtol=1e-5)
     assert abs(a.graph - b.graph).max() < 1e-4
+
+
+@pytest.mark.skipif(find_mpiexec() is None, reason="mpiexec not installed")
+def test_embed_error_under_mpiexec_is_one_line(small_spi_run, tmp_path):
+    # Hits saved without images ("Save hits" without --saveADU): an expected input error.
+    bare = tmp_path / "bare.cxi"
+    shutil.copy(small_spi_run.path, bare)
+    with h5py.File(bare, "a") as f:
+        for name in ("/entry_1/instrument_1/detector_1/data", "/entry_1/data_1/data"):
+            if name in f:
+                del f[name]
+    proc = run_mpi(2, [sys.executable, "-m", "psocake_labeler", "embed", str(bare),
+                       "-o", str(tmp_path / "m.h5")], timeout=60)
+    assert proc.returncode != 0
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "bare.cxi" in proc.stderr and "--saveADU" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Abort" not in proc.stderr
+    assert not (tmp_path / "m.h5").exists()

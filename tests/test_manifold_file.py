@@ -65,7 +65,7 @@ def test_load_bad_files(tmp_path):
     broken = tmp_path / "broken.h5"
     with h5py.File(broken, "w") as f:
         f.attrs["schema"] = "psocake-labeler/manifold"
-    with pytest.raises(LayoutError, match="lacks"):
+    with pytest.raises(LayoutError, match="lacks coords, eigenvalues"):
         pl.Manifold.load(broken)
 
 
@@ -118,3 +118,24 @@ def test_extend_a_second_run_lands_near_its_kind(small_spi_run, second_spi_run, 
     assert (vote == new).mean() > 0.85
     big.save(tmp_path / "big.h5")
     assert len(pl.Manifold.load(tmp_path / "big.h5")) == n + 200
+
+
+def test_load_a_folder_or_another_file_is_one_clear_line(tmp_path, small_spi_run):
+    with pytest.raises(NotHDF5Error) as info:
+        pl.Manifold.load(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path}: is a folder")
+    assert "manifold file" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(LayoutError) as info:
+        pl.Manifold.load(small_spi_run.path)
+    text = str(info.value)
+    assert text.startswith(f"{small_spi_run.path}: a Psocake run")
+    assert "not a manifold file" in text and "psocake-labeler embed" in text
+    assert "\n" not in text
+    truncated = tmp_path / "cut.h5"
+    array = pl.build_manifold(blobs(60, 1)[0], n_components=3, knn=5)
+    array.save(truncated)
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as info:
+        pl.Manifold.load(truncated)
+    assert "cut.h5" in str(info.value) and "\n" not in str(info.value)

@@ -74,6 +74,15 @@ def _epsilon(text: str) -> str | float:
         return text
 
 
+def _open_runs(paths: list[str]) -> Any:
+    from ..features.transform import require_images
+    from ..manifold import as_run
+
+    run = as_run(paths)
+    require_images(run)
+    return run
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``embed``; returns the exit code (the same on every rank)."""
     comm = world_comm()
@@ -81,7 +90,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         return _embed(args, comm, rank)
     except LabelerError:
-        raise  # raised on every rank alike by run_step: the dispatcher prints it, exit 2
+        if comm is not None and rank != 0:
+            return 2  # raised on every rank alike by run_step: rank 0 alone prints it
+        raise  # the dispatcher prints it as one line, exit 2
     except Exception:
         if comm is None:
             raise
@@ -96,37 +107,46 @@ def main(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace, comm: Any, rank: int) -> int:
     from ..diffusion import build_manifold
     from ..distributed import as_comm, run_step
-    from ..manifold import Manifold
+    from ..manifold import Manifold, check_output
 
     size = 1 if comm is None else comm.Get_size()
     progress = ProgressPrinter(enabled=rank == 0 and not args.quiet)
     t0 = time.monotonic()
     options = {k: getattr(args, k) for k in ("representation", "bin", "n_pca")
                if getattr(args, k) is not None}
+    if args.extend and options:
+        raise InputError("--features/--bin/--n-pca cannot be used with --extend: new "
+                         "runs are transformed with the manifold's saved transform")
+    epsilon = _epsilon(args.epsilon)
+    # Before any work: -o must not destroy a label file, a run or anything not a manifold.
+    replaces = run_step(comm, "check output",
+                        lambda: check_output(args.output) if rank == 0 else None)
+    # Every rank opens the runs and checks they hold images outside any collective, so a
+    # bad input stops the job with one clean message instead of an abort.
+    runs = run_step(comm, "open runs", _open_runs, list(args.runs))
     if args.extend:
-        if options:
-            raise InputError("--features/--bin/--n-pca cannot be used with --extend: new "
-                             "runs are transformed with the manifold's saved transform")
 
         def extend() -> Any:
             if rank != 0:
                 return None  # out-of-sample placement is light: rank 0 does it alone
-            return Manifold.load(args.extend).extend(list(args.runs), progress=progress)
+            return Manifold.load(args.extend).extend(runs, progress=progress)
 
         m = run_step(comm, "extend", extend)
     else:
-        m = build_manifold(list(args.runs), n_components=args.n_components, knn=args.knn,
+        m = build_manifold(runs, n_components=args.n_components, knn=args.knn,
                            alpha=args.alpha, comm=comm, progress=progress,
-                           epsilon=_epsilon(args.epsilon), solver=args.solver, **options)
+                           epsilon=epsilon, solver=args.solver, **options)
 
     def write() -> None:
         if rank == 0:
+            check_output(args.output)  # again: the file may have appeared meanwhile
             m.save(args.output)
 
     run_step(as_comm(comm), "write", write)
     if rank == 0 and not args.quiet:
         vals = ", ".join(f"{v:.4f}" for v in m.eigenvalues[:5])
-        print(f"wrote {args.output}: {len(m)} events, {m.coords.shape[1]} components, "
+        note = " (replaced the older manifold there)" if replaces else ""
+        print(f"wrote {args.output}{note}: {len(m)} events, {m.coords.shape[1]} components, "
               f"epsilon {m.params['epsilon']:.4g}, eigenvalues {vals}"
               f"{' ...' if len(m.eigenvalues) > 5 else ''}; {size} rank(s), "
               f"{time.monotonic() - t0:.1f} s", file=sys.stderr)

@@ -8,7 +8,8 @@ preconditioned CG, warm-started from ``warm_start.state``.
 Confidence is the largest calibrated class probability (see ``_probabilities``), with a
 per-method temperature ``T`` chosen on simulated runs so that events with confidence > 0.9
 are right well over 95% of the time (docs/propagation.md has the measurement). Events that
-no label can reach (another connected component) get confidence 0, never NaN.
+no label can reach (another connected component) get confidence 0, never NaN; so do, for
+Poisson and harmonic, events of a linked piece without labels (see ``poisson_groups``).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .propagation_solvers import (
     GraphInfo,
     graph_info,
     harmonic_solve,
+    poisson_groups,
     poisson_solve,
     poisson_sources,
     spreading_solve,
@@ -186,15 +188,22 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     onehot = np.zeros((rows.size, n_classes))
     onehot[np.arange(rows.size), classes] = 1.0
 
+    # Where a class can get probability: only in the parts of the graph holding its labels.
+    part, n_parts = info.component, info.n_components
+    weak = np.zeros(n, dtype=bool)
     if method == "poisson":
-        b = poisson_sources(info, rows, classes, n_classes)
-        u = poisson_solve(graph, info, b, x0, TOL, b0)
+        part, counted = poisson_groups(info, rows)
+        n_parts = int(part.max()) + 1
+        b = poisson_sources(part, rows, classes, n_classes)
+        u = poisson_solve(graph, info, b, x0, TOL, b0, part, counted)
+        weak = reached & ~counted
         state["rhs"] = b
         state["solution"] = u
         scores = u * balance_scales(classes, n_classes, balance)
     elif method == "harmonic":
         scores, state["rhs"] = harmonic_solve(graph, info, rows, onehot, x0, TOL, b0)
         state["solution"] = scores
+        weak = reached & ~poisson_groups(info, rows)[1]
     else:
         y = np.zeros((n, n_classes))
         y[rows] = onehot
@@ -212,10 +221,11 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
 
     t = TEMPERATURE[method] if temperature is None else float(temperature)
     present = np.bincount(classes, minlength=n_classes) > 0
-    # A class with no label in an event's connected component cannot reach it: no mass.
-    in_comp = np.zeros((info.n_components, n_classes), dtype=bool)
-    in_comp[info.component[rows], classes] = True
-    allowed = in_comp[info.component]
+    # A class with no label in an event's connected component (Poisson: its group of
+    # pieces) cannot reach it: no mass.
+    in_part = np.zeros((n_parts, n_classes), dtype=bool)
+    in_part[part[rows], classes] = True
+    allowed = in_part[part]
     allowed[~reached] = present
     prob = _probabilities(method, scores, reached, allowed, t)
     prob[~reached] = present / present.sum()
@@ -225,6 +235,12 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     counts = np.bincount(classes, minlength=n_classes)
     predicted[~reached] = int(np.argmax(counts))
     confidence[~reached] = 0.0
+    # Poisson and harmonic scores are constant on a linked piece without labels (a random
+    # walk leaves it only through its one link): the class at the link's far end is a guess,
+    # not knowledge, so those rows are as uncertain as unreachable ones (the recommender
+    # then asks there).
+    prob[weak] = present / present.sum()
+    confidence[weak] = 0.0
     predicted[rows] = classes
     confidence[rows] = 1.0
     prob[rows] = onehot

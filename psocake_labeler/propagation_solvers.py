@@ -8,7 +8,8 @@ solution:
 * harmonic / Laplace learning (Zhu et al. 2003): ``L_uu U = W_ul Y_l`` on unlabelled rows;
 * Poisson learning (Calder et al. 2020): ``L U = B`` with zero-mean point sources at the
   labelled rows, one unit of source mass per class (so class scaling is a cheap
-  post-multiplication, see ``propagation.balance_scales``).
+  post-multiplication, see ``propagation.balance_scales``), balanced per *piece* of the
+  graph (see ``poisson_groups``), not per connected component.
 
 Nothing here forms a dense N x N matrix.
 """
@@ -26,6 +27,11 @@ MatVec = Callable[[np.ndarray], np.ndarray]
 #: Smallest diagonal of Poisson's Laplacian, relative to the median degree.
 DEGREE_FLOOR = 0.05
 
+#: Weight of the edges ``diffusion.link_components`` adds between pieces of a disconnected
+#: k-NN graph (one shortest edge per piece, a spanning tree over the pieces). Ordinary kernel
+#: weights equal it exactly only by accident, and such an edge is then almost never a bridge.
+LINK_WEIGHT = float(np.exp(-1.0))
+
 
 @dataclass
 class GraphInfo:
@@ -37,6 +43,8 @@ class GraphInfo:
     n_components: int
     component: np.ndarray       # (N,) component id per row
     normalised: sp.csr_matrix | None = None   # D^-1/2 W D^-1/2, made on first use
+    piece: np.ndarray | None = None       # (N,) piece id: component once links are cut
+    links: np.ndarray | None = None       # (L, 2) piece ids joined by each link edge
 
     def matches(self, graph: sp.spmatrix) -> bool:
         """Cheap check that ``graph`` is (very probably) the graph this was made from."""
@@ -44,10 +52,74 @@ class GraphInfo:
 
 
 def graph_info(graph: sp.csr_matrix) -> GraphInfo:
-    """Degrees and connected components of a symmetric weight matrix."""
+    """Degrees, connected components and link-separated pieces of a symmetric weight matrix.
+
+    Pieces are the connected components left when the edges of weight exactly
+    ``LINK_WEIGHT`` are removed; ``links`` lists the pairs of distinct pieces such edges
+    join (the links ``diffusion.link_components`` added). Without links, pieces are the
+    components.
+    """
     degree = np.asarray(graph.sum(axis=1)).ravel().astype(np.float64)
     n_comp, comp = connected_components(graph, directed=False)
-    return GraphInfo(graph.shape[0], graph.nnz, degree, int(n_comp), comp)
+    piece, links = comp, np.zeros((0, 2), dtype=np.int64)
+    is_link = np.isclose(graph.data, LINK_WEIGHT, rtol=1e-9, atol=0.0)
+    if is_link.any():
+        cut = graph.copy()
+        cut.data = np.where(is_link, 0.0, cut.data)
+        cut.eliminate_zeros()
+        _, piece = connected_components(cut, directed=False)
+        coo = graph.tocoo()
+        sel = is_link & (coo.row < coo.col)   # tocoo keeps CSR data order
+        pairs = np.stack([piece[coo.row[sel]], piece[coo.col[sel]]], axis=1)
+        links = pairs[pairs[:, 0] != pairs[:, 1]].astype(np.int64)
+    return GraphInfo(graph.shape[0], graph.nnz, degree, int(n_comp), comp,
+                     piece=np.asarray(piece, dtype=np.int64), links=links)
+
+
+def poisson_groups(info: GraphInfo, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Groups of pieces over which Poisson's sources are balanced, and the rows that count.
+
+    A linked piece (e.g. the non-hits, joined to the hits by one weak edge) is a separate
+    problem, as it was before it was linked: if its sources were balanced together with the
+    rest, its net source mass would have to flow through the single link, and the resulting
+    potential offsets (mass / link weight) would decide the classes everywhere. So every
+    piece holding labels is its own group; a piece without labels joins a neighbouring group
+    through its link (it then takes the potential at the link's far end, the only
+    information that reaches it). With sources summing to zero in each group, no link
+    carries flux, and the solution on the whole graph equals the per-group solutions.
+
+    Returns ``(group (N,) int64, counted (N,) bool)``: ``counted`` marks rows of pieces with
+    labels, over which each group's free constant is fixed.
+    """
+    piece = info.piece if info.piece is not None else info.component
+    n_pieces = int(piece.max()) + 1 if piece.size else 0
+    labelled = np.zeros(n_pieces, dtype=bool)
+    labelled[piece[rows]] = True
+    counted = labelled[piece]
+    links = info.links if info.links is not None else np.zeros((0, 2), dtype=np.int64)
+    if links.size == 0:
+        return piece, counted
+    # Union-find over the links; a merge may hold at most one labelled piece.
+    parent = np.arange(n_pieces)
+    n_lab = labelled.astype(np.int64)
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    changed = True
+    while changed:
+        changed = False
+        for a, b in links:
+            ra, rb = root(int(a)), root(int(b))
+            if ra != rb and n_lab[ra] + n_lab[rb] <= 1:
+                parent[rb] = ra
+                n_lab[ra] += n_lab[rb]
+                changed = True
+    roots = np.array([root(i) for i in range(n_pieces)], dtype=np.int64)
+    return roots[piece], counted
 
 
 def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np.ndarray,
@@ -159,17 +231,18 @@ def harmonic_solve(graph: sp.csr_matrix, info: GraphInfo, rows: np.ndarray,
     return fmask * u + y, rhs
 
 
-def poisson_sources(info: GraphInfo, rows: np.ndarray, classes: np.ndarray,
+def poisson_sources(group: np.ndarray, rows: np.ndarray, classes: np.ndarray,
                     n_classes: int) -> np.ndarray:
-    """Right-hand side of Poisson learning, one unit of mass per class and component.
+    """Right-hand side of Poisson learning, one unit of mass per class and group.
 
-    For each connected component holding labels, class ``j``'s column is
-    ``mean of deltas at its labels - mean of deltas at all labels`` of that component, so it
-    sums to zero there (the system is consistent) and is independent of how many labels the
-    class has; the class prior is applied afterwards as a column scale.
+    ``group`` (N,) comes from :func:`poisson_groups`. For each group holding labels, class
+    ``j``'s column is ``mean of deltas at its labels - mean of deltas at all labels`` of that
+    group, so it sums to zero there (the system is consistent and no link carries flux) and
+    is independent of how many labels the class has; the class prior is applied afterwards
+    as a column scale.
     """
-    b = np.zeros((info.n, n_classes))
-    comp = info.component[rows]
+    b = np.zeros((group.size, n_classes))
+    comp = group[rows]
     for cid in np.unique(comp):
         in_c = comp == cid
         r, y = rows[in_c], classes[in_c]
@@ -184,10 +257,12 @@ def poisson_sources(info: GraphInfo, rows: np.ndarray, classes: np.ndarray,
 
 
 def poisson_solve(graph: sp.csr_matrix, info: GraphInfo, b: np.ndarray,
-                  x0: np.ndarray | None, tol: float, b0: np.ndarray | None = None
+                  x0: np.ndarray | None, tol: float, b0: np.ndarray | None = None,
+                  group: np.ndarray | None = None, counted: np.ndarray | None = None
                   ) -> np.ndarray:
-    """Solve ``L U = B`` (``L = D - W``), fixing each component's free constant to zero
-    degree-weighted mean (the normalisation of Calder et al.'s iteration)."""
+    """Solve ``L U = B`` (``L = D - W``), fixing each group's free constant to zero
+    degree-weighted mean over its ``counted`` rows (the normalisation of Calder et al.'s
+    iteration); groups default to the connected components, all rows counted."""
     # Diffusion kernels give outliers degrees down to 1e-40; a unit source there would make
     # a spike of 1e40 and wreck CG. Flooring the diagonal adds a tiny leak at such events
     # only (the system becomes definite there), and leaves ordinary events untouched.
@@ -198,9 +273,13 @@ def poisson_solve(graph: sp.csr_matrix, info: GraphInfo, b: np.ndarray,
         return diag[:, None] * u - graph @ u
 
     u, _, _ = block_pcg(matvec, b, x0, 1.0 / diag, tol=tol, b0=b0)
-    # CG drifts along the null space (per-component constants); remove it.
-    vol = np.bincount(info.component, weights=deg, minlength=info.n_components)
+    # CG drifts along the null space (per-component constants), and a group's potential is
+    # only defined up to a constant of its own (its links carry no flux); fix both.
+    grp = info.component if group is None else group
+    w = deg if counted is None else deg * counted
+    ng = int(grp.max()) + 1 if grp.size else 0
+    vol = np.bincount(grp, weights=w, minlength=ng)
     for j in range(u.shape[1]):
-        mass = np.bincount(info.component, weights=deg * u[:, j], minlength=info.n_components)
-        u[:, j] -= np.divide(mass, vol, out=np.zeros_like(mass), where=vol > 0)[info.component]
+        mass = np.bincount(grp, weights=w * u[:, j], minlength=ng)
+        u[:, j] -= np.divide(mass, vol, out=np.zeros_like(mass), where=vol > 0)[grp]
     return u

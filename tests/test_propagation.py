@@ -179,3 +179,34 @@ def test_one_new_label_among_many_still_moves_a_warm_start(moons, method):
     off = np.linalg.norm(warm.state["solution"] - cold.state["solution"])
     assert moved > 0
     assert off < 0.2 * moved
+
+
+def test_poisson_balances_sources_per_linked_piece():
+    # Three classes in one piece, and a far cluster of class 2 (like a run's non-hits) joined
+    # to it by one link of weight exp(-1), as diffusion.link_components makes. Balanced over
+    # the whole component, the far labels' net source flows through the link and its offset
+    # took the main piece's class 2 away (0.73 accuracy); balanced per piece, 0.99.
+    x, y = make_blobs([150, 150, 150, 150], centers=[[0, 0], [0, 5], [5, 0], [40, 0]],
+                      cluster_std=1.0, random_state=0)
+    y[y == 3] = 2
+    far = x[:, 0] > 20
+    g = knn_kernel(x).tolil()
+    a = np.flatnonzero(~far)[np.argmax(x[~far, 0])]
+    b = np.flatnonzero(far)[np.argmin(x[far, 0])]
+    g[a, b] = g[b, a] = np.exp(-1.0)
+    g = g.tocsr()
+    rows = np.concatenate([np.flatnonzero((y == c) & ~far)[:2] for c in range(3)]
+                          + [np.flatnonzero(far)[:20]])
+    p = propagate(g, rows, y[rows], 3, method="poisson")
+    unl = np.setdiff1d(np.arange(y.size), rows)
+    assert np.mean(p.predicted[unl] == y[unl]) > 0.95
+    near2 = unl[(y[unl] == 2) & ~far[unl]]
+    assert np.mean(p.predicted[near2] == 2) > 0.9
+    # A linked piece without labels only sees the constant its link carries: a guess with
+    # confidence 0 (so the recommender asks there), never NaN; spreading still reaches it.
+    for method in ("poisson", "harmonic"):
+        p = propagate(g, rows[:6], y[rows[:6]], 3, method=method)
+        assert np.all(p.confidence[far] == 0.0) and np.all(p.predicted[far] >= 0)
+        assert np.all(p.confidence[~far] > 0.0)
+    p = propagate(g, rows[:6], y[rows[:6]], 3, method="spreading")
+    assert np.all(p.confidence[far] > 0.0)

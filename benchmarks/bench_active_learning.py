@@ -10,7 +10,8 @@ and the transfer (label 5% of run A, extend the manifold by run B, accuracy on B
 
     python benchmarks/bench_active_learning.py [--hits 2000] [--shape 128] [--quick]
 
-Simulated runs and manifolds are cached in --workdir (default /tmp/psocake_bench_al).
+Simulated runs and manifolds are cached in --workdir (default /tmp/psocake_bench_al); the
+manifold files carry the embedding code's fingerprint, so a code change rebuilds them.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from psocake_labeler.manifold import engine_fingerprint
 from psocake_labeler.propagation import METHODS, propagate
 from psocake_labeler.recommend import recommend
 
@@ -41,7 +43,7 @@ def simulated_manifold(workdir: Path, seed: int, mix: str | None, hits: int, sha
 
     workdir.mkdir(parents=True, exist_ok=True)
     cxi = workdir / f"amo06516_{seed:04d}.cxi"
-    mpath = workdir / f"manifold_{seed}_{hits}_{shape}.h5"
+    mpath = workdir / f"manifold_{seed}_{hits}_{shape}_{engine_fingerprint()}.h5"
     if not cxi.exists():
         simulate_run(cxi, hits=hits, shape=(shape, shape), seed=seed, mix=mix, run=seed)
     truth = read_truth(cxi.with_suffix(".truth.h5"))

@@ -283,3 +283,20 @@ def check_output(path: str | os.PathLike) -> bool:
     if kind != "manifold":
         raise InputError(f"{p}: exists and is {_what(kind)}{refuse}")
     return True
+
+
+def engine_fingerprint() -> str:
+    """Short hash of the code that turns runs into a manifold (features, k-NN, diffusion).
+
+    Caches of manifolds (the demo's, the benchmarks') carry it in their file names, so that a
+    manifold made by older code is rebuilt rather than shown after an upgrade.
+    """
+    from . import diffusion, distributed, features  # here: diffusion imports this module
+
+    here = Path(__file__)
+    sources = [here, Path(diffusion.__file__), Path(distributed.__file__)]
+    sources += sorted(Path(features.__file__).parent.glob("*.py"))
+    h = hashlib.sha256()
+    for source in sources:
+        h.update(source.read_bytes())
+    return h.hexdigest()[:12]

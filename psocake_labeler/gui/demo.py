@@ -46,21 +46,6 @@ def _embed_with_mpi(run_path: Path, out: Path, ranks: int = 2) -> bool:
     return done.returncode == 0 and out.exists()
 
 
-def _engine_fingerprint() -> str:
-    """Short hash of the embedding code, so that a cached manifold made by older code is
-    rebuilt instead of being shown after an upgrade."""
-    import hashlib
-
-    from .. import diffusion, distributed, features, manifold
-
-    h = hashlib.sha256()
-    for module in (diffusion, distributed, manifold):
-        h.update(Path(module.__file__).read_bytes())
-    for source in sorted(Path(features.__file__).parent.glob("*.py")):
-        h.update(source.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def _commands() -> set[str]:
     from ..cli import build_parser
 
@@ -72,12 +57,13 @@ def prepare(hits: int = 2000, progress: ProgressCallback | None = None,
             mpi: bool = True) -> tuple[Path, Path]:
     """Simulated run and its manifold for the demo (made once, then cached)."""
     import psocake_labeler as pl
+    from ..manifold import engine_fingerprint
     from ..simulate import simulate_run, truth_path_for
 
     folder = cache_dir() / f"demo_{hits}"
     folder.mkdir(parents=True, exist_ok=True)
     run_path = folder / "amo06516_0093.cxi"
-    manifold_path = folder / f"amo06516_0093.manifold-{_engine_fingerprint()}.h5"
+    manifold_path = folder / f"amo06516_0093.manifold-{engine_fingerprint()}.h5"
     if not (run_path.exists() and truth_path_for(run_path).exists()):  # else: interrupted
         report(progress, f"simulating {hits} hits", 0, 1)
         simulate_run(run_path, hits=hits, shape=SHAPE, seed=0, run=93)

@@ -109,7 +109,7 @@ def _normalised(scores: np.ndarray, reached: np.ndarray) -> np.ndarray:
 
 
 def _probabilities(method: str, scores: np.ndarray, reached: np.ndarray, allowed: np.ndarray,
-                   t: float) -> np.ndarray:
+                   t: float, absent: np.ndarray | None = None) -> np.ndarray:
     """Calibrated class probabilities.
 
     Harmonic and spreading scores are non-negative class masses (for harmonic, the chance
@@ -118,13 +118,19 @@ def _probabilities(method: str, scores: np.ndarray, reached: np.ndarray, allowed
     events where little mass arrives (far from every label) are pulled towards uniform
     instead of being decided by ratios of tiny numbers; then ``p ~ mass ** (1 / T)``.
     Poisson scores are signed potentials; they go through a softmax of the scale-free
-    scores over ``T``.
+    scores over ``T``. Classes in ``absent`` (no label anywhere) get the typical mass
+    (Poisson: the mean potential, 0) everywhere.
     """
+    if absent is None:
+        absent = np.zeros(scores.shape[1], dtype=bool)
     if method == "poisson":
-        z = np.where(allowed, _normalised(scores, reached) / t, -np.inf)
+        z = _normalised(scores, reached)
+        z[:, absent] = 0.0
+        z = np.where(allowed, z / t, -np.inf)
         return _softmax(z)
     mass = np.clip(scores, 0.0, None)
     typical = float(np.median(mass[reached].max(axis=1))) if reached.any() else 0.0
+    mass[:, absent] = typical
     mass = mass + PSEUDO_MASS[method] * typical + 1e-300
     z = np.where(allowed, np.log(mass) / t, -np.inf)
     z[~allowed.any(axis=1)] = 0.0
@@ -227,10 +233,16 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     in_part[part[rows], classes] = True
     allowed = in_part[part]
     allowed[~reached] = present
-    prob = _probabilities(method, scores, reached, allowed, t)
+    # A class nobody has labelled yet is still a possible answer anywhere: it enters the
+    # probabilities as if it had the typical mass everywhere, so that labelling one class
+    # does not make every event that class with confidence 1; only events clearly closer to
+    # a label than typical are sure. No effect once every class has a label.
+    prob = _probabilities(method, scores, reached, allowed | ~present, t, absent=~present)
+    state["present"] = present      # the recommender ranks among labelled classes
     prob[~reached] = present / present.sum()
     predicted = np.argmax(np.where(allowed, scores, -np.inf), axis=1).astype(np.int64)
-    confidence = prob.max(axis=1)
+    # the probability of the class we predict (not of an unlabelled class that may be likelier)
+    confidence = prob[np.arange(prob.shape[0]), predicted]
     # Unreachable rows: keep the most common labelled class as a guess, but say we don't know.
     counts = np.bincount(classes, minlength=n_classes)
     predicted[~reached] = int(np.argmax(counts))

@@ -36,6 +36,13 @@ def uncertainty(propagation: Any) -> np.ndarray:
     if prob is None:
         return 1.0 - np.asarray(propagation.confidence, dtype=np.float64)
     prob = np.asarray(prob, dtype=np.float64)
+    present = getattr(propagation, "state", {}).get("present")
+    if present is not None and 0 < np.count_nonzero(present) < prob.shape[1]:
+        # Rank by the margin among the classes that have labels: a class nobody labelled
+        # yet lowers every confidence alike, and ranking by it would stop the recommender
+        # from exploring the borders between labelled classes, where new classes show up.
+        prob = prob[:, np.asarray(present, dtype=bool)]
+        prob = prob / np.maximum(prob.sum(axis=1, keepdims=True), 1e-300)
     if prob.shape[1] < 2:
         return np.zeros(prob.shape[0])
     top2 = np.partition(prob, prob.shape[1] - 2, axis=1)[:, -2:]

@@ -210,3 +210,19 @@ def test_poisson_balances_sources_per_linked_piece():
         assert np.all(p.confidence[~far] > 0.0)
     p = propagate(g, rows[:6], y[rows[:6]], 3, method="spreading")
     assert np.all(p.confidence[far] > 0.0)
+
+
+@pytest.mark.parametrize("method", ["spreading", "harmonic"])
+def test_one_labelled_class_does_not_make_everything_sure(spi_manifold, method):
+    """Two Single labels on a run that is 70% other classes: the events far from them must
+    not be "Single with confidence 1"; confidence is the probability of the predicted class."""
+    m, y = spi_manifold
+    rows = np.flatnonzero(y == 0)[:2]
+    p = propagate(m.graph, rows, y[rows], 3, method=method)
+    sure = p.confidence > 0.9
+    assert np.mean(sure) < 0.35          # Singles are 30% of the run; it was 95% before
+    assert np.mean(p.predicted[sure] == y[sure]) > 0.9
+    # rows with confidence 0 are the "cannot tell" ones (unreached, unlabelled linked pieces)
+    known = (p.confidence > 0) & ~np.isin(np.arange(y.size), rows)
+    picked = p.probabilities[np.arange(y.size), p.predicted]
+    assert np.allclose(p.confidence[known], picked[known])

@@ -46,7 +46,7 @@ def test_open_shows_every_event_and_axes_choice(window):
     dock.view.set_axes(1, 2)
     assert np.allclose(dock.view.all.data["x"], dock.manifold.coords[:, 1])
     assert not np.allclose(dock.view.all.data["x"], x0)
-    assert "labelled 0/300" in dock.controls.counts.text()
+    assert "labelled&nbsp;0/300" in dock.controls.counts.text()
 
 
 def test_click_point_opens_event_in_viewer(window, qtbot):
@@ -158,8 +158,8 @@ def test_propagate_colours_and_counts(window, qtbot, small_spi_run, artifacts_di
         conf = dock.session.confidence[row]
         assert abs(c.alpha() - (45 + 210 * conf)) <= 210 / 7 + 1
     text = dock.controls.counts.text()
-    assert "labelled 6/300 (2.0%)" in text
-    assert f"Single</b></span> 2 / {int((pred == 0).sum())}" in text
+    assert "labelled&nbsp;6/300&nbsp;(2.0%)" in text
+    assert f"Single</b></span>&nbsp;2&nbsp;/&nbsp;{int((pred == 0).sum())}" in text
     dock.recommend(10)
     dock.show_row(dock.session.labelled_rows()[0])
     assert dock.wait()
@@ -206,7 +206,7 @@ def test_class_editor_adds_a_class_with_button_and_key(window, qtbot):
     qtbot.keyClick(dock, QtCore.Qt.Key.Key_4)
     assert dock.wait()
     assert dock.session.user_labels() == {11: 3, 12: 3}
-    assert "Need help</b></span> 2" in dock.controls.counts.text()
+    assert "Need help</b></span>&nbsp;2" in dock.controls.counts.text()
     editor._run(lambda s: s.rename_class("Need help", "Ask Bob"))
     assert dock.controls.class_buttons[-1].text() == "4 Ask Bob"
 

@@ -115,10 +115,11 @@ class Controls(QtWidgets.QWidget):
         parts = []
         for name, rgb, u, p in zip(palette.classes, palette.colours, user_counts,
                                    predicted_counts):
-            parts.append(f"<span style='color:{hex_colour(rgb)}'><b>{name}</b></span> {u}"
-                         + (f" / {p}" if p is not None else ""))
+            parts.append(f"<span style='color:{hex_colour(rgb)}'><b>{name}</b></span>&nbsp;{u}"
+                         + (f"&nbsp;/&nbsp;{p}" if p is not None else ""))
         frac = 100.0 * n_labelled / n_total if n_total else 0.0
-        parts.append(f"labelled {n_labelled}/{n_total} ({frac:.1f}%)")
+        # non-breaking spaces: a narrow dock wraps between the parts, never inside one
+        parts.append(f"labelled&nbsp;{n_labelled}/{n_total}&nbsp;({frac:.1f}%)")
         self.counts.setText(" · ".join(parts))
         self.counts.setToolTip("per class: your labels / predicted events")
 

@@ -42,9 +42,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     if args.manifold:
         from ..diffusion import Manifold
-        from ..io.h5files import check_file
-
-        check_file(args.manifold, "manifold file (psocake-labeler embed output)")
         from ..session import LabelSession
 
         s = LabelSession.load(labels, Manifold.load(args.manifold))

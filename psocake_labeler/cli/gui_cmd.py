@@ -25,13 +25,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load (errors are one line, exit 2), then show the window or save a screenshot."""
     from ..diffusion import Manifold
-    from ..errors import MissingFileError
     from ..session import LabelSession
 
     path = Path(args.manifold)
-    if not path.exists():
-        raise MissingFileError(f"{path}: no such manifold file; make one with "
-                               f"`psocake-labeler embed RUN.cxi -o {path}`")
+    # loaded before any window exists, so that a bad file is a clean one-line error
+    m = Manifold.load(path)
     if args.screenshot:
         import os
 
@@ -41,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
     qapp = app()
     window = StandaloneWindow()
     labels = Path(args.labels) if args.labels else window.dock.default_labels_path(path)
-    # loaded here, not in the background, so that a bad file is a clean one-line error
-    m = Manifold.load(path)
     session = LabelSession.load(labels, m) if labels.exists() else LabelSession(m, path=labels)
     window.host.files.search_dirs.append(path.parent)
     window.dock.set_session(session)

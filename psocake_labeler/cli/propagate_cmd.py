@@ -25,11 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from ..diffusion import Manifold
     from ..session import LabelSession
 
-    from ..io.h5files import check_file
-
-    # Manifold.load's own errors for folders and empty files are low-level: check first.
-    check_file(args.manifold, "manifold file (psocake-labeler embed output)")
-    m = Manifold.load(args.manifold)
+    m = Manifold.load(args.manifold)   # missing, folder, not HDF5, wrong kind: one line
     s = LabelSession.load(args.labels, m, user=args.user)
     if not len(s.labelled_rows()):
         from ..errors import InputError

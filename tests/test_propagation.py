@@ -5,35 +5,17 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_blobs, make_moons
-from sklearn.neighbors import kneighbors_graph
+
+from graphs import knn_kernel
 
 from psocake_labeler.errors import InputError
 from psocake_labeler.propagation import METHODS, Propagation, propagate
-
-
-def knn_kernel(x: np.ndarray, k: int = 10) -> sp.csr_matrix:
-    """Symmetric Gaussian k-NN kernel with zero diagonal, the form of Manifold.graph."""
-    a = kneighbors_graph(x, k, mode="distance", include_self=False)
-    a.data = np.exp(-(a.data / np.median(a.data)) ** 2)
-    g = a.maximum(a.T).tocsr()
-    g.setdiag(0)
-    g.eliminate_zeros()
-    return g
 
 
 def per_class_rows(y: np.ndarray, per: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.concatenate([rng.choice(np.flatnonzero(y == c), per, replace=False)
                            for c in np.unique(y)])
-
-
-@pytest.fixture(scope="module")
-def spi_manifold(small_spi_run):
-    from psocake_labeler.diffusion import build_manifold
-    from psocake_labeler.simulate import read_truth
-
-    m = build_manifold(str(small_spi_run.path), n_components=10, knn=15)
-    return m, np.asarray(read_truth(small_spi_run.truth_path).labels)
 
 
 @pytest.fixture(scope="module")

@@ -3,23 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 from sklearn.datasets import make_blobs
-from sklearn.neighbors import kneighbors_graph
+
+from graphs import knn_kernel
 
 from psocake_labeler.errors import InputError
 from psocake_labeler.propagation import propagate
 from psocake_labeler.recommend import recommend, uncertainty
-
-
-def knn_kernel(x: np.ndarray, k: int = 10) -> sp.csr_matrix:
-    a = kneighbors_graph(x, k, mode="distance", include_self=False)
-    a.data = np.exp(-(a.data / np.median(a.data)) ** 2)
-    g = a.maximum(a.T).tocsr()
-    g.setdiag(0)
-    g.eliminate_zeros()
-    return g
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +20,6 @@ def blobs():
     x, y = make_blobs([300, 150, 100, 60, 40], centers=centers, cluster_std=1.0,
                       random_state=5)
     return x, knn_kernel(x), y
-
-
-@pytest.fixture(scope="module")
-def spi_manifold(small_spi_run):
-    from psocake_labeler.diffusion import build_manifold
-    from psocake_labeler.simulate import read_truth
-
-    m = build_manifold(str(small_spi_run.path), n_components=10, knn=15)
-    return m, np.asarray(read_truth(small_spi_run.truth_path).labels)
 
 
 def test_cold_start_with_coords_covers_every_cluster(blobs):

@@ -62,6 +62,7 @@ class Propagation:
     confidence : (N,) float64 in [0, 1]; 1 on labelled rows, 0 where no label reaches.
     probabilities : (N, C) float64, the calibrated class probabilities behind ``confidence``.
     state : opaque dict for ``warm_start`` (solution, right-hand side, graph info, method).
+    labelled_classes : (C,) bool, which classes have at least one label (None: all).
     """
 
     scores: np.ndarray
@@ -69,6 +70,7 @@ class Propagation:
     confidence: np.ndarray
     probabilities: np.ndarray
     state: dict[str, Any] = field(default_factory=dict, repr=False)
+    labelled_classes: np.ndarray | None = None
 
 
 def _check(graph: sp.spmatrix, rows: np.ndarray, classes: np.ndarray, n_classes: int,
@@ -238,7 +240,6 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     # does not make every event that class with confidence 1; only events clearly closer to
     # a label than typical are sure. No effect once every class has a label.
     prob = _probabilities(method, scores, reached, allowed | ~present, t, absent=~present)
-    state["present"] = present      # the recommender ranks among labelled classes
     prob[~reached] = present / present.sum()
     predicted = np.argmax(np.where(allowed, scores, -np.inf), axis=1).astype(np.int64)
     # the probability of the class we predict (not of an unlabelled class that may be likelier)
@@ -256,4 +257,4 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     predicted[rows] = classes
     confidence[rows] = 1.0
     prob[rows] = onehot
-    return Propagation(scores, predicted, confidence, prob, state)
+    return Propagation(scores, predicted, confidence, prob, state, labelled_classes=present)

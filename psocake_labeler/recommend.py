@@ -36,7 +36,7 @@ def uncertainty(propagation: Any) -> np.ndarray:
     if prob is None:
         return 1.0 - np.asarray(propagation.confidence, dtype=np.float64)
     prob = np.asarray(prob, dtype=np.float64)
-    present = getattr(propagation, "state", {}).get("present")
+    present = getattr(propagation, "labelled_classes", None)
     if present is not None and 0 < np.count_nonzero(present) < prob.shape[1]:
         # Rank by the margin among the classes that have labels: a class nobody labelled
         # yet lowers every confidence alike, and ranking by it would stop the recommender

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import EmptyRunError, LabelerError, LayoutError, MissingFileError, \
     NoImagesError
-from .runs import Run, RunSet, detect_kind, open_h5, open_run, parse_name
+from .h5files import open_h5
+from .runs import Run, RunSet, detect_kind, open_run, parse_name
 
 TITLES = {
     "spi": "Psocake SPI hits file (\"Launch hit finder\" + \"Save hits\", xtc2cxi --mode spi)",

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
-from .runs import LIT_PIXELS, Run, get_dataset, open_h5, parse_name, read_dataset
+from .h5files import get_dataset, open_h5, read_dataset
+from .runs import LIT_PIXELS, Run, parse_name
 from .sources import NoImageSource
 from .spi import _rows, _text, hit_count, num_events_attr
 

@@ -16,8 +16,7 @@ import numpy as np
 
 from ..errors import EmptyRunError, InputError, LayoutError, MissingFileError
 from .events import concat_event_tables, make_event_table
-# check_file & co. moved to h5files; kept importable from here for the readers and callers.
-from .h5files import check_file, first_line, get_dataset, open_h5, read_dataset  # noqa: F401
+from .h5files import get_dataset, open_h5
 from .sources import ConcatSource, ImageSource
 
 SPI_HITS = "/entry_1/result_1/nHits"

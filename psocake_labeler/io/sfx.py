@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
-from .runs import (EVENT_NUMBER, SFX_ALL, SFX_HITS, Run, detect_kind, get_dataset, open_h5,
-                   parse_name, read_dataset)
+from .h5files import get_dataset, open_h5, read_dataset
+from .runs import EVENT_NUMBER, SFX_ALL, SFX_HITS, Run, detect_kind, parse_name
 from .sources import ConcatSource, H5DatasetSource, NoImageSource
 from .spi import DET, _number, _rows, cxi_metadata, find_images, hit_count, read_center, \
     read_mask

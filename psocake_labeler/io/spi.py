@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
-from .runs import (EVENT_NUMBER, SPI_ALL, SPI_HITS, Run, get_dataset, open_h5, parse_name,
-                   read_dataset)
+from .h5files import get_dataset, open_h5, read_dataset
+from .runs import EVENT_NUMBER, SPI_ALL, SPI_HITS, Run, parse_name
 from .sources import H5DatasetSource, NoImageSource, PsanaSource
 
 DET = "/entry_1/instrument_1/detector_1"

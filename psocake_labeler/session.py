@@ -49,7 +49,6 @@ class LabelSession:
         self.path = Path(path) if path is not None else None
         self._listeners: list[Callable[[], None]] = []
         self._propagation = None      # last Propagation, for warm starts
-        self._warm_ok = False         # whether it can start the next solve
         self._row_of: dict | None = None
         if _data is None:
             events = np.asarray(manifold.events)
@@ -393,12 +392,10 @@ class LabelSession:
         d = self._d
         idx = d.user_index()
         rows = np.flatnonzero(idx >= 0)
-        # the last Propagation (its .state) starts the solver near the answer; one made
-        # from zero labels holds no solution to start from
-        warm = self._propagation if self._warm_ok else None
+        # the last Propagation (its .state) starts the solver near the answer
+        warm = self._propagation
         prop = propagate(self.manifold.graph, rows, idx[rows], len(d.classes),
                          method=d.method or DEFAULT_METHOD, balance=True, warm_start=warm)
-        self._warm_ok = len(rows) > 0
         self._propagation = prop
         d.predicted = np.asarray(prop.predicted, dtype=np.int64).copy()
         d.confidence = np.clip(np.asarray(prop.confidence, dtype=np.float64), 0.0, 1.0)

@@ -18,11 +18,10 @@ from ..errors import InputError, LayoutError, NoImagesError
 from .atomic import atomic_h5, atomic_write_text
 from .labels import (LabelData, events_in_run, parse_run_name, psocake_h5_name,
                      psocake_json_name, write_psocake_h5, write_psocake_json)
+from .spi import IMAGE_PATHS
 
 FORMATS = ("json", "csv", "cxi", "blacklist")
 CXI_SCHEMA = "psocake-labeler/class-cxi"
-_IMAGE_PATHS = ("entry_1/instrument_1/detector_1/data", "entry_1/instrument_1/detector_1/photons",
-                "entry_1/data_1/data")   # the last: SFX per-rank files hold it directly
 # Per-run (not per-hit) arrays that may happen to have as many rows as there are hits.
 _PER_RUN = ("nHitsAll", "nPeaksAll", "powderHits", "powderMisses", "mask")
 _CHUNK = 256
@@ -183,8 +182,8 @@ def _plan(source: str, events: np.ndarray, rows: list[int]) -> dict:
         raise InputError(f"{source}: run file of the labelled events not found; the CXI "
                          f"export copies images from it (move it back or re-embed)")
     with h5py.File(source, "r") as f:
-        if not any(p in f for p in _IMAGE_PATHS):
-            raise NoImagesError(f"{source}: holds no images ({_IMAGE_PATHS[0]}); save the hits "
+        if not any(p in f for p in IMAGE_PATHS):   # SPI paths; SFX rank files: data_1/data
+            raise NoImagesError(f"{source}: holds no images ({IMAGE_PATHS[0]}); save the hits "
                                 f"with --saveADU to export a CXI for reconstruction")
         id_path = next((p for p in ("LCLS/eventNumber", "entry_1/experimental_identifier")
                         if p in f), None)

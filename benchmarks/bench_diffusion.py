@@ -113,6 +113,12 @@ def main() -> None:
               np.round(theirs / theirs[0], 3))
 
     import psocake_labeler as pl
+    from psocake_labeler.distributed import knn
+
+    stats: dict = {}
+    knn(features(args.n, args.dim), 64, stats=stats)
+    print(f"k-NN work: {stats['pairs']:,} distances computed in full, "
+          f"{stats['pairs'] / stats['all_pairs']:.1%} of the {stats['all_pairs']:,} pairs")
 
     old = features(20000, 40, seed=1)
     new = features(100000, 40, seed=2)

@@ -1,18 +1,17 @@
 """MPI k nearest neighbours and rank-failure handling.
 
-Each rank owns the contiguous block of rows :func:`block_range` gives it. Feature blocks
-travel round a ring (or are all-gathered when they fit), and every rank keeps the ``k``
-nearest of its own rows with a running top-k. Distances come from one float32 GEMM per
-tile (``|a|^2 + |b|^2 - 2 a.b``); the float32 winners of each tile, plus every column within
-float32 rounding error of the k-th, are then recomputed exactly in float64 and the final
-choice is made on (float64 distance, global index). The result is therefore the same for
-any number of ranks. No N x N matrix exists.
+Each rank owns the contiguous block of rows :func:`block_range` gives it, clusters them
+(:mod:`psocake_labeler.knn_search`) and keeps the ``k`` nearest of its own rows among the
+blocks of all ranks, which are all-gathered when they fit and otherwise travel round a
+ring. The search is exact and its choice made on (float64 distance, global index), so the
+result is the same for any number of ranks. No N x N matrix exists.
 
 ``comm=None`` means one process and no MPI import: the same code with a single rank.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -21,12 +20,12 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .errors import DistributedError, InputError, LabelerError
+from .knn_blocks import (Block, concat_blocks, from_wire, make_block, position_lookup,
+                         projection_basis, to_wire)
+from .knn_search import Neighbours, search
 from .progress import ProgressCallback, report
+from .threads import available_cores
 
-# Tiles of the distance matrix hold at most this many float32 entries (64 MiB).
-_TILE = 1 << 24
-# Columns per tile, so that one tile of a huge block still fits.
-_MAX_COLS = 1 << 16
 # Above this many bytes of features the ring is used instead of an all-gather.
 GATHER_LIMIT = 512 << 20
 
@@ -165,139 +164,29 @@ def run_step(comm: Any, name: str, fn: Callable[..., Any], *args: Any,
     return result
 
 
-def _first_row(local: np.ndarray, comm: Any) -> np.ndarray:
-    # Row 0 of the whole set, owned by rank 0: a centre that, unlike a mean summed over
-    # ranks, is bit-identical whatever the number of ranks.
-    return comm.bcast(local[0].copy() if comm.rank == 0 else None, root=0)
+def threads_per_rank(comm: Any) -> int:
+    """Cores this process may use, shared among the MPI ranks on its node."""
+    local = 1
+    if comm.size > 1 and hasattr(comm, "Split_type"):
+        from mpi4py import MPI
+
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        local = node.size
+        node.Free()
+    return max(1, available_cores() // local)
 
 
-class _Workspace:
-    """Tile buffers reused from tile to tile: fresh 64 MiB arrays cost page faults."""
-
-    def __init__(self) -> None:
-        self._bufs: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, int], dtype: Any) -> np.ndarray:
-        n = shape[0] * shape[1]
-        buf = self._bufs.get(name)
-        if buf is None or buf.size < n:
-            buf = self._bufs[name] = np.empty(n, dtype=dtype)
-        return buf[:n].reshape(shape)
-
-
-def _tile_update(best_d: np.ndarray, best_i: np.ndarray, a_aug: np.ndarray,
-                 a_sq: np.ndarray, a_idx: np.ndarray, a32: np.ndarray, b_aug: np.ndarray,
-                 b_sq: np.ndarray, b32: np.ndarray, b_start: int, k: int, m: int,
-                 ws: _Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """Merge the neighbours found among columns ``b`` into the running top-k of rows ``a``.
-
-    One float32 GEMM of ``[a, 1]`` with ``[-2b, |b|^2]`` gives ``|b|^2 - 2ab``, the squared
-    distance less the row constant ``|a|^2``. Per row, every column within float32 error of
-    the m-th smallest (and of the running k-th best) is a candidate, so ties such as
-    duplicate events are all kept whatever the tile shape; candidates are recomputed exactly
-    in float64 and the k best kept, ties broken by the smaller global index.
-    """
-    r, c = len(a_aug), len(b_aug)
-    e = ws.get("e", (r, c), np.float32)
-    np.matmul(a_aug, b_aug.T, out=e)
-    # A row is never its own neighbour.
-    own = a_idx - b_start
-    inside = (own >= 0) & (own < c)
-    e[np.nonzero(inside)[0], own[inside]] = np.inf
-    tol = np.float32(5e-7 * np.sqrt(a32.shape[1]) + 1e-7)
-    if m < c:
-        rows, cols = _candidates(e, m, (best_d[:, k - 1] - a_sq).astype(np.float32),
-                                 tol * a_sq, tol * b_sq, ws)
-    else:
-        rows, cols = np.nonzero(np.isfinite(e))
-    # Float64 fix-up of the candidates, in cache-sized batches of pairs. The float32 rows
-    # are gathered (half the memory traffic of float64 rows) and subtracted in float64:
-    # float32 values are exact in float64, so the result is the same as with float64 rows.
-    d64 = np.empty(len(rows), dtype=np.float64)
-    step = max(1, (1 << 19) // max(1, a32.shape[1]))
-    diff = np.empty((min(step, len(rows)), a32.shape[1]), dtype=np.float64)
-    for s in range(0, len(rows), step):
-        cs, rs = cols[s:s + step], rows[s:s + step]
-        out = diff[:len(cs)]
-        np.subtract(np.take(b32, cs, axis=0), np.take(a32, rs, axis=0), out=out,
-                    dtype=np.float64)
-        d64[s:s + step] = np.einsum("ij,ij->i", out, out)
-    all_r = np.concatenate([np.repeat(np.arange(r), k), rows])
-    all_d = np.concatenate([best_d.ravel(), d64])
-    all_i = np.concatenate([best_i.ravel(), cols.astype(np.int64) + b_start])
-    order = np.lexsort((all_i, all_d, all_r))
-    first = np.searchsorted(all_r[order], np.arange(r))
-    sel = order[first[:, None] + np.arange(k)[None, :]]
-    return all_d[sel], all_i[sel]
-
-
-def _candidates(e: np.ndarray, m: int, best: np.ndarray, slack_a: np.ndarray,
-                slack_b: np.ndarray, ws: _Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of every entry of ``e`` that may be among its row's top ``m``.
-
-    The candidates are the entries ``<= K + slack_a[row] + slack_b[col]`` (float32 error
-    slack), with ``K`` the smaller of the row's ``m``-th smallest entry and ``best`` (the
-    running k-th best, beyond which nothing can enter). A full ``np.partition`` of every
-    row would cost more than the GEMM; instead the ``m``-th smallest of a strided quarter of
-    the columns, an upper bound of the row's ``m``-th, gives a coarse threshold that keeps
-    about ``4 m`` entries per row, the exact ``K`` is selected among those, and the final
-    candidates are a subset of them. The set is exactly the one a full partition gives.
-    """
-    r, c = e.shape
-    stride = 4 if c >= 16 * m else 1
-    sample = ws.get("p", (r, -(-c // stride)), np.float32)
-    np.copyto(sample, e[:, ::stride])
-    sample.partition(m - 1, axis=1)
-    # Entries above `coarse` exceed the final threshold: K <= min(sample m-th, best).
-    coarse = np.minimum(sample[:, m - 1], best) + slack_a + slack_b.max()
-    mask = ws.get("m", (r, c), np.bool_)
-    np.less_equal(e, coarse[:, None], out=mask)
-    rows, cols = np.nonzero(mask)
-    vals = e[rows, cols]
-    # Exact m-th smallest of each row among the coarse candidates: if the row's m-th
-    # entry passed the coarse test it is there; if not, best < it and best is K anyway.
-    counts = np.bincount(rows, minlength=r)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    padded = np.full((r, max(int(counts.max()), m)), np.inf, dtype=np.float32)
-    padded[rows, np.arange(len(rows)) - starts[rows]] = vals
-    padded.partition(m - 1, axis=1)
-    kth = np.minimum(padded[:, m - 1], best)
-    keep = vals <= kth[rows] + slack_a[rows] + slack_b[cols]
-    return rows[keep], cols[keep]
-
-
-def _process_block(best: tuple[np.ndarray, np.ndarray], mine: np.ndarray, mine_sq: np.ndarray,
-                   my_start: int, block: np.ndarray, b_start: int,
-                   k: int, m: int, on_rows: Callable[[int], None],
-                   ws: Optional[_Workspace] = None) -> tuple:
-    """Update the running top-k of my rows with the columns of one block."""
-    ws = ws or _Workspace()
-    best_d, best_i = best
-    b_sq = np.einsum("ij,ij->i", block, block)
-    b_aug = np.empty((len(block), block.shape[1] + 1), dtype=np.float32)
-    np.multiply(block, -2.0, out=b_aug[:, :-1])
-    b_aug[:, -1] = b_sq
-    a_aug = np.empty((len(mine), mine.shape[1] + 1), dtype=np.float32)
-    a_aug[:, :-1] = mine
-    a_aug[:, -1] = 1.0
-    n_cols = len(block)
-    for c0 in range(0, n_cols, _MAX_COLS):
-        c1 = min(n_cols, c0 + _MAX_COLS)
-        rows = max(1, _TILE // max(1, c1 - c0))
-        for r0 in range(0, len(mine), rows):
-            r1 = min(len(mine), r0 + rows)
-            idx = np.arange(my_start + r0, my_start + r1)
-            best_d[r0:r1], best_i[r0:r1] = _tile_update(
-                best_d[r0:r1], best_i[r0:r1], a_aug[r0:r1], mine_sq[r0:r1], idx,
-                mine[r0:r1], b_aug[c0:c1], b_sq[c0:c1], block[c0:c1], b_start + c0, k, m, ws)
-            if c1 == n_cols:
-                on_rows(r1 - r0)
-    return best_d, best_i
+def _check_finite(rows: np.ndarray, start: int) -> None:
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{int(bad.sum())} feature row(s) contain NaN or infinite values "
+                         f"(first: event {start + first}); mask or drop them before the k-NN")
 
 
 def knn(local_feats: np.ndarray, k: int, comm: Any = None,
         progress: Optional[ProgressCallback] = None, ring: Optional[bool] = None,
-        margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        stats: Optional[dict] = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest neighbours of this rank's rows among all rows of all ranks.
 
     Parameters
@@ -309,13 +198,13 @@ def knn(local_feats: np.ndarray, k: int, comm: Any = None,
     comm : mpi4py communicator or None
         None runs in-process.
     progress : callable, optional
-        ``progress("k-NN ring", done, total)``, counted in rows x ring steps.
+        ``progress("k-NN", done, total)``, counted in rows x blocks searched.
     ring : bool, optional
         Force the ring (True) or the all-gather (False); default: all-gather when the
         features fit in :data:`GATHER_LIMIT` bytes.
-    margin : int
-        Extra float32 candidates per tile re-checked in float64. Not needed for exactness:
-        every column within float32 error of the k-th is re-checked anyway.
+    stats : dict, optional
+        Filled with ``pairs`` (distances this rank computed in full) and ``all_pairs``
+        (what a brute-force search of its rows would compute).
 
     Returns
     -------
@@ -340,67 +229,80 @@ def knn(local_feats: np.ndarray, k: int, comm: Any = None,
     if [s[0] for s in sizes] != [block_range(n, comm.size, r)[1] - starts[r]
                                  for r in range(comm.size)]:
         raise InputError("local feature blocks do not follow block_range(n, size, rank)")
-    m = min(n, k + int(margin))
-
-    # Centring removes the common offset that float32 |a|^2 + |b|^2 - 2ab would cancel badly.
-    mine = local - _first_row(local, comm)
-    mine_sq = np.einsum("ij,ij->i", mine, mine)
     my_start = starts[comm.rank]
-    best = (np.full((len(mine), k), np.inf), np.full((len(mine), k), -1, dtype=np.int64))
-    total = len(mine) * comm.size
+    _check_finite(local, my_start)
+
+    # Rank 0's centre and basis for all: every rank screens in the same space.
+    mean = comm.bcast(comm.allreduce(local.sum(axis=0, dtype=np.float64)) / n, root=0)
+    basis = projection_basis(local, mean, comm)
+    mine = make_block(local, np.arange(my_start, my_start + len(local)), mean, basis)
+    found = Neighbours(len(local), k)
+    if ring is None:
+        ring = n * d * 4 > GATHER_LIMIT
+    total = len(local) * (comm.size if ring else 1)
     done = [0]
 
     def on_rows(rows: int) -> None:
         done[0] += rows
-        report(progress, "k-NN ring", done[0], total)
+        report(progress, "k-NN", done[0], total)
 
-    ws = _Workspace()
-    if ring is None:
-        ring = n * d * 4 > GATHER_LIMIT
+    threads = threads_per_rank(comm)
     if comm.size == 1:
-        best = _process_block(best, mine, mine_sq, 0, mine, 0, k, m, on_rows, ws)
+        search(mine, mine, found, position_lookup(mine, n, 0), 0, on_rows=on_rows,
+               threads=threads)
     elif not ring:
-        blocks = comm.allgather(mine)
-        for owner, block in enumerate(blocks):
-            best = _process_block(best, mine, mine_sq, my_start, block,
-                                  starts[owner], k, m, on_rows, ws)
+        wires = comm.allgather(to_wire(mine))
+        cols = concat_blocks([mine if r == comm.rank else from_wire(w, mean)
+                              for r, w in enumerate(wires)])
+        # Blocks side by side in rank order: mine starts at my first global row.
+        search(mine, cols, found, position_lookup(cols, n, 0), my_start, on_rows=on_rows,
+               threads=threads)
     else:
-        best = _ring(comm, best, mine, mine_sq, starts, sizes, k, m, on_rows, ws)
-    best_d, best_i = best
-    return best_i, np.sqrt(np.maximum(best_d, 0.0))
+        _ring(comm, mine, mean, found, starts, sizes, on_rows, threads)
+    if stats is not None:
+        stats.update(pairs=found.pairs, all_pairs=len(local) * n)
+    idx = np.empty_like(found.i)
+    dist = np.empty_like(found.d)
+    idx[mine.order], dist[mine.order] = found.i, np.sqrt(np.maximum(found.d, 0.0))
+    return idx, dist
 
 
-def _ring(comm: Any, best: tuple, mine: np.ndarray, mine_sq: np.ndarray,
-          starts: list[int], sizes: list, k: int, m: int,
-          on_rows: Callable[[int], None], ws: _Workspace) -> tuple:
-    """Pass blocks round the ring, overlapping the next transfer with this step's work."""
+def _ring(comm: Any, mine: Block, mean: np.ndarray, found: Neighbours, starts: list[int],
+          sizes: list, on_rows: Callable[[int], None], threads: int) -> None:
+    """Pass blocks round the ring, overlapping the next transfer with this step's work.
+
+    Kept distances are made exact before a block moves on, since its rows are not seen
+    again; the own block goes first, so that later blocks are screened against a k-th.
+    """
     size, rank = comm.size, comm.rank
     right, left = (rank + 1) % size, (rank - 1) % size
-    d = mine.shape[1]
+    # One byte buffer per block: buffer sends need no receive size guessed in advance.
+    payload = np.frombuffer(pickle.dumps(to_wire(mine), protocol=5), dtype=np.uint8)
     block = mine
     for step in range(size):
         owner = (rank - step) % size
         req = []
         if step < size - 1:
-            nxt_owner = (rank - step - 1) % size
-            incoming = np.empty((sizes[nxt_owner][0], d), dtype=np.float32)
-            req = [comm.Isend(block, dest=right, tag=step), comm.Irecv(incoming, source=left,
-                                                                      tag=step)]
-        best = _process_block(best, mine, mine_sq, starts[rank], block, starts[owner],
-                              k, m, on_rows, ws)
+            length = comm.sendrecv(len(payload), dest=right, sendtag=step, source=left,
+                                   recvtag=step)
+            incoming = np.empty(length, dtype=np.uint8)
+            req = [comm.Isend(payload, dest=right, tag=step),
+                   comm.Irecv(incoming, source=left, tag=step)]
+        search(mine, block, found, position_lookup(block, sizes[owner][0], starts[owner]),
+               0 if owner == rank else None, make_exact=True, on_rows=on_rows,
+               threads=threads)
         if req:
             req[0].Wait()
             req[1].Wait()
-            block = incoming
-    return best
+            payload = incoming
+            block = from_wire(pickle.loads(memoryview(incoming)), mean)
 
 
 def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
-              progress: Optional[ProgressCallback] = None,
-              margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+              progress: Optional[ProgressCallback] = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest rows of ``reference`` for each row of ``queries`` (in-process).
 
-    Same float32 GEMM + float64 fix-up as :func:`knn`; used to place new events.
+    The same exact search as :func:`knn`; used to place new events.
     Returns ``(idx, dist)`` of shape (n_queries, k): reference indices and distances.
     """
     ref = np.ascontiguousarray(reference, dtype=np.float32)
@@ -411,19 +313,21 @@ def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
     k = int(k)
     if not 1 <= k <= len(ref):
         raise InputError(f"k={k} needs 1 <= k <= number of manifold events ({len(ref)})")
-    m = min(len(ref), k + int(margin))
-    mean = ref.astype(np.float64).mean(axis=0).astype(np.float32)
-    ref = ref - mean
-    q = q - mean
-    best = (np.full((len(q), k), np.inf), np.full((len(q), k), -1, dtype=np.int64))
+    _check_finite(q, 0)
+    mean = ref.mean(axis=0, dtype=np.float64)
+    basis = projection_basis(ref, mean, SerialComm())
+    cols = make_block(ref, np.arange(len(ref)), mean, basis)
+    # Queries are not reference rows: their "global index" starts past the reference.
+    rows = make_block(q, np.arange(len(ref), len(ref) + len(q)), mean, basis)
+    found = Neighbours(len(q), k)
     done = [0]
 
-    def on_rows(rows: int) -> None:
-        done[0] += rows
+    def on_rows(n_rows: int) -> None:
+        done[0] += n_rows
         report(progress, "k-NN query", done[0], len(q))
 
-    # Queries are not reference rows: start their "global index" past the reference so that
-    # nothing is mistaken for the row itself.
-    best = _process_block(best, q, np.einsum("ij,ij->i", q, q),
-                          len(ref), ref, 0, k, m, on_rows)
-    return best[1], np.sqrt(np.maximum(best[0], 0.0))
+    search(rows, cols, found, position_lookup(cols, len(ref), 0), None, on_rows=on_rows)
+    idx = np.empty_like(found.i)
+    dist = np.empty_like(found.d)
+    idx[rows.order], dist[rows.order] = found.i, np.sqrt(np.maximum(found.d, 0.0))
+    return idx, dist

@@ -291,10 +291,12 @@ def engine_fingerprint() -> str:
     Caches of manifolds (the demo's, the benchmarks') carry it in their file names, so that a
     manifold made by older code is rebuilt rather than shown after an upgrade.
     """
-    from . import diffusion, distributed, features  # here: diffusion imports this module
+    # Imported here: diffusion imports this module.
+    from . import diffusion, distributed, features, knn_blocks, knn_search
 
     here = Path(__file__)
-    sources = [here, Path(diffusion.__file__), Path(distributed.__file__)]
+    sources = [here, Path(diffusion.__file__), Path(distributed.__file__),
+               Path(knn_blocks.__file__), Path(knn_search.__file__)]
     sources += sorted(Path(features.__file__).parent.glob("*.py"))
     h = hashlib.sha256()
     for source in sources:

@@ -73,12 +73,15 @@ def test_run_step_in_process_raises_the_original_error():
 
 
 @needs_mpi
-@pytest.mark.parametrize("n, mode", [(2, "gather"), (3, "ring")])
-def test_rank_count_does_not_change_the_manifold(tmp_path, n, mode):
+@pytest.mark.parametrize("n, mode, width", [(2, "gather", "narrow"), (3, "ring", "narrow"),
+                                            (2, "ring", "wide"), (3, "gather", "wide")])
+def test_rank_count_does_not_change_the_manifold(tmp_path, n, mode, width):
+    # narrow: 8 features screened as they are; wide: 200, screened through a projection.
     serial = tmp_path / "serial.npz"
-    run_mpi(1, [sys.executable, str(HERE / "embed_ranks.py"), str(serial)]).check_returncode()
+    run_mpi(1, [sys.executable, str(HERE / "embed_ranks.py"), str(serial), "gather",
+                width]).check_returncode()
     out = tmp_path / f"ranks{n}.npz"
-    proc = run_mpi(n, [sys.executable, str(HERE / "embed_ranks.py"), str(out), mode])
+    proc = run_mpi(n, [sys.executable, str(HERE / "embed_ranks.py"), str(out), mode, width])
     assert proc.returncode == 0, proc.stderr
     a, b = np.load(serial), np.load(out)
     assert int(b["size"]) == n

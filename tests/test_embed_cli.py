@@ -25,7 +25,7 @@ def test_embed_then_extend(small_spi_run, second_spi_run, tmp_path, capsys):
     assert code == 0
     err = capsys.readouterr().err
     assert re.search(r"features: (\d+)/\1 \(100%\)", err)
-    assert "k-NN ring: 300/300" in err and "eigensolve: 1/1" in err
+    assert "k-NN: 300/300" in err and "eigensolve: 1/1" in err
     assert f"wrote {out}: 300 events, 5 components" in err
     m = pl.Manifold.load(out)
     assert m.coords.shape == (300, 5) and m.params["knn"] == 12

@@ -105,5 +105,5 @@ def test_compute_commands_for_mpiexec_and_sbatch(tmp_path):
     assert "#SBATCH --account=lcls:amo06516" in script
     assert f"#SBATCH --output={tmp_path / 'm.h5'}.log" in script
     assert "mpirun -n $SLURM_NTASKS" in script and " embed r0093/ -o " in script
-    m = PROGRESS.match("k-NN ring: 1200/2000 (60%), 400.0/s, ETA 2 s")
-    assert m and (m["stage"], m["done"], m["total"]) == ("k-NN ring", "1200", "2000")
+    m = PROGRESS.match("k-NN: 1200/2000 (60%), 400.0/s, ETA 2 s")
+    assert m and (m["stage"], m["done"], m["total"]) == ("k-NN", "1200", "2000")

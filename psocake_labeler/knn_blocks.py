@@ -1,0 +1,202 @@
+"""Events prepared for the pruned k-NN search (:mod:`psocake_labeler.knn_search`).
+
+A :class:`Block` is a set of events split into compact clusters (k-means) in a screening
+space ``z = [Q^T x, |x - Q Q^T x|]``, where ``Q`` holds a few leading directions of the data
+(:func:`projection_basis`); each cluster has a ball (centre, radius) in that space. Blocks
+travel between MPI ranks as :func:`to_wire` tuples.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+from scipy.cluster.vq import kmeans2, vq
+
+# Screening dimensions; data with at most 2x as many features are screened as they are.
+PROJECTION_DIM = 64
+# Rows per cluster: GEMMs big enough to be efficient, balls small enough to prune.
+CLUSTER_SIZE = 96
+_CHUNK = 4096
+
+
+@dataclass
+class Block:
+    """Events in cluster order, with what the search needs of them.
+
+    ``raw`` float32 rows and ``order`` the caller's row of each of them; ``mean`` the centre
+    subtracted before any GEMM; ``xsq`` squared norms of the centred rows; ``z``/``zsq``
+    screening coordinates and their squared norms (``as_is``: ``z`` is the centred data
+    itself); ``index`` global indices; ``starts`` cluster boundaries (a cluster's rows are
+    contiguous, so its rows are read as one run of memory); ``centres``/``csq``/``radii``
+    the clusters' balls in screening space.
+    """
+
+    raw: np.ndarray
+    mean: np.ndarray
+    order: np.ndarray
+    xsq: np.ndarray
+    z: np.ndarray
+    zsq: np.ndarray
+    as_is: bool
+    index: np.ndarray
+    starts: np.ndarray
+    centres: np.ndarray
+    csq: np.ndarray
+    radii: np.ndarray
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.starts) - 1
+
+    def positions(self, clusters: np.ndarray) -> np.ndarray:
+        """Row positions of the given clusters, concatenated."""
+        lo, hi = self.starts[clusters], self.starts[clusters + 1]
+        lengths = hi - lo
+        if lengths.sum() == 0:
+            return np.zeros(0, dtype=np.int64)
+        offsets = np.repeat(lo - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        return np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+
+    def dense(self, pos: np.ndarray | slice) -> np.ndarray:
+        """Centred float64 rows at these positions (made on demand: a full float64 copy of
+        the features would cost memory and its first touch)."""
+        if self.as_is:
+            return self.z[pos]
+        return np.subtract(self.raw[pos], self.mean, dtype=np.float64)
+
+
+def screen_coordinates(x: np.ndarray, basis: Optional[np.ndarray]) -> np.ndarray:
+    """``[Q^T x, |x - Q Q^T x|]`` of centred float64 rows, or ``x`` itself without a basis."""
+    if basis is None:
+        return x
+    y = x @ basis
+    resid = np.einsum("ij,ij->i", x, x) - np.einsum("ij,ij->i", y, y)
+    return np.concatenate([y, np.sqrt(np.maximum(resid, 0.0))[:, None]], axis=1)
+
+
+def make_block(raw: np.ndarray, index: np.ndarray, mean: np.ndarray,
+               basis: Optional[np.ndarray], seed: int = 0) -> Block:
+    """Cluster ``raw`` rows in screening space and return them as a :class:`Block`."""
+    raw = np.ascontiguousarray(raw, dtype=np.float32)
+    n, d = raw.shape
+    xsq = np.empty(n)
+    if basis is None:
+        z = np.subtract(raw, mean, dtype=np.float64)
+        xsq = np.einsum("ij,ij->i", z, z)
+    else:
+        z = np.empty((n, basis.shape[1] + 1))
+        for s in range(0, n, _CHUNK):
+            x = np.subtract(raw[s:s + _CHUNK], mean, dtype=np.float64)
+            z[s:s + _CHUNK] = screen_coordinates(x, basis)
+            xsq[s:s + _CHUNK] = np.einsum("ij,ij->i", x, x)
+    labels = _cluster(z, seed)
+    order = np.argsort(labels, kind="stable")
+    counts = np.bincount(labels, minlength=1)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    z, xsq, labels = z[order], xsq[order], labels[order]
+    return _finish(raw[order], mean, order, xsq, z, basis is None,
+                   np.asarray(index, dtype=np.int64)[order], starts)
+
+
+def _finish(raw: np.ndarray, mean: np.ndarray, order: np.ndarray, xsq: np.ndarray,
+            z: np.ndarray, as_is: bool, index: np.ndarray, starts: np.ndarray) -> Block:
+    """A :class:`Block` from cluster-ordered coordinates: the balls are computed here."""
+    counts = np.diff(starts)
+    labels = np.repeat(np.arange(len(counts)), counts)
+    centres = (np.add.reduceat(z, starts[:-1], axis=0) if len(z)
+               else np.zeros((len(counts), z.shape[1])))
+    centres[counts == 0] = 0.0
+    centres /= np.maximum(counts, 1)[:, None]
+    gap = z - centres[labels]
+    radii = np.zeros(len(counts))
+    np.maximum.at(radii, labels, np.einsum("ij,ij->i", gap, gap))
+    return Block(raw=raw, mean=mean, order=order, xsq=xsq, z=z,
+                 zsq=xsq if as_is else np.einsum("ij,ij->i", z, z), as_is=as_is,
+                 index=index, starts=starts, centres=centres,
+                 csq=np.einsum("ij,ij->i", centres, centres), radii=np.sqrt(radii))
+
+
+def _cluster(z: np.ndarray, seed: int) -> np.ndarray:
+    """k-means labels with about :data:`CLUSTER_SIZE` rows per cluster.
+
+    Fitted on a sample of 16 rows per cluster for 5 rounds (cluster quality only affects
+    speed, never the result), then every row goes to its nearest centre.
+    """
+    n = len(z)
+    n_clusters = max(1, n // CLUSTER_SIZE)
+    if n_clusters == 1:
+        return np.zeros(n, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    sample = z[np.sort(rng.choice(n, min(n, 16 * n_clusters), replace=False))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "one of the clusters is empty": harmless here
+        try:
+            centres, _ = kmeans2(sample, n_clusters, iter=5, minit="points", rng=rng)
+        except TypeError:  # scipy < 1.15 names it seed
+            centres, _ = kmeans2(sample, n_clusters, iter=5, minit="points", seed=rng)
+    labels, _ = vq(z, centres, check_finite=False)
+    return labels.astype(np.int64)
+
+
+def projection_basis(local: np.ndarray, mean: np.ndarray, comm: object,
+                     dim: int = PROJECTION_DIM) -> Optional[np.ndarray]:
+    """Orthonormal (d, dim) basis of the leading directions of all ranks' rows, or None.
+
+    A randomised range finder with one power iteration, summed over ranks; rank 0's result
+    is broadcast so that every rank screens in the same space. None when the data have at
+    most ``2 * dim`` features: they are then screened as they are.
+    """
+    d = local.shape[1]
+    if d <= 2 * dim:
+        return None
+    mu = mean.astype(np.float32)
+    q = np.random.default_rng(0).standard_normal((d, dim)).astype(np.float32)
+    for _ in range(2):
+        # (x - mu)^T (x - mu) q without a centred copy of x: two rank-one corrections.
+        y = local @ q - mu @ q
+        b = comm.allreduce(local.T @ y - np.outer(mu, y.sum(axis=0)))
+        q = np.linalg.qr(np.asarray(b, dtype=np.float64))[0].astype(np.float32)
+    return comm.bcast(np.linalg.qr(q.astype(np.float64))[0], root=0)
+
+
+def to_wire(block: Block) -> tuple:
+    """What another rank needs to rebuild ``block`` (screening data of a projection)."""
+    return (block.raw, block.order, None if block.as_is else block.z, block.xsq,
+            block.index, block.starts)
+
+
+def from_wire(wire: tuple, mean: np.ndarray) -> Block:
+    """The :class:`Block` sent by :func:`to_wire` (``mean``: the same centre as the sender's)."""
+    raw, order, z, xsq, index, starts = wire
+    as_is = z is None
+    if as_is:
+        z = np.subtract(raw, mean, dtype=np.float64)
+    return _finish(raw, mean, order, xsq, z, as_is, index, starts)
+
+
+def concat_blocks(blocks: list[Block]) -> Block:
+    """One column block made of several (their clusters side by side)."""
+    starts, order, offset = [blocks[0].starts], [], 0
+    for b in blocks[1:]:
+        starts.append(b.starts[1:] + starts[-1][-1])
+    for b in blocks:
+        order.append(b.order + offset)
+        offset += len(b.raw)
+    cat = np.concatenate
+    as_is = blocks[0].as_is
+    xsq = cat([b.xsq for b in blocks])
+    return Block(raw=cat([b.raw for b in blocks]), mean=blocks[0].mean, order=cat(order),
+                 xsq=xsq, z=cat([b.z for b in blocks]),
+                 zsq=xsq if as_is else cat([b.zsq for b in blocks]), as_is=as_is,
+                 index=cat([b.index for b in blocks]), starts=cat(starts),
+                 centres=cat([b.centres for b in blocks]), csq=cat([b.csq for b in blocks]),
+                 radii=cat([b.radii for b in blocks]))
+
+
+def position_lookup(block: Block, n_index: int, offset: int = 0) -> Callable:
+    """``f(global_index) -> row position`` for a block holding indices ``offset..``."""
+    inv = np.full(n_index, -1, dtype=np.int64)
+    inv[block.index - offset] = np.arange(len(block.index))
+    return lambda g: inv[np.asarray(g) - offset]

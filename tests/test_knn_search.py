@@ -1,0 +1,85 @@
+"""Exact k-NN by pruning: the neighbours of a brute-force search, whatever the data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from psocake_labeler.distributed import knn, knn_query
+
+
+def brute_force(queries: np.ndarray, ref: np.ndarray, k: int,
+                exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest by sum((b - a)^2) in float64 over all pairs, ties to the smaller index."""
+    q64, r64 = queries.astype(np.float64), ref.astype(np.float64)
+    idx = np.empty((len(q64), k), dtype=np.int64)
+    dist = np.empty((len(q64), k))
+    for i, row in enumerate(q64):
+        d2 = np.einsum("ij,ij->i", r64 - row, r64 - row)
+        if exclude_self:
+            d2[i] = np.inf
+        order = np.lexsort((np.arange(len(d2)), d2))[:k]
+        idx[i], dist[i] = order, np.sqrt(d2[order])
+    return idx, dist
+
+
+def lifted_curve(n: int, dim: int, seed: int, offset: float = 100.0) -> np.ndarray:
+    """A 2-D sheet bent through ``dim`` dimensions, with noise, a common offset and a
+    block of duplicate rows (ties everywhere near them)."""
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0, 4, (n, 2))
+    x = np.sin(z @ rng.normal(0, 1, (2, dim)) + rng.uniform(0, 6, dim))
+    x += rng.normal(0, 0.02, x.shape) + offset
+    x[40:70] = x[5]
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("n, dim, k", [(1500, 300, 10), (3000, 5, 200), (600, 40, 599)])
+def test_knn_equals_brute_force_on_structured_data(n, dim, k):
+    # 300 features: screened through a projection; 5 and 40: screened as they are; k=599:
+    # every other row is a neighbour.
+    x = lifted_curve(n, dim, seed=n)
+    stats: dict = {}
+    idx, dist = knn(x, k, stats=stats)
+    ref_i, ref_d = brute_force(x, x, k, exclude_self=True)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-9, atol=1e-9)
+    assert stats["all_pairs"] == n * n
+    if k < 20:  # a 2-D sheet: the pruning skips most pairs
+        assert stats["pairs"] < 0.3 * stats["all_pairs"], stats
+
+
+def test_knn_equals_brute_force_without_structure():
+    # Isotropic noise: no bound prunes much, the answer must still be exact.
+    x = np.random.default_rng(3).standard_normal((700, 200)).astype(np.float32)
+    idx, dist = knn(x, 7)
+    ref_i, ref_d = brute_force(x, x, 7, exclude_self=True)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-9)
+
+
+def test_duplicates_are_neighbours_in_index_order():
+    x = lifted_curve(1000, 300, seed=4)
+    idx, dist = knn(x, 12)
+    # Rows 5 and 40..69 are the same event: each one's 12 nearest are copies at distance 0,
+    # the smallest indices first, never itself.
+    assert idx[5].tolist() == list(range(40, 52))
+    assert idx[45].tolist() == [5] + [i for i in range(40, 53) if i != 45][:11]
+    assert np.all(dist[[5, 45]] == 0)
+
+
+def test_knn_query_equals_brute_force():
+    x = lifted_curve(2000, 300, seed=5)
+    ref, new = x[:1500], x[1500:] + np.float32(0.01)
+    idx, dist = knn_query(new, ref, 6)
+    ref_i, ref_d = brute_force(new, ref, 6, exclude_self=False)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-9)
+
+
+def test_non_finite_features_are_refused_with_the_event_named():
+    from psocake_labeler.errors import InputError
+
+    x = lifted_curve(300, 8, seed=6)
+    x[17, 3] = np.nan
+    with pytest.raises(InputError, match="event 17"):
+        knn(x, 5)

@@ -8,26 +8,25 @@ Laplace-Beltrami eigenfunctions of the manifold; a per-point bandwidth would lea
 in. Only where that global kernel would leave an event nearly alone does a floor tied to its
 nearest-neighbour distance take over, and pieces the graph falls into are joined by their
 shortest links, so that no event has a vanishing degree and huge coordinates. The
-eigenproblem is the symmetric conjugate ``D^-1/2 K D^-1/2`` solved with ``eigsh(which="LA")``
-(or LOBPCG) from a fixed start vector: sparse, no shift-invert, and the same answer
-whatever the number of MPI ranks that built the graph.
+eigenproblem (:mod:`psocake_labeler.eigensolve`) is the symmetric conjugate
+``D^-1/2 K D^-1/2`` solved with ``eigsh(which="LA")`` (or LOBPCG) from a fixed start vector:
+sparse, no shift-invert, and the same answer whatever the number of MPI ranks that built
+the graph.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import ArpackNoConvergence, eigsh, lobpcg
-from threadpoolctl import threadpool_limits
+from scipy.sparse.linalg import ArpackNoConvergence
 
 from .distributed import as_comm, block_range, knn, knn_query, run_step
+from .eigensolve import diffusion_eigs
 from .errors import InputError
 from .manifold import Manifold, array_event_table, as_run
-from .progress import ProgressCallback, report
-from .threads import available_cores, row_split_operator
+from .progress import ProgressCallback
 
 __all__ = ["Manifold", "build_manifold", "choose_epsilon", "kernel_graph", "diffusion_eigs",
            "nystrom_weights", "bandwidth_floor", "link_components"]
@@ -36,8 +35,6 @@ __all__ = ["Manifold", "build_manifold", "choose_epsilon", "kernel_graph", "diff
 _EPS_SAMPLE = 1 << 18
 # Times the bandwidth is widened (x4 each) when the eigensolver does not converge.
 _MAX_WIDEN = 3
-# From this many events the eigensolver's sparse products run on all cores, by row blocks.
-_SPLIT_MATVEC = 5000
 # Neighbour whose distance sets an event's bandwidth floor: the nearest one. A farther one
 # (7th, as in self-tuning kernels) floored most events of real-looking runs, which turned
 # the kernel into a variable-bandwidth one in the bulk too.
@@ -183,69 +180,6 @@ def link_components(graph: sp.csr_matrix, features: np.ndarray) -> tuple[sp.csr_
         n_comp, lab = connected_components(graph, directed=False)
     graph.sort_indices()
     return graph, before
-
-
-def _alpha_normalise(graph: sp.csr_matrix, alpha: float) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Kernel with self-weight 1, divided by ``q_i^alpha q_j^alpha``; also returns ``q``."""
-    kern = graph.tocsr()
-    q = np.asarray(kern.sum(axis=1)).ravel()
-    if alpha:
-        scale = sp.diags(q ** -alpha)
-        kern = (scale @ kern @ scale).tocsr()
-    return kern, q
-
-
-def diffusion_eigs(graph: sp.csr_matrix, n_components: int, alpha: float = 1.0,
-                   solver: str = "eigsh", progress: Optional[ProgressCallback] = None,
-                   maxiter: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top non-trivial eigenpairs of the diffusion (Markov) matrix of ``graph``.
-
-    Returns ``(eigenvalues (m,), psi (N, m), q (N,))``: eigenvalues descending without the
-    trivial 1, right eigenvectors normalised to unit mean square under the stationary
-    measure with a fixed sign, and the kernel sums ``q`` used by alpha normalisation.
-    Raises ``scipy.sparse.linalg.ArpackNoConvergence`` after ``maxiter`` restarts.
-    """
-    n = graph.shape[0]
-    m = int(n_components)
-    if not 1 <= m <= n - 2:
-        raise InputError(f"n_components={m} needs 1 <= n_components <= events - 2 ({n - 2})")
-    kern, q = _alpha_normalise(graph, alpha)
-    deg = np.asarray(kern.sum(axis=1)).ravel()
-    inv_sqrt = sp.diags(deg ** -0.5)
-    sym = (inv_sqrt @ kern @ inv_sqrt).tocsr()
-    sym = ((sym + sym.T) * 0.5).tocsr()  # exact symmetry for the Lanczos solver
-    report(progress, "eigensolve", 0, 1)
-    v0 = np.random.default_rng(0).standard_normal(n)
-    if solver not in ("eigsh", "lobpcg"):
-        raise InputError(f"unknown eigensolver {solver!r}; use 'eigsh' or 'lobpcg'")
-    # One BLAS thread: the solver's vector operations are too small to gain from threads,
-    # and on a loaded machine OpenBLAS threads spin-waiting for a core made the same
-    # eigensolve take 5 s instead of 0.9 s (20,000 events, k=64). It also makes the result
-    # independent of the BLAS thread count.
-    # The sparse products, most of the time, run by row blocks on every core instead.
-    threads = available_cores() if n >= _SPLIT_MATVEC and solver == "eigsh" else 1
-    with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
-        if threads > 1:
-            sym = row_split_operator(sym, pool, threads)
-        if solver == "eigsh":
-            # tol: residuals of 1e-10 leave the eigenvalues exact to ~1e-15 (Ritz values
-            # converge quadratically) and save a quarter of the iterations of tol=0.
-            vals, vecs = eigsh(sym, k=m + 1, which="LA", v0=v0, tol=1e-10,
-                               ncv=min(n, max(2 * m + 3, 40)), maxiter=maxiter)
-        else:
-            x0 = np.random.default_rng(0).standard_normal((n, m + 1))
-            x0[:, 0] = np.sqrt(deg)
-            vals, vecs = lobpcg(sym, x0, largest=True, tol=1e-9, maxiter=maxiter)
-    report(progress, "eigensolve", 1, 1)
-    order = np.argsort(-vals, kind="stable")
-    vals, vecs = vals[order], vecs[:, order]
-    pi = deg / deg.sum()
-    psi = vecs / np.sqrt(pi)[:, None]
-    psi /= np.sqrt((pi[:, None] * psi ** 2).sum(axis=0))
-    # Fixed sign: the largest-magnitude entry (first such row on ties) is positive.
-    pivot = np.argmax(np.abs(psi), axis=0)
-    psi *= np.sign(psi[pivot, np.arange(psi.shape[1])])
-    return vals[1:], psi[:, 1:], q
 
 
 def nystrom_weights(idx: np.ndarray, dist: np.ndarray, epsilon: float, alpha: float,

@@ -74,10 +74,12 @@ def search(rows: Block, cols: Block, found: Neighbours, col_position: Callable,
 
     Cluster by cluster of rows, the candidates that may be among the k nearest are found
     and merged into ``found``, by ``threads`` threads (default :data:`THREADS`, else the
-    available cores) with one BLAS thread each: much of the work is numpy outside BLAS. ``col_position(global_index)``
-    gives a column's position in ``cols`` (for the exact recomputation of candidates).
-    ``make_exact`` recomputes every kept GEMM distance exactly before returning, for a
-    caller that will not see ``cols`` again (the ring).
+    available cores) with one BLAS thread each: much of the work is numpy outside BLAS.
+    ``col_position(global_index)`` gives a column's position in ``cols`` (for the exact
+    recomputation of candidates); ``self_offset`` is where ``rows`` sit in ``cols`` (their
+    own columns are skipped), None if they are not there. ``make_exact`` recomputes every
+    kept GEMM distance exactly before returning, for a caller that will not see ``cols``
+    again (the ring).
     """
     ctx = _Context(rows, cols, found, self_offset)
     clusters = [a for a in range(rows.n_clusters) if rows.starts[a + 1] > rows.starts[a]]
@@ -165,7 +167,8 @@ class _Context:
         # Only what is within rounding of the k-th so far can be in at the end.
         kth = np.partition(np.concatenate([found.d[sl], dist], axis=1), k - 1,
                            axis=1)[:, k - 1]
-        kth += 16 * EPS * ((d + 4) * (rows.xsq[sl] + self.xsq_cols_max) + 2 * kth)
+        kth += 16 * EPS * ((d + 4) * (rows.xsq[sl] + self.xsq_cols_max)
+                           + 2 * np.abs(kth))
         r, c = np.nonzero(dist <= np.where(np.isfinite(kth), kth, limit)[:, None])
         return r + r0, pos[c], dist[r, c], dist.size
 

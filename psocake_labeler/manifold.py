@@ -292,11 +292,11 @@ def engine_fingerprint() -> str:
     manifold made by older code is rebuilt rather than shown after an upgrade.
     """
     # Imported here: diffusion imports this module.
-    from . import diffusion, distributed, features, knn_blocks, knn_search
+    from . import diffusion, distributed, eigensolve, features, knn_blocks, knn_search
 
     here = Path(__file__)
-    sources = [here, Path(diffusion.__file__), Path(distributed.__file__),
-               Path(knn_blocks.__file__), Path(knn_search.__file__)]
+    sources = [Path(m.__file__) for m in (diffusion, distributed, eigensolve, knn_blocks,
+                                          knn_search)] + [here]
     sources += sorted(Path(features.__file__).parent.glob("*.py"))
     h = hashlib.sha256()
     for source in sources:

@@ -8,7 +8,8 @@ travel between MPI ranks as :func:`to_wire` tuples.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
@@ -19,6 +20,7 @@ PROJECTION_DIM = 64
 # Rows per cluster: GEMMs big enough to be efficient, balls small enough to prune.
 CLUSTER_SIZE = 96
 _CHUNK = 4096
+_LOCK = threading.Lock()
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Block:
     centres: np.ndarray
     csq: np.ndarray
     radii: np.ndarray
+    _c32: Optional[tuple] = field(default=None, repr=False)
 
     @property
     def n_clusters(self) -> int:
@@ -58,6 +61,15 @@ class Block:
             return np.zeros(0, dtype=np.int64)
         offsets = np.repeat(lo - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
         return np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+
+    def centred32(self) -> tuple[np.ndarray, np.ndarray]:
+        """All rows centred in float32 and their float32 squared norms (made once, for a
+        brute-force pass over data the screening cannot prune)."""
+        with _LOCK:
+            if self._c32 is None:
+                c32 = self.raw - self.mean.astype(np.float32)
+                self._c32 = (c32, np.einsum("ij,ij->i", c32, c32))
+        return self._c32
 
     def dense(self, pos: np.ndarray | slice) -> np.ndarray:
         """Centred float64 rows at these positions (made on demand: a full float64 copy of

@@ -12,7 +12,9 @@ ball less its radius. For each cluster of rows:
    bound ``T_i`` of each row's k-th distance;
 2. a cluster whose ball is farther than ``T_i`` from every row is skipped; in the others a
    ``p``-dimensional GEMM gives the lower bound for each pair, and only the columns under
-   ``T_i`` for some row reach the full ``d``-dimensional float64 GEMM.
+   ``T_i`` for some row reach the full ``d``-dimensional float64 GEMM. When the balls keep
+   most columns (data without low-dimensional structure), the rows meet all columns in
+   one float32 GEMM instead, and the candidates within its error bound are recomputed.
 
 Nothing is approximate: a pair is skipped only when its lower bound, less a rounding
 margin, exceeds a distance already found. The GEMM distances ``|a|^2 + |b|^2 - 2ab`` in
@@ -34,8 +36,11 @@ from .knn_blocks import Block
 from .threads import available_cores
 
 EPS = np.finfo(np.float64).eps
+EPS32 = float(np.finfo(np.float32).eps)
 # Round 1 takes the nearest clusters until it has this many times k columns.
 FIRST = 2
+# Above this fraction of the columns left by the balls, pairs are not screened one by one.
+DENSE = 0.5
 # Threads searching clusters of rows side by side (None: the cores this process may use).
 THREADS: Optional[int] = None
 
@@ -89,9 +94,9 @@ def search(rows: Block, cols: Block, found: Neighbours, col_position: Callable,
         # A task's clusters are consecutive rows, merged by the task alone.
         c0, c1 = int(rows.starts[task[0]]), int(rows.starts[task[-1] + 1])
         got = [ctx.candidates(a) for a in task]
-        r, pos, val = (np.concatenate(q) for q in zip(*[g[:3] for g in got]))
-        _merge_rows(rows, cols, found, c0, c1, r - c0, pos, val, col_position)
-        return c1 - c0, sum(g[3] for g in got)
+        r, pos, val, exact = (np.concatenate(q) for q in zip(*[g[:4] for g in got]))
+        _merge_rows(rows, cols, found, c0, c1, r - c0, pos, val, exact, col_position)
+        return c1 - c0, sum(g[4] for g in got)
 
     threads = threads or THREADS or available_cores()
     with threadpool_limits(1), ThreadPoolExecutor(max_workers=threads) as pool:
@@ -114,9 +119,9 @@ class _Context:
         # Centre-to-centre squared distances, to visit the nearest clusters first.
         self.cc = _sq_dist(rows.centres, rows.csq, cols.centres, cols.csq)
 
-    def candidates(self, a: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """(row, column position, GEMM squared distance) of the candidates of cluster a, and
-        the number of pairs whose full distance was computed."""
+    def candidates(self, a: int) -> tuple:
+        """(row, column position, squared distance, whether exact) of the candidates of
+        cluster a, and the number of pairs whose full distance was computed."""
         rows, cols, found = self.rows, self.cols, self.found
         k, d = found.k, rows.raw.shape[1]
         r0, r1 = int(rows.starts[a]), int(rows.starts[a + 1])
@@ -148,6 +153,10 @@ class _Context:
         np.maximum(gap, 0.0, out=gap)
         needed = np.flatnonzero((gap * gap <= limit[:, None]).any(axis=0) & ~done)
         pos = cols.positions(needed)
+        if len(pos) > DENSE * len(cols.xsq):
+            # The balls keep most columns (data without low-dimensional structure): screening
+            # pair by pair would keep most pairs too. Brute force in float32 instead.
+            return self._dense(sl, parts, cols.positions(np.flatnonzero(done)), limit)
         if len(pos):
             bound = _sq_dist(rows.z[sl], rows.zsq[sl], cols.z[pos], cols.zsq[pos])
             under = bound <= limit[:, None]
@@ -161,16 +170,51 @@ class _Context:
             dist[~under] = np.inf
             parts.append((pos, dist))
         if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), 0
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
+                    np.zeros(0, bool), 0)
         pos = np.concatenate([q[0] for q in parts])
         dist = np.concatenate([q[1] for q in parts], axis=1)
-        # Only what is within rounding of the k-th so far can be in at the end.
-        kth = np.partition(np.concatenate([found.d[sl], dist], axis=1), k - 1,
-                           axis=1)[:, k - 1]
-        kth += 16 * EPS * ((d + 4) * (rows.xsq[sl] + self.xsq_cols_max)
-                           + 2 * np.abs(kth))
+        kth = self._upper_kth(sl, dist)
         r, c = np.nonzero(dist <= np.where(np.isfinite(kth), kth, limit)[:, None])
-        return r + r0, pos[c], dist[r, c], dist.size
+        return r + r0, pos[c], dist[r, c], np.zeros(len(r), bool), dist.size
+
+    def _upper_kth(self, sl: slice, dist: np.ndarray) -> np.ndarray:
+        """Each row's k-th among ``found`` and the float64 GEMM values ``dist``, plus their
+        rounding margin: nothing above it can be among the k nearest."""
+        k, d = self.found.k, self.rows.raw.shape[1]
+        kth = np.partition(np.concatenate([self.found.d[sl], dist], axis=1), k - 1,
+                           axis=1)[:, k - 1]
+        return kth + 16 * EPS * ((d + 4) * (self.rows.xsq[sl] + self.xsq_cols_max)
+                                 + 2 * np.abs(kth))
+
+    def _dense(self, sl: slice, parts: list, skip: np.ndarray, limit: np.ndarray) -> tuple:
+        """Candidates of rows ``sl`` among all columns by a float32 GEMM, for data the
+        screening cannot prune: those within float32 error of the k-th are recomputed
+        exactly. ``parts`` are float64 GEMM values already computed (columns ``skip``)."""
+        rows, cols, k = self.rows, self.cols, self.found.k
+        d = rows.raw.shape[1]
+        a32, a_sq = rows.centred32()
+        b32, b_sq = cols.centred32()
+        dist = _sq_dist(a32[sl], a_sq[sl], b32, b_sq)
+        everything = np.arange(len(b_sq))
+        _mask_self(dist, sl, everything, self.self_offset)
+        dist[:, skip] = np.inf  # already among the float64 values
+        # |float32 value - distance| <= err (centring, products and sums in float32)
+        err = (8 * (d + 4) * EPS32 * (rows.xsq[sl] + self.xsq_cols_max)).astype(np.float32)
+        np.putmask(dist, dist > (limit + err)[:, None], np.inf)
+        kth = np.full(len(err), np.inf)
+        if dist.shape[1] >= k:
+            kth = np.partition(dist, k - 1, axis=1)[:, k - 1].astype(np.float64) + err
+        pos = parts[0][0] if parts else np.zeros(0, np.int64)
+        old = parts[0][1] if parts else np.zeros((sl.stop - sl.start, 0))
+        kth = np.minimum(kth, self._upper_kth(sl, old))  # k-th of a part bounds the whole's
+        r, c = np.nonzero(dist <= (kth + err)[:, None])
+        exact = exact_sq_dist(rows.raw[sl][r], cols.raw[c])
+        r64, c64 = np.nonzero(old <= kth[:, None])
+        return (np.concatenate([r, r64]) + sl.start, np.concatenate([c, pos[c64]]),
+                np.concatenate([exact, old[r64, c64]]),
+                np.concatenate([np.ones(len(r), bool), np.zeros(len(r64), bool)]),
+                dist.size + old.size)
 
 
 def _error_scale(rows: Block, cols: Block) -> float:
@@ -214,10 +258,10 @@ def _mask_self(dist: np.ndarray, sl: slice, pos: np.ndarray, self_offset: Option
 
 
 def _merge_rows(rows: Block, cols: Block, found: Neighbours, c0: int, c1: int,
-                r: np.ndarray, pos: np.ndarray, val: np.ndarray,
+                r: np.ndarray, pos: np.ndarray, val: np.ndarray, exact: np.ndarray,
                 col_position: Callable) -> None:
     """Keep the k best of ``found[c0:c1]`` and the candidates (row - c0, column position,
-    GEMM value), sorted by row.
+    GEMM or, where ``exact``, reference value).
 
     A row whose k-th is within rounding error of another candidate has those GEMM values
     recomputed exactly (repeatedly, as the k-th may move), so that every in/out decision is
@@ -226,6 +270,8 @@ def _merge_rows(rows: Block, cols: Block, found: Neighbours, c0: int, c1: int,
     k = found.k
     d = rows.raw.shape[1]
     n_rows = c1 - c0
+    by_row = np.argsort(r, kind="stable")
+    r, pos, val, exact = r[by_row], pos[by_row], val[by_row], exact[by_row]
     counts = np.bincount(r, minlength=n_rows)
     width = k + int(counts.max(initial=0))
     slot = k + np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -237,7 +283,8 @@ def _merge_rows(rows: Block, cols: Block, found: Neighbours, c0: int, c1: int,
     vals[r, slot], ids[r, slot] = val, cols.index[pos]
     # Rounding margin of every GEMM value; kept entries that are not exact come from this
     # block too (earlier blocks' entries were made exact before the block left).
-    tol[r, slot] = 8 * EPS * ((d + 4) * (row_xsq[r] + cols.xsq[pos]) + val)
+    tol[r, slot] = np.where(exact, 0.0,
+                            8 * EPS * ((d + 4) * (row_xsq[r] + cols.xsq[pos]) + val))
     orow, oslot = np.nonzero(~found.exact[c0:c1] & (found.i[c0:c1] >= 0))
     tol[orow, oslot] = 8 * EPS * ((d + 4) * (
         row_xsq[orow] + cols.xsq[col_position(ids[orow, oslot])]) + vals[orow, oslot])
@@ -245,7 +292,8 @@ def _merge_rows(rows: Block, cols: Block, found: Neighbours, c0: int, c1: int,
     while True:
         at = np.argpartition(vals, k - 1, axis=1)[:, k - 1]
         kth, kth_tol = vals[every, at], tol[every, at]
-        close = np.abs(vals - kth[:, None]) <= tol + kth_tol[:, None]
+        with np.errstate(invalid="ignore"):  # inf - inf where a row has fewer than k
+            close = np.abs(vals - kth[:, None]) <= tol + kth_tol[:, None]
         redo = close & (tol > 0) & (close.sum(axis=1) > 1)[:, None]
         if not redo.any():
             break

@@ -74,9 +74,11 @@ def test_run_step_in_process_raises_the_original_error():
 
 @needs_mpi
 @pytest.mark.parametrize("n, mode, width", [(2, "gather", "narrow"), (3, "ring", "narrow"),
-                                            (2, "ring", "wide"), (3, "gather", "wide")])
+                                            (2, "ring", "wide"), (3, "gather", "wide"),
+                                            (3, "ring", "noise")])
 def test_rank_count_does_not_change_the_manifold(tmp_path, n, mode, width):
-    # narrow: 8 features screened as they are; wide: 200, screened through a projection.
+    # narrow: 8 features screened as they are; wide: 200, screened through a projection;
+    # noise: 200 that no screening prunes (brute force in float32, candidates made exact).
     serial = tmp_path / "serial.npz"
     run_mpi(1, [sys.executable, str(HERE / "embed_ranks.py"), str(serial), "gather",
                 width]).check_returncode()

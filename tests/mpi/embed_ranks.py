@@ -1,8 +1,9 @@
 """Run under mpiexec: build a manifold from a fixed array and save what rank 0 got.
 
-Usage: embed_ranks.py OUT.npz [ring|gather] [wide]
+Usage: embed_ranks.py OUT.npz [ring|gather] [narrow|wide|noise]
 
-``wide`` lifts the data to 200 features, so that the k-NN screens them through a projection.
+``wide`` lifts the data to 200 features, so that the k-NN screens them through a projection;
+``noise`` is 200 features of noise, which nothing prunes (the k-NN's brute-force path).
 """
 import sys
 
@@ -13,13 +14,15 @@ import psocake_labeler.distributed as dist
 from psocake_labeler import build_manifold
 
 
-def data(wide: bool = False) -> np.ndarray:
+def data(width: str = "narrow") -> np.ndarray:
     """Three noisy clusters on a curve, with exact duplicate rows to exercise tie-breaking."""
     rng = np.random.default_rng(7)
     t = rng.uniform(0, 3, 601)
     x = np.c_[np.cos(t), np.sin(t), t, rng.normal(0, 0.05, (601, 5))]
-    if wide:
+    if width == "wide":
         x = np.tanh(x @ rng.normal(0, 1, (8, 200))) + rng.normal(0, 0.01, (601, 200))
+    elif width == "noise":
+        x = rng.normal(0, 1, (601, 200))
     x[100:110] = x[50]  # duplicates: equal distances everywhere
     return x.astype(np.float32)
 
@@ -29,7 +32,8 @@ def main() -> int:
     if mode == "ring":
         dist.GATHER_LIMIT = 0
     comm = MPI.COMM_WORLD
-    m = build_manifold(data("wide" in sys.argv[3:]), n_components=6, knn=12, comm=comm if comm.size > 1 else None)
+    m = build_manifold(data(*sys.argv[3:4]), n_components=6, knn=12,
+                       comm=comm if comm.size > 1 else None)
     if comm.rank == 0:
         g = m.graph
         np.savez(out, data=g.data, indices=g.indices, indptr=g.indptr,

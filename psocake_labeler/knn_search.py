@@ -129,12 +129,18 @@ class _Context:
         done = np.zeros(cols.n_clusters, dtype=bool)
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         t = found.d[sl, k - 1]
+        to_centre = _sq_dist(rows.z[sl], rows.zsq[sl], cols.centres, cols.csq)
         if not np.isfinite(t).all():
-            # A first k from the clusters with the nearest centres bounds the k-th distance.
+            # A first k from the clusters with the nearest centres bounds the k-th distance:
+            # the clusters nearest to this one's centre and, unless they are scattered
+            # (data without structure), each row's nearest cluster.
             near = np.argsort(self.cc[a], kind="stable")
             enough = np.searchsorted(np.cumsum(np.diff(cols.starts)[near]), FIRST * k + 1)
             done[near[:enough + 1]] = True
-            pos = cols.positions(near[:enough + 1])
+            own = np.unique(np.argmin(to_centre, axis=1))
+            if len(own) <= 8:
+                done[own] = True
+            pos = cols.positions(np.flatnonzero(done))
             parts.append((pos, _gemm(rows, cols, sl, pos, self.self_offset)))
             t = np.partition(np.concatenate([found.d[sl], parts[0][1]], axis=1), k - 1,
                              axis=1)[:, k - 1]
@@ -146,7 +152,7 @@ class _Context:
                  + 1e-12 * (t + rows.xsq[sl]))
         limit = np.where(np.isfinite(t), t + slack, np.finfo(np.float64).max)
         # Lower bound of the distance from each row to each cluster's ball.
-        gap = _sq_dist(rows.z[sl], rows.zsq[sl], cols.centres, cols.csq)
+        gap = to_centre
         np.maximum(gap, 0.0, out=gap)
         np.sqrt(gap, out=gap)
         gap -= cols.radii[None, :]
@@ -202,6 +208,9 @@ class _Context:
         # |float32 value - distance| <= err (centring, products and sums in float32)
         err = (8 * (d + 4) * EPS32 * (rows.xsq[sl] + self.xsq_cols_max)).astype(np.float32)
         np.putmask(dist, dist > (limit + err)[:, None], np.inf)
+        # Columns over every row's limit are out: the selections below skip them.
+        where = np.flatnonzero(np.isfinite(dist).any(axis=0))
+        dist = dist[:, where]
         kth = np.full(len(err), np.inf)
         if dist.shape[1] >= k:
             kth = np.partition(dist, k - 1, axis=1)[:, k - 1].astype(np.float64) + err
@@ -209,12 +218,13 @@ class _Context:
         old = parts[0][1] if parts else np.zeros((sl.stop - sl.start, 0))
         kth = np.minimum(kth, self._upper_kth(sl, old))  # k-th of a part bounds the whole's
         r, c = np.nonzero(dist <= (kth + err)[:, None])
+        c = where[c]
         exact = exact_sq_dist(rows.raw[sl][r], cols.raw[c])
         r64, c64 = np.nonzero(old <= kth[:, None])
         return (np.concatenate([r, r64]) + sl.start, np.concatenate([c, pos[c64]]),
                 np.concatenate([exact, old[r64, c64]]),
                 np.concatenate([np.ones(len(r), bool), np.zeros(len(r64), bool)]),
-                dist.size + old.size)
+                len(err) * len(b_sq) + old.size)
 
 
 def _error_scale(rows: Block, cols: Block) -> float:

@@ -116,7 +116,7 @@ def test_autosave_through_a_symlink_keeps_the_link_and_mode(manifold, tmp_path):
 
     real = tmp_path / "store" / "labels.h5"
     real.parent.mkdir()
-    s = pl.LabelSession(manifold, path=real, user="ann")
+    pl.LabelSession(manifold, path=real, user="ann")  # writes the file
     os.chmod(real, 0o640)
     link = tmp_path / "labels.h5"
     link.symlink_to(real)

@@ -116,8 +116,6 @@ class _Context:
         self.rows, self.cols, self.found, self.self_offset = rows, cols, found, self_offset
         self.scale = _error_scale(rows, cols)
         self.xsq_cols_max = float(cols.xsq.max(initial=0.0))
-        # Centre-to-centre squared distances, to visit the nearest clusters first.
-        self.cc = _sq_dist(rows.centres, rows.csq, cols.centres, cols.csq)
 
     def candidates(self, a: int) -> tuple:
         """(row, column position, squared distance, whether exact) of the candidates of
@@ -134,7 +132,8 @@ class _Context:
             # A first k from the clusters with the nearest centres bounds the k-th distance:
             # the clusters nearest to this one's centre and, unless they are scattered
             # (data without structure), each row's nearest cluster.
-            near = np.argsort(self.cc[a], kind="stable")
+            centre = _sq_dist(rows.centres[a:a + 1], rows.csq[a:a + 1], cols.centres, cols.csq)
+            near = np.argsort(centre[0], kind="stable")
             enough = np.searchsorted(np.cumsum(np.diff(cols.starts)[near]), FIRST * k + 1)
             done[near[:enough + 1]] = True
             own = np.unique(np.argmin(to_centre, axis=1))

@@ -21,6 +21,8 @@ PROJECTION_DIM = 64
 CLUSTER_SIZE = 96
 _CHUNK = 4096
 _LOCK = threading.Lock()
+# Clusters of the first k-means level (the second splits each into CLUSTER_SIZE rows).
+_TOP = 128
 
 
 @dataclass
@@ -133,23 +135,44 @@ def _finish(raw: np.ndarray, mean: np.ndarray, order: np.ndarray, xsq: np.ndarra
 def _cluster(z: np.ndarray, seed: int) -> np.ndarray:
     """k-means labels with about :data:`CLUSTER_SIZE` rows per cluster.
 
-    Fitted on a sample of 16 rows per cluster for 5 rounds (cluster quality only affects
-    speed, never the result), then every row goes to its nearest centre.
+    Two levels, so that the cost stays near-linear in the number of rows: at most
+    :data:`_TOP` clusters over all rows, then each of those split into clusters of about
+    :data:`CLUSTER_SIZE`. Cluster quality only affects speed, never the result.
     """
-    n = len(z)
-    n_clusters = max(1, n // CLUSTER_SIZE)
-    if n_clusters == 1:
-        return np.zeros(n, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    sample = z[np.sort(rng.choice(n, min(n, 16 * n_clusters), replace=False))]
+    top = _kmeans_labels(z, min(_TOP, max(1, len(z) // CLUSTER_SIZE)), rng)
+    labels = np.zeros(len(z), dtype=np.int64)
+    order = np.argsort(top, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(top))])
+    next_label = 0
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        members = order[lo:hi]
+        if not len(members):
+            continue
+        sub = _kmeans_labels(z[members], max(1, len(members) // CLUSTER_SIZE), rng)
+        labels[members] = next_label + sub
+        next_label += int(sub.max()) + 1
+    return labels
+
+
+def _kmeans_labels(z: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """Labels of ``n_clusters`` k-means clusters, fitted on a sample of 16 rows per cluster
+    for 5 rounds; every row then goes to its nearest centre."""
+    if n_clusters <= 1:
+        return np.zeros(len(z), dtype=np.int64)
+    sample = z[np.sort(rng.choice(len(z), min(len(z), 16 * n_clusters), replace=False))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "one of the clusters is empty": harmless here
         try:
             centres, _ = kmeans2(sample, n_clusters, iter=5, minit="points", rng=rng)
         except TypeError:  # scipy < 1.15 names it seed
             centres, _ = kmeans2(sample, n_clusters, iter=5, minit="points", seed=rng)
-    labels, _ = vq(z, centres, check_finite=False)
-    return labels.astype(np.int64)
+    # vq holds a rows x centres matrix: a chunk of rows at a time.
+    step = max(1, (1 << 22) // n_clusters)
+    labels = np.concatenate([vq(z[s:s + step], centres, check_finite=False)[0]
+                             for s in range(0, len(z), step)])
+    # Labels without members are dropped, so that label numbers stay dense.
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
 
 def projection_basis(local: np.ndarray, mean: np.ndarray, comm: object,

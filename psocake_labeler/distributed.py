@@ -261,10 +261,7 @@ def knn(local_feats: np.ndarray, k: int, comm: Any = None,
         _ring(comm, mine, mean, found, starts, sizes, on_rows, threads)
     if stats is not None:
         stats.update(pairs=found.pairs, all_pairs=len(local) * n)
-    idx = np.empty_like(found.i)
-    dist = np.empty_like(found.d)
-    idx[mine.order], dist[mine.order] = found.i, np.sqrt(np.maximum(found.d, 0.0))
-    return idx, dist
+    return _in_caller_order(mine, found)
 
 
 def _ring(comm: Any, mine: Block, mean: np.ndarray, found: Neighbours, starts: list[int],
@@ -298,6 +295,14 @@ def _ring(comm: Any, mine: Block, mean: np.ndarray, found: Neighbours, starts: l
             block = from_wire(pickle.loads(memoryview(incoming)), mean)
 
 
+def _in_caller_order(block: Block, found: Neighbours) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, distances) of ``found``, from the block's cluster order to the caller's."""
+    idx = np.empty_like(found.i)
+    dist = np.empty_like(found.d)
+    idx[block.order], dist[block.order] = found.i, np.sqrt(np.maximum(found.d, 0.0))
+    return idx, dist
+
+
 def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
               progress: Optional[ProgressCallback] = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest rows of ``reference`` for each row of ``queries`` (in-process).
@@ -327,7 +332,4 @@ def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
         report(progress, "k-NN query", done[0], len(q))
 
     search(rows, cols, found, position_lookup(cols, len(ref), 0), None, on_rows=on_rows)
-    idx = np.empty_like(found.i)
-    dist = np.empty_like(found.d)
-    idx[rows.order], dist[rows.order] = found.i, np.sqrt(np.maximum(found.d, 0.0))
-    return idx, dist
+    return _in_caller_order(rows, found)

@@ -81,10 +81,8 @@ class Block:
         return np.subtract(self.raw[pos], self.mean, dtype=np.float64)
 
 
-def screen_coordinates(x: np.ndarray, basis: Optional[np.ndarray]) -> np.ndarray:
-    """``[Q^T x, |x - Q Q^T x|]`` of centred float64 rows, or ``x`` itself without a basis."""
-    if basis is None:
-        return x
+def screen_coordinates(x: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """``[Q^T x, |x - Q Q^T x|]`` of centred float64 rows."""
     y = x @ basis
     resid = np.einsum("ij,ij->i", x, x) - np.einsum("ij,ij->i", y, y)
     return np.concatenate([y, np.sqrt(np.maximum(resid, 0.0))[:, None]], axis=1)

@@ -39,15 +39,21 @@ def small_spi_manifold_path(small_spi_run, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def spi_manifold(small_spi_manifold_path, small_spi_run):
+def manifold(small_spi_manifold_path):
+    """The 300-hit run's manifold, loaded once per module."""
+    import psocake_labeler as pl
+
+    return pl.Manifold.load(small_spi_manifold_path)
+
+
+@pytest.fixture(scope="module")
+def spi_manifold(manifold, small_spi_run):
     """(manifold, truth class index per row) of the 300-hit run, loaded once per module."""
     import numpy as np
 
-    import psocake_labeler as pl
     from psocake_labeler.simulate import read_truth
 
-    m = pl.Manifold.load(small_spi_manifold_path)
-    return m, np.asarray(read_truth(small_spi_run.truth_path).labels)
+    return manifold, np.asarray(read_truth(small_spi_run.truth_path).labels)
 
 
 @pytest.fixture(scope="session")

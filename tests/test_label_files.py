@@ -14,11 +14,6 @@ from psocake_labeler.io.labels import (SCHEMA, read_label_file, read_psocake_h5,
                                        write_psocake_json)
 
 
-@pytest.fixture(scope="module")
-def manifold(small_spi_manifold_path):
-    return pl.Manifold.load(small_spi_manifold_path)
-
-
 @pytest.fixture()
 def session(manifold, tmp_path):
     s = pl.LabelSession(manifold, path=tmp_path / "labels.h5", user="erin")

@@ -14,11 +14,6 @@ from psocake_labeler.io.exports import write_psocake
 from psocake_labeler.io.labels import read_label_file
 
 
-@pytest.fixture(scope="module")
-def manifold(small_spi_manifold_path):
-    return pl.Manifold.load(small_spi_manifold_path)
-
-
 @pytest.fixture()
 def two_users(manifold, tmp_path):
     a = pl.LabelSession(manifold, path=tmp_path / "alice.h5", user="alice")

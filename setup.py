@@ -32,7 +32,7 @@ setup(
     entry_points={
         "console_scripts": [
             "psocake-labeler=psocake_labeler.cli:main",
-            "psocake-label=psocake_labeler.gui.psocake_launcher:main",
+            "psocake-label=psocake_labeler.gui.hosts.launcher:main",
         ]
     },
 )

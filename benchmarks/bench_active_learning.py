@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from psocake_labeler.manifold import engine_fingerprint
-from psocake_labeler.propagation import METHODS, propagate
-from psocake_labeler.recommend import recommend
+from psocake_labeler.embedding.manifold import engine_fingerprint
+from psocake_labeler.labelling.propagation import METHODS, propagate
+from psocake_labeler.labelling.recommend import recommend
 
 BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20)
 #: Test runs: (seed, mix); none of them was used to tune temperature, alpha or hops
@@ -37,8 +37,8 @@ TEST_RUNS = [
 
 def simulated_manifold(workdir: Path, seed: int, mix: str | None, hits: int, shape: int):
     """(manifold, truth labels) of a simulated run, cached on disk."""
-    from psocake_labeler.diffusion import build_manifold
-    from psocake_labeler.manifold import Manifold
+    from psocake_labeler.embedding.diffusion import build_manifold
+    from psocake_labeler.embedding.manifold import Manifold
     from psocake_labeler.simulate import read_truth, simulate_run
 
     workdir.mkdir(parents=True, exist_ok=True)

@@ -113,7 +113,7 @@ def main() -> None:
               np.round(theirs / theirs[0], 3))
 
     import psocake_labeler as pl
-    from psocake_labeler.distributed import knn
+    from psocake_labeler.neighbors.mpi import knn
 
     stats: dict = {}
     knn(features(args.n, args.dim), 64, stats=stats)

@@ -28,10 +28,11 @@ HERE = Path(__file__).resolve()
 def worker(path: str, out: str, knn_k: int) -> None:
     from mpi4py import MPI
 
-    from psocake_labeler.diffusion import manifold_from_knn
-    from psocake_labeler.distributed import block_range, gentle_barrier, knn
+    from psocake_labeler._parallel import block_range, gentle_barrier
+    from psocake_labeler.embedding.diffusion import manifold_from_knn
     from psocake_labeler.features import compute_features
     from psocake_labeler.io import open_run
+    from psocake_labeler.neighbors.mpi import knn
 
     world = MPI.COMM_WORLD
     comm = world if world.Get_size() > 1 else None

@@ -34,8 +34,8 @@ def synthetic_manifold(n: int, seed: int = 0):
     import scipy.sparse as sp
     from sklearn.neighbors import NearestNeighbors
 
+    from psocake_labeler.embedding.manifold import Manifold
     from psocake_labeler.io.events import make_event_table
-    from psocake_labeler.manifold import Manifold
 
     rng = np.random.default_rng(seed)
     truth = rng.choice(3, size=n, p=[0.3, 0.2, 0.5])
@@ -81,7 +81,7 @@ def main() -> None:
     import pyqtgraph as pg
     from pyqtgraph.Qt import QtCore
 
-    from psocake_labeler.gui.standalone import StandaloneWindow
+    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
 
     app = pg.mkQApp()
     work = Path(args.workdir)

@@ -21,8 +21,8 @@ import scipy.sparse as sp
 from sklearn.datasets import make_blobs
 from sklearn.neighbors import NearestNeighbors
 
-from psocake_labeler.propagation import METHODS, propagate
-from psocake_labeler.recommend import recommend
+from psocake_labeler.labelling.propagation import METHODS, propagate
+from psocake_labeler.labelling.recommend import recommend
 
 
 def knn_kernel(x: np.ndarray, k: int) -> sp.csr_matrix:

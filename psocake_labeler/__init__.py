@@ -7,16 +7,16 @@ Public API (see docs/api.md)::
     s = LabelSession(m, path="labels.h5")
 """
 from .errors import (
-    ClassNameError,
-    DistributedError,
-    EmptyRunError,
-    InputError,
-    LabelerError,
-    LayoutError,
-    ManifoldMismatchError,
-    MissingFileError,
-    NoImagesError,
-    NotHDF5Error,
+                     ClassNameError,
+                     DistributedError,
+                     EmptyRunError,
+                     InputError,
+                     LabelerError,
+                     LayoutError,
+                     ManifoldMismatchError,
+                     MissingFileError,
+                     NoImagesError,
+                     NotHDF5Error,
 )
 
 __version__ = "0.1.0"
@@ -27,8 +27,8 @@ __all__ = [
     "NotHDF5Error", "__version__",
 ]
 
-from .diffusion import Manifold, build_manifold  # noqa: E402
+from .embedding.diffusion import Manifold, build_manifold  # noqa: E402
 from .io import Run, open_run  # noqa: E402
-from .session import LabelSession, merge_labels  # noqa: E402
+from .labelling.session import LabelSession, merge_labels  # noqa: E402
 
 __all__ += ["LabelSession", "Manifold", "Run", "build_manifold", "merge_labels", "open_run"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import psocake_labeler as pl
-from psocake_labeler.io.labels import read_label_file
+from psocake_labeler.labelfiles.store import read_label_file
 
 CHILD = textwrap.dedent("""
     import sys

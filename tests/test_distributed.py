@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from psocake_labeler.distributed import block_range, knn, knn_query, run_step
+from psocake_labeler._parallel import block_range, run_step
 from psocake_labeler.errors import InputError
+from psocake_labeler.neighbors.mpi import knn, knn_query
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "mpi"))
 from launch import HERE, find_mpiexec, run_mpi  # noqa: E402

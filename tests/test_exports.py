@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import psocake_labeler as pl
-from psocake_labeler.classes import ClassList
-from psocake_labeler.io.exports import write_class_cxi
-from psocake_labeler.io.labels import LabelData
-from psocake_labeler.session_log import ActionLog
+from psocake_labeler.labelfiles.exports import write_class_cxi
+from psocake_labeler.labelfiles.store import LabelData
+from psocake_labeler.labelling.classes import ClassList
+from psocake_labeler.labelling.log import ActionLog
 from psocake_labeler.simulate import read_truth
 
 
@@ -162,7 +162,7 @@ def test_table_names_the_experiment_from_the_run_file(labelled, small_spi_run, t
     ev["source"] = [str(copy)] * len(ev)
     log = ActionLog(len(ev))
     log.record("label", "h", [0], 0)
-    from psocake_labeler.io.exports import table_rows, write_psocake
+    from psocake_labeler.labelfiles.exports import table_rows, write_psocake
 
     rows = table_rows(LabelData(ClassList(), log, ev))
     assert {r["exp"] for r in rows} == {"amo06516"}

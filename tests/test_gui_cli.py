@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from pyqtgraph.Qt import QtGui  # noqa: E402
-
 from psocake_standin import manifold_for  # noqa: E402
+from pyqtgraph.Qt import QtGui  # noqa: E402
 
 
 def _colourful(path) -> set[str]:
@@ -19,7 +18,7 @@ def _colourful(path) -> set[str]:
 
 def test_gui_command_screenshot_and_labels_file(qapp, small_spi_run, tmp_path, artifacts_dir):
     from psocake_labeler.cli import main
-    from psocake_labeler.session import LabelSession
+    from psocake_labeler.labelling.session import LabelSession
 
     m = manifold_for(str(small_spi_run.path), str(tmp_path.parent / "gui_cli_m.h5"))
     labels = tmp_path / "mine.h5"
@@ -73,7 +72,7 @@ def test_demo_window_fills_grid_with_recommendations(qtbot, tmp_path, monkeypatc
 
     monkeypatch.setenv("PSOCAKE_LABELER_CACHE", str(tmp_path / "cache"))
     seen = {}
-    from psocake_labeler.gui import standalone
+    from psocake_labeler.gui.hosts import standalone
 
     class Spy(standalone.StandaloneWindow):
         def screenshot(self, path):

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
+from psocake_standin import (  # noqa: E402
+    close_kept,
+    drag,
+    isolated_row,
+    isolated_rows,
+    keep,
+    manifold_for,
+    same_spot,
+)
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from psocake_labeler.gui.dock import user_name  # noqa: E402
-from psocake_standin import keep, close_kept, drag, isolated_row, isolated_rows, manifold_for, same_spot  # noqa: E402
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
@@ -24,7 +32,7 @@ def _close_windows():
 
 @pytest.fixture
 def window(qtbot, small_spi_run, tmp_path):
-    from psocake_labeler.gui.standalone import StandaloneWindow
+    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
 
     m = manifold_for(str(small_spi_run.path), str(tmp_path.parent / "gui_dock_m.h5"))
     w = StandaloneWindow()
@@ -242,7 +250,7 @@ def test_compute_manifold_runs_embed_in_background(window, qtbot, small_spi_run,
 
 
 def test_bad_manifold_file_is_reported_not_raised(qtbot, tmp_path):
-    from psocake_labeler.gui.standalone import StandaloneWindow
+    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
 
     w = StandaloneWindow()
     keep(w)

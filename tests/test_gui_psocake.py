@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
+from psocake_standin import (  # noqa: E402
+    PsocakeStandin,
+    close_kept,
+    isolated_row,
+    keep,
+    manifold_for,
+    same_spot,
+)
 from pyqtgraph.Qt import QtCore  # noqa: E402
-
-from psocake_standin import keep, close_kept, PsocakeStandin, isolated_row, manifold_for, same_spot  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +26,7 @@ def _close_windows():
 @pytest.fixture
 def psocake(qtbot, small_spi_run, tmp_path):
     """A stand-in Psocake with a manifold in its run folder, and the installed dock."""
-    from psocake_labeler.gui.psocake import install
+    from psocake_labeler.gui.hosts.psocake import install
 
     frame = PsocakeStandin(small_spi_run.path, tmp_path / "psocake")
     keep(frame)
@@ -99,7 +105,7 @@ def test_number_keys_label_current_event_and_undo(psocake, qtbot, artifacts_dir)
     assert dock.wait()
     assert dock.session.user_labels() == {}
     # every action reached the label file in Psocake's run folder
-    from psocake_labeler.session import LabelSession
+    from psocake_labeler.labelling.session import LabelSession
 
     again = LabelSession.load(dock.session.path, dock.manifold)
     assert again.user_labels() == {}
@@ -120,7 +126,7 @@ def test_overlay_removed_when_dock_closes(psocake):
 
 
 def test_launcher_without_psocake_says_so(capsys):
-    from psocake_labeler.gui import psocake_launcher
+    from psocake_labeler.gui.hosts import launcher as psocake_launcher
 
     assert psocake_launcher.main([]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -132,7 +138,7 @@ def test_launcher_installs_dock_when_psocake_builds_its_frame(qtbot, small_spi_r
     import types
 
     from psocake_labeler.gui.dock import LabelManifoldDock
-    from psocake_labeler.gui.psocake_launcher import patch_main_frame
+    from psocake_labeler.gui.hosts.launcher import patch_main_frame
 
     class MainFrame(PsocakeStandin):          # what psocake.gui.MainFrame(args) would build
         def __init__(self, args):

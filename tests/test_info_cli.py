@@ -8,9 +8,9 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from test_io_layouts import DET, write_litpixels, write_sfx, write_spi
 
 from psocake_labeler.cli import main
-from test_io_layouts import DET, write_litpixels, write_sfx, write_spi
 
 
 def run_info(capsys, *args):
@@ -84,9 +84,9 @@ def test_info_psocake_label_files(tmp_path, capsys):
 def test_info_our_manifold_and_label_files(tmp_path, capsys):
     import scipy.sparse as sp
 
+    from psocake_labeler.embedding.manifold import Manifold
     from psocake_labeler.io import make_event_table
-    from psocake_labeler.manifold import Manifold
-    from psocake_labeler.session import LabelSession
+    from psocake_labeler.labelling.session import LabelSession
 
     n = 8
     events = make_event_table("amo06516_0093.cxi", 93, np.arange(n) * 3)
@@ -234,7 +234,7 @@ def test_console_script_exit_code(tmp_path, case):
 
 def test_info_psocake_label_file_written_by_us(tmp_path, capsys):
     # Our Psocake-format export carries a schema attribute; info must still read it.
-    from psocake_labeler.io.labels import write_psocake_h5
+    from psocake_labeler.labelfiles.store import write_psocake_h5
 
     p = tmp_path / "amo06516_0093_labels.h5"
     write_psocake_h5(p, np.array([0, 1, 0, 3]), np.array([1, 1, 2, 3]))

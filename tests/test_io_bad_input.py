@@ -4,10 +4,10 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from test_io_layouts import DET, write_litpixels, write_spi
 
 import psocake_labeler as pl
 from psocake_labeler.io import describe, inspect_file, open_run
-from test_io_layouts import DET, write_litpixels, write_spi
 
 
 def test_missing_file(tmp_path):

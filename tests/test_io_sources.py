@@ -7,14 +7,23 @@ import pickle
 import h5py
 import numpy as np
 import pytest
+from test_io_layouts import write_spi
 
 import psocake_labeler as pl
-from psocake_labeler.io import (EVENT_DTYPE, ConcatSource, H5DatasetSource, NoImageSource,
-                                PsanaSource, concat_event_tables, event_keys,
-                                event_table_from_h5, event_table_to_h5, make_event_table,
-                                open_run)
+from psocake_labeler.io import (
+    EVENT_DTYPE,
+    ConcatSource,
+    H5DatasetSource,
+    NoImageSource,
+    PsanaSource,
+    concat_event_tables,
+    event_keys,
+    event_table_from_h5,
+    event_table_to_h5,
+    make_event_table,
+    open_run,
+)
 from psocake_labeler.io.sources import contiguous_segments
-from test_io_layouts import write_spi
 
 
 def test_contiguous_segments():

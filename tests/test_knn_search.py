@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from psocake_labeler.distributed import knn, knn_query
+from psocake_labeler.neighbors.mpi import knn, knn_query
 
 
 def brute_force(queries: np.ndarray, ref: np.ndarray, k: int,

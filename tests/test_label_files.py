@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 
 import psocake_labeler as pl
-from psocake_labeler.io.exports import write_psocake
-from psocake_labeler.io.labels import (SCHEMA, read_label_file, read_psocake_h5,
-                                       read_psocake_json, write_label_file, write_psocake_h5,
-                                       write_psocake_json)
+from psocake_labeler.labelfiles.exports import write_psocake
+from psocake_labeler.labelfiles.store import (
+    SCHEMA,
+    read_label_file,
+    read_psocake_h5,
+    read_psocake_json,
+    write_label_file,
+    write_psocake_h5,
+    write_psocake_json,
+)
 
 
 @pytest.fixture()

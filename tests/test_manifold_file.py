@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 import psocake_labeler as pl
-from psocake_labeler.errors import InputError, LayoutError, MissingFileError, NotHDF5Error
-from psocake_labeler.distributed import knn_query
+from psocake_labeler.errors import (
+    InputError,
+    LayoutError,
+    MissingFileError,
+    NotHDF5Error,
+)
+from psocake_labeler.neighbors.mpi import knn_query
 
 
 def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

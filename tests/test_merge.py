@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import psocake_labeler as pl
-from psocake_labeler.io.exports import write_psocake
-from psocake_labeler.io.labels import read_label_file
+from psocake_labeler.labelfiles.exports import write_psocake
+from psocake_labeler.labelfiles.store import read_label_file
 
 
 @pytest.fixture()
@@ -96,6 +96,7 @@ def test_cli_merge(two_users, tmp_path):
 
 def test_cli_merge_bad_files_and_never_overwrites_inputs(two_users, manifold, capsys, tmp_path):
     import hashlib
+
     from psocake_labeler.cli import main
 
     a, b = two_users

@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from graphs import knn_kernel
 from sklearn.datasets import make_blobs, make_moons
 
-from graphs import knn_kernel
-
 from psocake_labeler.errors import InputError
-from psocake_labeler.propagation import METHODS, Propagation, propagate
+from psocake_labeler.labelling.propagation import METHODS, Propagation, propagate
 
 
 def per_class_rows(y: np.ndarray, per: int, seed: int = 0) -> np.ndarray:

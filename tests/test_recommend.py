@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from graphs import knn_kernel
 from scipy.sparse.csgraph import shortest_path
 from sklearn.datasets import make_blobs
 
-from graphs import knn_kernel
-
 from psocake_labeler.errors import InputError
-from psocake_labeler.propagation import propagate
-from psocake_labeler.recommend import recommend, uncertainty
+from psocake_labeler.labelling.propagation import propagate
+from psocake_labeler.labelling.recommend import recommend, uncertainty
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import psocake_labeler as pl
-from psocake_labeler.io.labels import read_label_file
-from psocake_labeler.session_log import ActionLog
+from psocake_labeler.labelfiles.store import read_label_file
+from psocake_labeler.labelling.log import ActionLog
 from psocake_labeler.simulate import read_truth
 
 

@@ -8,11 +8,25 @@ from scipy.spatial.transform import Rotation
 
 from psocake_labeler.cli import main
 from psocake_labeler.errors import InputError, LayoutError, MissingFileError
-from psocake_labeler.simulate import DEFAULT_CLASSES, parse_mix, read_truth, simulate_run
-from psocake_labeler.simulate.detector import MASK_DEAD, MASK_HOT, MASK_INVALID, Detector
-from psocake_labeler.simulate.particles import (
-    cluster_intensity, icosahedron_vertices, sphere_intensity_profile, sphere_minima_q)
+from psocake_labeler.simulate import (
+    DEFAULT_CLASSES,
+    parse_mix,
+    read_truth,
+    simulate_run,
+)
+from psocake_labeler.simulate.detector import (
+    MASK_DEAD,
+    MASK_HOT,
+    MASK_INVALID,
+    Detector,
+)
 from psocake_labeler.simulate.hits import transform_for
+from psocake_labeler.simulate.particles import (
+    cluster_intensity,
+    icosahedron_vertices,
+    sphere_intensity_profile,
+    sphere_minima_q,
+)
 
 KIND_LABEL = {"single": 0, "multiple": 1, "water": 2, "nonhit": 2}
 

@@ -5,7 +5,7 @@
 
 Started by ``mpiexec``/``mpirun``/``srun`` every rank reads its own block of hits; rank 0
 prints progress and writes the file. A failure on any rank stops every rank with one message
-naming the rank (see :func:`psocake_labeler.distributed.run_step`).
+naming the rank (see :func:`psocake_labeler.neighbors.mpi.run_step`).
 """
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ def _epsilon(text: str) -> str | float:
 
 
 def _open_runs(paths: list[str]) -> Any:
+    from ..embedding.manifold import as_run
     from ..features.transform import require_images
-    from ..manifold import as_run
 
     run = as_run(paths)
     require_images(run)
@@ -105,9 +105,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace, comm: Any, rank: int) -> int:
-    from ..diffusion import build_manifold
-    from ..distributed import as_comm, run_step
-    from ..manifold import Manifold, check_output
+    from .._parallel import as_comm, run_step
+    from ..embedding.diffusion import build_manifold
+    from ..embedding.manifold import Manifold, check_output
 
     size = 1 if comm is None else comm.Get_size()
     progress = ProgressPrinter(enabled=rank == 0 and not args.quiet)

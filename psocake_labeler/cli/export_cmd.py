@@ -34,15 +34,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the label file (propagating with --manifold if needed) and export it."""
-    from ..io.exports import export, write_psocake
-    from ..io.labels import read_label_file
+    from ..labelfiles.exports import export, write_psocake
+    from ..labelfiles.store import read_label_file
 
     labels = Path(args.labels)
     if not 0.0 <= args.min_confidence <= 1.0:
         raise InputError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     if args.manifold:
-        from ..diffusion import Manifold
-        from ..session import LabelSession
+        from ..embedding.diffusion import Manifold
+        from ..labelling.session import LabelSession
 
         s = LabelSession.load(labels, Manifold.load(args.manifold))
         if s.stale or s.predicted.min() < 0 and len(s.labelled_rows()):
@@ -81,7 +81,7 @@ def _summary(data, args: argparse.Namespace) -> str:
     """What the export holds, in words, with a hint when nothing was propagated."""
     import numpy as np
 
-    from ..io.exports import class_mask
+    from ..labelfiles.exports import class_mask
 
     label, source, _conf = data.final()
     n = len(label)

@@ -24,8 +24,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load (errors are one line, exit 2), then show the window or save a screenshot."""
-    from ..diffusion import Manifold
-    from ..session import LabelSession
+    from ..embedding.diffusion import Manifold
+    from ..labelling.session import LabelSession
 
     path = Path(args.manifold)
     # loaded before any window exists, so that a bad file is a clean one-line error
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         import os
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from ..gui.standalone import StandaloneWindow, app, dispose, headless
+    from ..gui.hosts.standalone import StandaloneWindow, app, dispose, headless
 
     qapp = app()
     window = StandaloneWindow()

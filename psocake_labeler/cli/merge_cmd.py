@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Merge, write the merged file and the report; exit 0 (conflicts are not errors)."""
-    from ..io.merge import merge_labels
+    from ..labelfiles.merge import merge_labels
 
     users = args.users.split(",") if args.users else None
     if users is not None and len(users) != len(args.files):

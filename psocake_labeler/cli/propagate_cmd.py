@@ -22,8 +22,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, propagate, save; print a per-class summary."""
-    from ..diffusion import Manifold
-    from ..session import LabelSession
+    from ..embedding.diffusion import Manifold
+    from ..labelling.session import LabelSession
 
     m = Manifold.load(args.manifold)   # missing, folder, not HDF5, wrong kind: one line
     s = LabelSession.load(args.labels, m, user=args.user)

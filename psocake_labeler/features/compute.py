@@ -5,9 +5,9 @@ from typing import Any
 
 import numpy as np
 
+from .._parallel import block_range
 from ..errors import InputError
 from ..progress import ProgressCallback
-from ..distributed import block_range
 from .stream import Tracker, iter_blocks
 from .transform import FeatureTransform, require_images
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..distributed import block_range
+from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError, NoImagesError
 from . import representations as rep
 from .masking import MIN_SAMPLE, PixelStats

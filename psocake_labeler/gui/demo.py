@@ -50,7 +50,8 @@ def prepare(hits: int = 2000, progress: ProgressCallback | None = None,
             mpi: bool = True) -> tuple[Path, Path]:
     """Simulated run and its manifold for the demo (made once, then cached)."""
     import psocake_labeler as pl
-    from ..manifold import engine_fingerprint
+
+    from ..embedding.manifold import engine_fingerprint
     from ..simulate import simulate_run, truth_path_for
 
     folder = cache_dir() / f"demo_{hits}"
@@ -101,7 +102,8 @@ def run_demo(hits: int = 2000, screenshot: str | Path | None = None,
     would (answers from the simulator's truth), to show propagation at work.
     """
     import psocake_labeler as pl
-    from .standalone import StandaloneWindow, app, dispose, headless
+
+    from .hosts.standalone import StandaloneWindow, app, dispose, headless
 
     run_path, manifold_path = prepare(hits, progress, mpi=mpi)
     report(progress, "opening the window", 0, 1)

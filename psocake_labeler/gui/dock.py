@@ -1,7 +1,7 @@
 """``LabelManifoldDock``: the manifold view, the event grid and the label controls in one dock.
 
 The dock draws the session and forwards what the user does to it; all labelling logic lives
-in :class:`~psocake_labeler.session.LabelSession`. Session calls (labels may re-propagate and
+in :class:`~psocake_labeler.labelling.session.LabelSession`. Session calls (labels may re-propagate and
 autosave) run in order on one worker thread; the session's listener only posts a Qt signal,
 so every redraw happens in the GUI thread.
 """
@@ -38,7 +38,7 @@ CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 
 
 class LabelManifoldDock(DockActions, Dock):
-    """The "Label Manifold" dock, for any :class:`~psocake_labeler.gui.host.Host`.
+    """The "Label Manifold" dock, for any :class:`~psocake_labeler.gui.hosts.base.Host`.
 
     API for hosts and tests: :meth:`open_manifold`, :meth:`set_session`, :meth:`show_row`,
     :meth:`select_rows`, :attr:`current_row`, :attr:`session`, :meth:`wait`.
@@ -130,8 +130,8 @@ class LabelManifoldDock(DockActions, Dock):
         self.controls.status.setText(f"opening {path.name} …")
 
         def load(progress):
-            from ..diffusion import Manifold
-            from ..session import LabelSession
+            from ..embedding.diffusion import Manifold
+            from ..labelling.session import LabelSession
 
             progress(f"loading {path.name}", 0, 0)
             m = Manifold.load(path)
@@ -184,7 +184,7 @@ class LabelManifoldDock(DockActions, Dock):
         m = session.manifold
 
         def cold(progress):
-            from ..recommend import recommend
+            from ..labelling.recommend import recommend
 
             return recommend(m.graph, None, np.zeros(0, dtype=np.int64), k=10,
                              coords=getattr(m, "coords", None))

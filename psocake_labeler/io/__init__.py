@@ -4,11 +4,22 @@
 per-rank file, litPixels file, run folder, glob or list. See docs/inputs.md.
 """
 from .describe import FileReport, describe, inspect_file
-from .events import (EVENT_DTYPE, concat_event_tables, event_keys, event_table_from_h5,
-                     event_table_to_h5, make_event_table)
+from .events import (
+                     EVENT_DTYPE,
+                     concat_event_tables,
+                     event_keys,
+                     event_table_from_h5,
+                     event_table_to_h5,
+                     make_event_table,
+)
 from .runs import Run, RunSet, detect_kind, open_run
-from .sources import (ConcatSource, H5DatasetSource, ImageSource, NoImageSource,
-                      PsanaSource)
+from .sources import (
+                     ConcatSource,
+                     H5DatasetSource,
+                     ImageSource,
+                     NoImageSource,
+                     PsanaSource,
+)
 
 __all__ = [
     "EVENT_DTYPE", "ConcatSource", "FileReport", "H5DatasetSource", "ImageSource",

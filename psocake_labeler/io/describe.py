@@ -11,10 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EmptyRunError, LabelerError, LayoutError, MissingFileError, \
-    NoImagesError
-from .describe_files import (label_json_lines, psocake_labels_lines, schema_lines,
-                             truth_lines)
+from ..errors import (
+    EmptyRunError,
+    LabelerError,
+    LayoutError,
+    MissingFileError,
+    NoImagesError,
+)
+from .describe_files import (
+    label_json_lines,
+    psocake_labels_lines,
+    schema_lines,
+    truth_lines,
+)
 from .h5files import open_h5
 from .runs import Run, RunSet, detect_kind, open_run
 

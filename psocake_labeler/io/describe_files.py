@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import LayoutError
 from .runs import parse_name
 
+
 def _walk(f, limit: int = 12) -> list[str]:
     """``name shape dtype`` of the first ``limit`` datasets."""
     import h5py
@@ -51,7 +52,7 @@ def _strings(ds) -> list[str]:
 
 
 def _manifold_lines(f) -> list[str]:
-    """Our manifold file (psocake_labeler.manifold): coordinates, graph, events, params."""
+    """Our manifold file (psocake_labeler.embedding.manifold): coordinates, graph, events, params."""
     lines = []
     if "coords" in f:
         shape = f["coords"].shape
@@ -96,7 +97,7 @@ def _transform_words(g) -> str:
 
 
 def _labels_lines(f) -> list[str]:
-    """Our label file (psocake_labeler.io.labels): classes, hand labels, users, predictions."""
+    """Our label file (psocake_labeler.labelfiles.store): classes, hand labels, users, predictions."""
     lines = []
     names = _strings(f["classes/name"]) if "classes/name" in f else []
     if names:

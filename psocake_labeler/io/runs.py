@@ -317,7 +317,6 @@ def open_run(path_or_paths, use_psana: bool = False) -> Run:
         A subclass naming the file (and dataset) and what to do.
     """
     from . import litpixels, sfx, spi
-
     from .describe import not_a_run
 
     paths = _expand(path_or_paths)

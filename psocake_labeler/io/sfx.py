@@ -12,8 +12,16 @@ from ..errors import EmptyRunError, LayoutError
 from .h5files import get_dataset, open_h5, read_dataset
 from .runs import EVENT_NUMBER, SFX_ALL, SFX_HITS, Run, detect_kind, parse_name
 from .sources import ConcatSource, H5DatasetSource, NoImageSource
-from .spi import DET, _number, _rows, cxi_metadata, find_images, hit_count, read_center, \
-    read_mask
+from .spi import (
+    DET,
+    _number,
+    _rows,
+    cxi_metadata,
+    find_images,
+    hit_count,
+    read_center,
+    read_mask,
+)
 
 SFX_IMAGE_PATHS = ("/entry_1/data_1/data", f"{DET}/data")
 SFX_MASK_PATHS = ("/entry_1/data_1/mask", f"{DET}/mask")

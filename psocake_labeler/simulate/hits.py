@@ -12,8 +12,13 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .detector import Detector
-from .particles import (IcosahedronTransform, cached_transform, cluster_intensity, cluster_offsets,
-                        sphere_intensity_profile)
+from .particles import (
+    IcosahedronTransform,
+    cached_transform,
+    cluster_intensity,
+    cluster_offsets,
+    sphere_intensity_profile,
+)
 
 PARTICLE_NM = 70.0       # PR772, vertex to vertex
 SIZE_JITTER = 0.03       # relative rms of the particle diameter

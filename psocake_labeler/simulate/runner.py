@@ -23,7 +23,14 @@ from ..io.atomic import atomic_path
 from ..progress import ProgressCallback, report
 from .detector import MASK_HOT
 from .hits import PARTICLE_NM, detector_for, simulate_block, transform_for
-from .truth import DEFAULT_CLASSES, KIND_TO_LABEL, KINDS, Truth, truth_path_for, write_truth
+from .truth import (
+    DEFAULT_CLASSES,
+    KIND_TO_LABEL,
+    KINDS,
+    Truth,
+    truth_path_for,
+    write_truth,
+)
 from .writers import RunInfo, SfxWriter, SpiWriter
 
 DEFAULT_MIX = {"single": 0.30, "multiple": 0.15, "water": 0.45, "nonhit": 0.10}

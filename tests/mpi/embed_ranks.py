@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from mpi4py import MPI
 
-import psocake_labeler.distributed as dist
+import psocake_labeler.neighbors.mpi as dist
 from psocake_labeler import build_manifold
 
 

@@ -10,8 +10,9 @@ import sys
 import numpy as np
 from mpi4py import MPI
 
-from psocake_labeler.distributed import knn, run_step
+from psocake_labeler._parallel import run_step
 from psocake_labeler.errors import LabelerError, NoImagesError
+from psocake_labeler.neighbors.mpi import knn
 
 
 def read_block(rank: int, failing: int) -> np.ndarray:

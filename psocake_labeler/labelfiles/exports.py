@@ -15,10 +15,17 @@ import h5py
 import numpy as np
 
 from ..errors import InputError, LayoutError, NoImagesError
-from .atomic import atomic_h5, atomic_write_text
-from .labels import (LabelData, events_in_run, parse_run_name, psocake_h5_name,
-                     psocake_json_name, write_psocake_h5, write_psocake_json)
-from .spi import IMAGE_PATHS
+from ..io.atomic import atomic_h5, atomic_write_text
+from ..io.spi import IMAGE_PATHS
+from .store import (
+    LabelData,
+    events_in_run,
+    parse_run_name,
+    psocake_h5_name,
+    psocake_json_name,
+    write_psocake_h5,
+    write_psocake_json,
+)
 
 FORMATS = ("json", "csv", "cxi", "blacklist")
 CXI_SCHEMA = "psocake-labeler/class-cxi"
@@ -168,7 +175,7 @@ def _experiment(source: str) -> str:
     parsed = parse_run_name(source)
     if parsed:
         return parsed[0]
-    from .spi import cxi_metadata   # the file's own metadata, as ``info`` reads it
+    from ..io.spi import cxi_metadata  # the file's own metadata, as ``info`` reads it
     try:
         with h5py.File(source, "r") as f:
             return cxi_metadata(f, Path(source), "spi", None).get("experiment") or ""

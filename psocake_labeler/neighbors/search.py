@@ -32,8 +32,8 @@ from typing import Callable, Optional
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .knn_blocks import Block
-from .threads import available_cores
+from .._parallel import available_cores
+from .blocks import Block
 
 EPS = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)

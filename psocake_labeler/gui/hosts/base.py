@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 from pyqtgraph.Qt import QtCore
 
-from .images import FileImages
+from ..images import FileImages
 
 
 class Host(QtCore.QObject):

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Suppression radius (graph hops) around each pick within one batch.
 HOPS = 2
@@ -138,7 +138,7 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     Parameters
     ----------
     graph : (N, N) sparse symmetric kernel (``Manifold.graph``).
-    propagation : a :class:`~psocake_labeler.propagation.Propagation`, or ``None`` before the
+    propagation : a :class:`~psocake_labeler.labelling.propagation.Propagation`, or ``None`` before the
         first label (cold start).
     labelled_rows : rows already labelled; never returned.
     k : how many to return (fewer only if fewer unlabelled events exist).

@@ -13,9 +13,9 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh, lobpcg
 from threadpoolctl import threadpool_limits
 
-from .errors import InputError
-from .progress import ProgressCallback, report
-from .threads import available_cores, row_split_operator
+from .._parallel import available_cores, row_split_operator
+from ..errors import InputError
+from ..progress import ProgressCallback, report
 
 # From this many events the eigensolver's sparse products run on all cores, by row blocks.
 _SPLIT_MATVEC = 5000

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputError
-from .propagation_solvers import (
+from ..errors import InputError
+from .solvers import (
     GraphInfo,
     graph_info,
     harmonic_solve,

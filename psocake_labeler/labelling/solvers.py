@@ -1,4 +1,4 @@
-"""Sparse solvers behind :mod:`psocake_labeler.propagation`.
+"""Sparse solvers behind :mod:`psocake_labeler.labelling.propagation`.
 
 Three graph problems, all solved with a block Jacobi-preconditioned conjugate gradient
 (one CG per class column, sharing each sparse mat-vec) that can start from the previous

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .errors import ClassNameError
+from ..errors import ClassNameError
 
 DEFAULT_CLASSES = ("Single", "Multiple", "Water/Unknown")
 # The colours users know from the prototype: Single red, Multiple green, Water/Unknown blue.

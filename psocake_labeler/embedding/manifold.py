@@ -18,12 +18,17 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputError, LayoutError, MissingFileError, NotHDF5Error
-from .io.atomic import atomic_h5
-from .io.h5files import check_file, first_line, open_h5
-from .io.events import (EVENT_DTYPE, concat_event_tables, event_table_from_h5,
-                        event_table_to_h5, make_event_table)
-from .progress import ProgressCallback
+from ..errors import InputError, LayoutError, MissingFileError, NotHDF5Error
+from ..io.atomic import atomic_h5
+from ..io.events import (
+    EVENT_DTYPE,
+    concat_event_tables,
+    event_table_from_h5,
+    event_table_to_h5,
+    make_event_table,
+)
+from ..io.h5files import check_file, first_line, open_h5
+from ..progress import ProgressCallback
 
 SCHEMA = "psocake-labeler/manifold"
 SCHEMA_VERSION = 1
@@ -36,7 +41,7 @@ def array_event_table(n: int, offset: int = 0) -> np.ndarray:
 
 def as_run(data: Any) -> Any:
     """A :class:`~psocake_labeler.io.Run` from a Run, a path, or a list of either."""
-    from .io import Run, RunSet, open_run
+    from ..io import Run, RunSet, open_run
 
     if isinstance(data, Run):
         return data
@@ -156,7 +161,7 @@ class Manifold:
                               shape=tuple(int(s) for s in g.attrs["shape"]))
         transform = None
         if "transform" in f:
-            from .features import FeatureTransform
+            from ..features import FeatureTransform
 
             transform = FeatureTransform.load(f["transform"])
         return cls(coords=f["coords"][()], eigenvalues=f["eigenvalues"][()],
@@ -178,8 +183,8 @@ class Manifold:
 
         Returns a new Manifold over old + new rows; the graph links new events to old ones.
         """
+        from ..neighbors.mpi import knn_query
         from .diffusion import bandwidth_floor, nystrom_weights
-        from .distributed import knn_query
 
         feats, events = self._new_rows(run_or_array, progress)
         k = min(int(self.params.get("knn", 15)), len(self))
@@ -212,7 +217,7 @@ class Manifold:
         if self.transform is None:
             raise InputError("this manifold was built from a feature array, so it has no "
                              "feature transform: extend it with a feature array, not a run")
-        from .features import compute_features
+        from ..features import compute_features
 
         run = as_run(data)
         feats, _ = compute_features(run, transform=self.transform, progress=progress)
@@ -252,7 +257,7 @@ def _open_manifold(path: Path) -> h5py.File:
 
 
 def _kind(f: h5py.File) -> str:
-    from .io.runs import detect_kind
+    from ..io.runs import detect_kind
 
     try:
         return detect_kind(f)
@@ -292,7 +297,11 @@ def engine_fingerprint() -> str:
     manifold made by older code is rebuilt rather than shown after an upgrade.
     """
     # Imported here: diffusion imports this module.
-    from . import diffusion, distributed, eigensolve, features, knn_blocks, knn_search
+    from .. import features
+    from ..neighbors import blocks as knn_blocks
+    from ..neighbors import mpi as distributed
+    from ..neighbors import search as knn_search
+    from . import diffusion, eigensolve
 
     here = Path(__file__)
     sources = [Path(m.__file__) for m in (diffusion, distributed, eigensolve, knn_blocks,

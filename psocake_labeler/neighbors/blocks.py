@@ -1,4 +1,4 @@
-"""Events prepared for the pruned k-NN search (:mod:`psocake_labeler.knn_search`).
+"""Events prepared for the pruned k-NN search (:mod:`psocake_labeler.neighbors.search`).
 
 A :class:`Block` is a set of events split into compact clusters (k-means) in a screening
 space ``z = [Q^T x, |x - Q Q^T x|]``, where ``Q`` holds a few leading directions of the data
@@ -7,8 +7,8 @@ travel between MPI ranks as :func:`to_wire` tuples.
 """
 from __future__ import annotations
 
-import warnings
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 

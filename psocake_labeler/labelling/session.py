@@ -1,6 +1,6 @@
 """``LabelSession``: the labels of one manifold, who gave them, and what they predict.
 
-Every change goes through the action log (:mod:`psocake_labeler.session_log`), is saved
+Every change goes through the action log (:mod:`psocake_labeler.labelling.log`), is saved
 atomically to ``path`` before the call returns (so a label is never lost once the call has
 returned), re-propagates when propagation is on, and then tells the listeners (the GUI).
 """
@@ -13,12 +13,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..errors import InputError, ManifoldMismatchError
+from ..labelfiles.merge import merge_labels, read_label_set
+from ..labelfiles.store import LabelData, read_label_file, write_label_file
 from .classes import DEFAULT_CLASSES, ClassList, ConfirmRequiredError
-from .errors import InputError, ManifoldMismatchError
-from .io.labels import LabelData, read_label_file, write_label_file
-from .io.merge import merge_labels, read_label_set
+from .log import Action, ActionLog
 from .propagation import DEFAULT_METHOD
-from .session_log import Action, ActionLog
 
 __all__ = ["LabelSession", "merge_labels"]
 
@@ -38,7 +38,7 @@ class LabelSession:
     user : str, optional
         Name logged with every action; default the login name.
     method : str, optional
-        Propagation method (default: the measured best, ``propagation.DEFAULT_METHOD``) passed to :func:`psocake_labeler.propagation.propagate`.
+        Propagation method (default: the measured best, ``propagation.DEFAULT_METHOD``) passed to :func:`psocake_labeler.labelling.propagation.propagate`.
     """
 
     def __init__(self, manifold, classes: Sequence[str] | ClassList = DEFAULT_CLASSES,
@@ -336,7 +336,7 @@ class LabelSession:
 
     def export(self, path: str | os.PathLike, class_name: str | None = None, **options) -> Path:
         """Export by suffix: ``.json``/``.csv`` table, ``.cxi`` one class, ``.dat`` blacklist."""
-        from .io.exports import export
+        from ..labelfiles.exports import export
 
         return export(self._d, path, class_name=class_name, **options)
 

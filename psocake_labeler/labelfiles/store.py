@@ -19,11 +19,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..classes import ClassList
 from ..errors import InputError, LayoutError, MissingFileError, NotHDF5Error
-from ..session_log import ActionLog
-from .atomic import atomic_h5, atomic_write_text
-from .events import make_event_table
+from ..io.atomic import atomic_h5, atomic_write_text
+from ..io.events import make_event_table
+from ..labelling.classes import ClassList
+from ..labelling.log import ActionLog
 
 SCHEMA = "psocake-labeler/labels"
 VERSION = 1
@@ -280,7 +280,7 @@ def _read_events(g: h5py.Group) -> np.ndarray:
 
 
 def _open_h5(path, what: str = "label file") -> h5py.File:
-    from .h5files import check_file, first_line   # missing, folder, empty, not HDF5
+    from ..io.h5files import check_file, first_line  # missing, folder, empty, not HDF5
 
     p = check_file(path, what)
     try:

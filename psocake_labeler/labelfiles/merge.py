@@ -17,13 +17,21 @@ from typing import Sequence
 
 import numpy as np
 
-from ..classes import DEFAULT_CLASSES, ClassList
 from ..errors import InputError, LayoutError, MissingFileError
-from ..session_log import ActionLog
-from .events import make_event_table
-from .labels import SCHEMA as LABELS_SCHEMA, _attr_str, _open_h5
-from .labels import (LabelData, parse_run_name, read_label_file,
-                     read_psocake_h5, read_psocake_json, write_label_file)
+from ..io.events import make_event_table
+from ..labelling.classes import DEFAULT_CLASSES, ClassList
+from ..labelling.log import ActionLog
+from .store import SCHEMA as LABELS_SCHEMA
+from .store import (
+    LabelData,
+    _attr_str,
+    _open_h5,
+    parse_run_name,
+    read_label_file,
+    read_psocake_h5,
+    read_psocake_json,
+    write_label_file,
+)
 
 Key = tuple[int, int]   # (run, event)
 

@@ -13,8 +13,8 @@ import pyqtgraph as pg
 from pyqtgraph.dockarea import Dock, DockArea
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from .dock import LabelManifoldDock
-from .host import Host
+from ..dock import LabelManifoldDock
+from .base import Host
 
 
 def purge_dead_views() -> None:

@@ -8,7 +8,7 @@ Laplace-Beltrami eigenfunctions of the manifold; a per-point bandwidth would lea
 in. Only where that global kernel would leave an event nearly alone does a floor tied to its
 nearest-neighbour distance take over, and pieces the graph falls into are joined by their
 shortest links, so that no event has a vanishing degree and huge coordinates. The
-eigenproblem (:mod:`psocake_labeler.eigensolve`) is the symmetric conjugate
+eigenproblem (:mod:`psocake_labeler.embedding.eigensolve`) is the symmetric conjugate
 ``D^-1/2 K D^-1/2`` solved with ``eigsh(which="LA")`` (or LOBPCG) from a fixed start vector:
 sparse, no shift-invert, and the same answer whatever the number of MPI ranks that built
 the graph.
@@ -22,11 +22,12 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackNoConvergence
 
-from .distributed import as_comm, block_range, knn, knn_query, run_step
+from .._parallel import as_comm, block_range, run_step
+from ..errors import InputError
+from ..neighbors.mpi import knn, knn_query
+from ..progress import ProgressCallback
 from .eigensolve import diffusion_eigs
-from .errors import InputError
 from .manifold import Manifold, array_event_table, as_run
-from .progress import ProgressCallback
 
 __all__ = ["Manifold", "build_manifold", "choose_epsilon", "kernel_graph", "diffusion_eigs",
            "nystrom_weights", "bandwidth_floor", "link_components"]
@@ -227,7 +228,7 @@ def _local_rows(data: Any, comm: Any, progress: Optional[ProgressCallback],
         return np.ascontiguousarray(data[start:stop], dtype=np.float32), None, None
     if isinstance(data, np.ndarray):
         raise InputError(f"a feature array must be 2-D (events x features), got {data.shape}")
-    from .features import compute_features
+    from ..features import compute_features
 
     run = as_run(data)
     local, transform = compute_features(run, comm=comm, progress=progress, **feature_options)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from pyqtgraph.Qt import QtCore
 
-from .dock import LabelManifoldDock
-from .host import Host
+from ..dock import LabelManifoldDock
+from .base import Host
 
 
 class _GuiThreadCall(QtCore.QObject):

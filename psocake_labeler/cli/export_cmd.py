@@ -102,12 +102,6 @@ def _summary(data, args: argparse.Namespace) -> str:
 
 def _is_ours(path: Path) -> bool:
     """True for our label and manifold files (which an export must not replace)."""
-    import h5py
+    from ..io.schema import path_kind
 
-    try:
-        with h5py.File(path, "r") as f:
-            schema = f.attrs.get("schema", "")
-    except OSError:
-        return False
-    schema = schema.decode() if isinstance(schema, bytes) else str(schema)
-    return schema.startswith(("psocake-labeler/labels", "psocake-labeler/manifold"))
+    return path_kind(path) in ("labels", "manifold")

@@ -28,9 +28,10 @@ from ..io.events import (
     make_event_table,
 )
 from ..io.h5files import check_file, first_line, open_h5
+from ..io.schema import SCHEMA_MANIFOLD as SCHEMA
+from ..io.schema import file_kind, kind_words
 from ..progress import ProgressCallback
 
-SCHEMA = "psocake-labeler/manifold"
 SCHEMA_VERSION = 1
 
 
@@ -134,9 +135,9 @@ class Manifold:
             raise MissingFileError(f"{path}: no such manifold file; make one with "
                                    "'psocake-labeler embed RUN.cxi -o manifold.h5'")
         with _open_manifold(path) as f:
-            kind = _kind(f)
+            kind = file_kind(f)
             if kind != "manifold":
-                raise LayoutError(f"{path}: {_what(kind)}, not a manifold file (schema "
+                raise LayoutError(f"{path}: {kind_words(kind)}, not a manifold file (schema "
                                   f"{SCHEMA!r}); give the file written by 'psocake-labeler "
                                   "embed ... -o manifold.h5'")
             missing = [n for n in _REQUIRED if n not in f] + (
@@ -229,22 +230,6 @@ class Manifold:
 _REQUIRED = ("coords", "eigenvalues", "density", "features", "events", "graph/data",
              "graph/indices", "graph/indptr")
 
-# What a non-manifold file is, in words, by io.runs.detect_kind.
-_KIND_WORDS = {
-    "labels": "a label file", "psocake-labels": "a Psocake label file",
-    "class-cxi": "a one-class export", "litpixels": "a Psocake litPixels file",
-    "sfx-master": "a Psocake run (hits file)", "sfx-rank": "a Psocake run (hits file)",
-    "spi": "a Psocake run (hits file)", "spi-hitfinder": "a Psocake hit-finder file",
-    "cxi": "a CXI file of images",
-}
-
-
-def _what(kind: str) -> str:
-    if kind.startswith("schema:"):
-        return f"a file of schema {kind[len('schema:'):]!r}"
-    return _KIND_WORDS.get(kind, "a file of unknown layout")
-
-
 def _open_manifold(path: Path) -> h5py.File:
     """``path`` opened read-only; a folder, non-HDF5 or truncated file is one clear line."""
     try:
@@ -254,15 +239,6 @@ def _open_manifold(path: Path) -> h5py.File:
     except NotHDF5Error as exc:
         raise NotHDF5Error(f"{exc}; a manifold file is written by 'psocake-labeler embed "
                            "RUN.cxi -o manifold.h5'") from None
-
-
-def _kind(f: h5py.File) -> str:
-    from ..io.runs import detect_kind
-
-    try:
-        return detect_kind(f)
-    except (OSError, KeyError):
-        return "unknown"
 
 
 def check_output(path: str | os.PathLike) -> bool:
@@ -281,12 +257,12 @@ def check_output(path: str | os.PathLike) -> bool:
         raise InputError(f"{p}: is a folder{refuse}")
     try:
         with open_h5(check_file(p)) as f:
-            kind = _kind(f)
+            kind = file_kind(f)
     except InputError:
         raise InputError(f"{p}: exists and is not a manifold file (not readable as HDF5)"
                          f"{refuse}") from None
     if kind != "manifold":
-        raise InputError(f"{p}: exists and is {_what(kind)}{refuse}")
+        raise InputError(f"{p}: exists and is {kind_words(kind)}{refuse}")
     return True
 
 

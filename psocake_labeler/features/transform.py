@@ -14,12 +14,12 @@ import numpy as np
 
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError, NoImagesError
+from ..io.schema import SCHEMA_FEATURES as SCHEMA
 from . import representations as rep
 from .masking import MIN_SAMPLE, PixelStats
 from .reduction import COV_MAX_DIM, Moments, allreduce, pca_from_moments, randomized_pca
 from .stream import Tracker, chunk_rows, iter_blocks
 
-SCHEMA = "psocake-labeler/feature-transform"
 SCHEMA_VERSION = 1
 # Keep this rank's pre-PCA features in memory (to avoid a second read) below this size.
 CACHE_BYTES = 256 * 2 ** 20

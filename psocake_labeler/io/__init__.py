@@ -12,7 +12,9 @@ from .events import (
                      event_table_to_h5,
                      make_event_table,
 )
-from .runs import Run, RunSet, detect_kind, open_run
+from .opening import open_run
+from .runs import Run, RunSet
+from .schema import file_kind, kind_words
 from .sources import (
                      ConcatSource,
                      H5DatasetSource,
@@ -24,6 +26,6 @@ from .sources import (
 __all__ = [
     "EVENT_DTYPE", "ConcatSource", "FileReport", "H5DatasetSource", "ImageSource",
     "NoImageSource", "PsanaSource", "Run", "RunSet", "concat_event_tables", "describe",
-    "detect_kind", "event_keys", "event_table_from_h5", "event_table_to_h5",
+    "file_kind", "kind_words", "event_keys", "event_table_from_h5", "event_table_to_h5",
     "inspect_file", "make_event_table", "open_run",
 ]

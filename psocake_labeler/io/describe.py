@@ -14,7 +14,6 @@ import numpy as np
 from ..errors import (
     EmptyRunError,
     LabelerError,
-    LayoutError,
     MissingFileError,
     NoImagesError,
 )
@@ -25,7 +24,9 @@ from .describe_files import (
     truth_lines,
 )
 from .h5files import open_h5
-from .runs import Run, RunSet, detect_kind, open_run
+from .opening import open_run
+from .runs import Run, RunSet
+from .schema import file_kind, not_a_run
 
 TITLES = {
     "spi": "Psocake SPI hits file (\"Launch hit finder\" + \"Save hits\", xtc2cxi --mode spi)",
@@ -82,27 +83,6 @@ def count_nonfinite(run: Run, sample: int = 16, block: int = 4) -> dict:
     return {"images": len(rows), "pixels": pixels, "nan": nan, "inf": inf,
             "bad_images": bad_images, "blank": blank,
             "fraction": (nan + inf) / pixels if pixels else 0.0}
-
-
-def not_a_run(path: Path, kind: str) -> LayoutError:
-    """The message for an HDF5 file that is not a run, saying what it is instead."""
-    if kind == "manifold":
-        return LayoutError(f"{path}: is a psocake-labeler manifold file, not a run; load it "
-                           "with Manifold.load or `psocake-labeler gui`")
-    if kind == "labels":
-        return LayoutError(f"{path}: is a psocake-labeler label file, not a run; load it "
-                           "with LabelSession.load")
-    if kind == "psocake-labels":
-        return LayoutError(f"{path}: is a Psocake label file (labels/propLabels), not a run")
-    if kind.startswith("schema:"):
-        return LayoutError(f"{path}: is a {kind[7:]} file, not a Psocake run")
-    from .runs import EVENT_NUMBER, LIT_PIXELS, SFX_ALL, SPI_HITS
-
-    with open_h5(path) as f:
-        top = ", ".join(sorted(f.keys())[:8]) or "nothing"
-    return LayoutError(f"{path}: is HDF5 but not a Psocake hit-finder output: none of "
-                       f"{SPI_HITS}, {EVENT_NUMBER}, {SFX_ALL}, {LIT_PIXELS} (top level "
-                       f"holds: {top})")
 
 
 def _sentence(exc: Exception) -> str:
@@ -238,12 +218,12 @@ def inspect_file(path, sample: int = 16) -> FileReport:
         kind = "run"
     else:
         with open_h5(p) as f:
-            kind = detect_kind(f)
+            kind = file_kind(f)
             if kind in ("manifold", "labels"):
                 return FileReport(str(p), kind, schema_lines(f, p, kind))
             if kind == "psocake-labels":
                 return FileReport(str(p), kind, psocake_labels_lines(f, p))
-            if kind == "schema:psocake-labeler/simulation-truth":
+            if kind == "truth":
                 return FileReport(str(p), "truth", truth_lines(f, p))
         if kind.startswith("schema:") or kind == "unknown":
             raise not_a_run(p, kind)

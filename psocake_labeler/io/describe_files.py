@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LayoutError
-from .runs import parse_name
+from .schema import parse_name
 
 
 def _walk(f, limit: int = 12) -> list[str]:

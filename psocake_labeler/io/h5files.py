@@ -80,3 +80,36 @@ def read_dataset(f, name: str, path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise NotHDF5Error(f"{path}: dataset {name} cannot be read ({exc}); the file is "
                            "probably truncated: copy or write it again") from None
+
+
+def attr_text(value) -> str | None:
+    """A scalar or 1-element string dataset/attribute as str."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        if value.size == 0:
+            return None
+        value = value.reshape(-1)[0]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def median_number(f, name: str, n: int | None = None) -> float | None:
+    """Median of the finite values of a scalar or per-hit numeric dataset, or None."""
+    ds = get_dataset(f, name)
+    if ds is None or ds.dtype.kind not in "iuf":
+        return None
+    try:
+        values = np.asarray(ds[()], dtype=np.float64).reshape(-1)
+    except OSError:
+        return None
+    if n is not None and len(values) > 1:
+        values = values[:n]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else None
+
+
+def row_count(ds) -> int:
+    """Length of a per-hit dataset (a scalar counts as one row)."""
+    return int(ds.shape[0]) if ds.ndim else 1

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
-from .h5files import get_dataset, open_h5, read_dataset
-from .runs import LIT_PIXELS, Run, parse_name
+from .h5files import attr_text, get_dataset, open_h5, read_dataset, row_count
+from .runs import Run
+from .schema import LIT_PIXELS, parse_name
 from .sources import NoImageSource
-from .spi import _rows, _text, hit_count, num_events_attr
+from .spi import hit_count, num_events_attr
 
 METRIC = f"{LIT_PIXELS}/hitMetric"
 EVENT = f"{LIT_PIXELS}/event"
@@ -47,7 +48,7 @@ def open_litpixels(path: Path) -> Run:
             if get_dataset(f, name) is None:
                 raise LayoutError(f"{path}: litPixels file without {name}")
         metric_ds = f[METRIC]
-        lengths = {METRIC: _rows(metric_ds), EVENT: _rows(f[EVENT])}
+        lengths = {METRIC: row_count(metric_ds), EVENT: row_count(f[EVENT])}
         n = hit_count(path, lengths, num_events_attr(metric_ds))
         if n == 0:
             raise EmptyRunError(f"{path}: holds 0 events ({METRIC} is empty); run "
@@ -57,14 +58,14 @@ def open_litpixels(path: Path) -> Run:
         attrs = metric_ds.attrs
         md = {"kind": "litpixels"}
         md.update({k: v for k, v in parse_name(path).items() if k != "rest"})
-        exprun = _text(attrs.get("exprun"))
+        exprun = attr_text(attrs.get("exprun"))
         if exprun:
             m = re.search(r"exp=([A-Za-z]+\d+)", exprun)
             r = re.search(r"run=(\d+)", exprun)
             md["experiment"] = md.get("experiment") or (m[1] if m else None)
             md["run"] = md.get("run") if md.get("run") is not None else (
                 int(r[1]) if r else None)
-        md["detector"] = _text(attrs.get("detectorName"))
+        md["detector"] = attr_text(attrs.get("detectorName"))
         energy = attrs.get("photonEnergy")
         md["photon_energy_eV"] = None if energy is None else float(
             np.median(np.asarray(energy, dtype=np.float64)))

@@ -8,87 +8,17 @@ file goes through before h5py opens it are in :mod:`.h5files`).
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import EmptyRunError, InputError, LayoutError, MissingFileError
+from ..errors import EmptyRunError, LayoutError
 from .events import concat_event_tables, make_event_table
-from .h5files import get_dataset, open_h5
 from .sources import ConcatSource, ImageSource
-
-SPI_HITS = "/entry_1/result_1/nHits"
-SPI_ALL = "/entry_1/result_1/nHitsAll"
-SFX_ALL = "/entry_1/result_1/nPeaksAll"
-SFX_HITS = "/entry_1/result_1/nPeaks"
-EVENT_NUMBER = "/LCLS/eventNumber"
-LIT_PIXELS = "/litPixels"
-SCHEMA_MANIFOLD = "psocake-labeler/manifold"
-SCHEMA_LABELS = "psocake-labeler/labels"
-# Files of ours that keep a Psocake layout: read by their datasets, like Psocake's own.
-SCHEMA_CLASS_CXI = "psocake-labeler/class-cxi"
-SCHEMA_PSOCAKE_LABELS = "psocake/labels"
-
-# <exp>_<run:04d>[_<rank>][_<tag>]: experiment names are letters then digits (amo06516).
-NAME_RE = re.compile(r"^(?P<exp>[A-Za-z]+\d+)_(?P<run>\d+)(?:_(?P<rest>.+))?$")
 
 METADATA_KEYS = ("kind", "experiment", "run", "detector", "photon_energy_eV",
                  "distance_m", "pixel_size_m")
-
-
-def parse_name(path: str | Path) -> dict:
-    """Experiment, run and the rest (rank and/or tag) from ``<exp>_<run:04d>[_...]``.
-
-    Returns an empty dict when the name does not follow Psocake's pattern.
-    """
-    stem = Path(path).name.split(".")[0]
-    m = NAME_RE.match(stem)
-    if not m:
-        return {}
-    return {"experiment": m["exp"], "run": int(m["run"]), "rest": m["rest"]}
-
-
-def detect_kind(f) -> str:
-    """Which file this is, from its datasets and ``schema`` attribute.
-
-    One of ``manifold``, ``labels``, ``class-cxi`` (our one-class export, SPI layout),
-    ``schema:<name>`` (another file of ours), ``litpixels``,
-    ``sfx-master``, ``sfx-rank``, ``spi``, ``spi-hitfinder`` (nHitsAll only, hits not
-    saved), ``psocake-labels``, ``cxi`` (eventNumber and images, no Psocake result) or
-    ``unknown``.
-    """
-    schema = f.attrs.get("schema")
-    if isinstance(schema, bytes):
-        schema = schema.decode()
-    if isinstance(schema, str):
-        if schema.startswith(SCHEMA_MANIFOLD):
-            return "manifold"
-        if schema.startswith(SCHEMA_LABELS):
-            return "labels"
-        if schema.startswith(SCHEMA_PSOCAKE_LABELS):
-            return "psocake-labels"
-        if schema.startswith(SCHEMA_CLASS_CXI):
-            # SPI layout, read like a hits file when named, but not a run of its own
-            # when found by listing a run folder (its hits are copies).
-            return "class-cxi" if get_dataset(f, EVENT_NUMBER) is not None else "unknown"
-        return f"schema:{schema}"
-    if LIT_PIXELS in f:
-        return "litpixels"
-    if get_dataset(f, SFX_ALL) is not None:
-        return "sfx-master"
-    if get_dataset(f, SFX_HITS) is not None:
-        return "sfx-rank"
-    if get_dataset(f, SPI_HITS) is not None:
-        return "spi"
-    if get_dataset(f, SPI_ALL) is not None:
-        return "spi" if get_dataset(f, EVENT_NUMBER) is not None else "spi-hitfinder"
-    if get_dataset(f, EVENT_NUMBER) is not None:
-        return "cxi"
-    if get_dataset(f, "labels") is not None and get_dataset(f, "propLabels") is not None:
-        return "psocake-labels"
-    return "unknown"
 
 
 def normalise_selection(sel, n: int) -> np.ndarray:
@@ -270,99 +200,3 @@ class RunSet(Run):
     def close(self) -> None:
         for r in self.runs:
             r.close()
-
-
-def _expand(path_or_paths) -> list[Path]:
-    """Files named by a path, a folder, a glob, or a list of those (in order)."""
-    import glob
-
-    if isinstance(path_or_paths, (list, tuple)):
-        out: list[Path] = []
-        for p in path_or_paths:
-            out.extend(_expand(p))
-        return out
-    p = Path(os.fspath(path_or_paths))
-    if p.is_dir():
-        files = sorted(q for q in p.iterdir()
-                       if q.is_file() and q.suffix in (".cxi", ".h5")
-                       and not q.name.startswith("."))
-        return [_Folder(q) for q in files]  # marked: skip what is not a run
-    if not p.exists() and glob.has_magic(str(p)):
-        files = sorted(glob.glob(str(p)))
-        if not files:
-            raise MissingFileError(f"{p}: no file matches this pattern")
-        return [_Folder(q) for q in map(Path, files)]
-    return [p]
-
-
-class _Folder(type(Path())):
-    """A path found by listing a folder or a glob (not named by the user)."""
-
-
-def open_run(path_or_paths, use_psana: bool = False) -> Run:
-    """Open Psocake output as a :class:`Run`.
-
-    Parameters
-    ----------
-    path_or_paths : path, folder, glob, or list of them
-        An SPI hits file, an SFX master (gathers its per-rank files) or per-rank file, a
-        litPixels ``.h5``, a run folder such as ``r0093/``, a glob, or a list; several runs
-        give a :class:`RunSet`.
-    use_psana : bool
-        When a file has hits but no images, read them through psana (inside Psocake).
-
-    Raises
-    ------
-    InputError
-        A subclass naming the file (and dataset) and what to do.
-    """
-    from . import litpixels, sfx, spi
-    from .describe import not_a_run
-
-    paths = _expand(path_or_paths)
-    if isinstance(path_or_paths, (list, tuple)) and not path_or_paths:
-        raise InputError("no run files given: pass a .cxi/.h5 file, a run folder or a glob")
-    kinds = {}
-    for p in paths:
-        if p.suffix == ".json" and p.exists():
-            raise LayoutError(f"{p}: is a JSON file (a Psocake .label.json?), not a run; "
-                              "give the run's .cxi")
-        try:
-            with open_h5(p) as f:
-                kinds[str(p)] = detect_kind(f)
-        except InputError:
-            # A folder may hold a stray broken file; a broken run file is still an error.
-            if not isinstance(p, _Folder) or (p.suffix == ".cxi" and parse_name(p)):
-                raise
-            kinds[str(p)] = "unreadable"
-    gathered: set[str] = set()
-    for p in paths:
-        if kinds[str(p)] == "sfx-master":
-            gathered.update(str(q) for q in sfx.rank_files(p))
-    image_kinds = ("spi", "sfx-master", "sfx-rank", "cxi")
-    has_image_runs = any(k in image_kinds for k in kinds.values())
-    runs: list[Run] = []
-    for p in paths:
-        kind = kinds[str(p)]
-        if str(p) in gathered:
-            continue  # read through its master
-        if isinstance(p, _Folder) and not (kind in image_kinds or (
-                kind == "litpixels" and not has_image_runs)):
-            continue  # a folder also holds label, truth, metric and other files
-        if kind in ("spi", "cxi", "spi-hitfinder", "class-cxi"):
-            runs.append(spi.open_spi(Path(p), use_psana=use_psana))
-        elif kind in ("sfx-master", "sfx-rank"):
-            runs.append(sfx.open_sfx(Path(p)))
-        elif kind == "litpixels":
-            runs.append(litpixels.open_litpixels(Path(p)))
-        else:
-            raise not_a_run(Path(p), kind)
-    if not runs:
-        hitfinder = [p for p in paths if kinds[str(p)] == "spi-hitfinder"]
-        if hitfinder:
-            spi.open_spi(Path(hitfinder[0]))  # raises its own message (hits not saved)
-        where = (", ".join(map(str, path_or_paths)) if isinstance(path_or_paths, (list, tuple))
-                 else path_or_paths)
-        raise LayoutError(f"{where}: holds no Psocake run file (looked for .cxi/.h5 "
-                          f"with {SPI_HITS}, {SFX_ALL}, {SFX_HITS} or {LIT_PIXELS})")
-    return runs[0] if len(runs) == 1 else RunSet(runs)

@@ -9,19 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
-from .h5files import get_dataset, open_h5, read_dataset
-from .runs import EVENT_NUMBER, SFX_ALL, SFX_HITS, Run, detect_kind, parse_name
-from .sources import ConcatSource, H5DatasetSource, NoImageSource
-from .spi import (
-    DET,
-    _number,
-    _rows,
-    cxi_metadata,
-    find_images,
-    hit_count,
-    read_center,
-    read_mask,
+from .h5files import (
+    get_dataset,
+    median_number,
+    open_h5,
+    read_dataset,
+    row_count,
 )
+from .runs import Run
+from .schema import EVENT_NUMBER, SFX_ALL, SFX_HITS, file_kind, parse_name
+from .sources import ConcatSource, H5DatasetSource, NoImageSource
+from .spi import DET, cxi_metadata, find_images, hit_count, read_center, read_mask
 
 SFX_IMAGE_PATHS = ("/entry_1/data_1/data", f"{DET}/data")
 SFX_MASK_PATHS = ("/entry_1/data_1/mask", f"{DET}/mask")
@@ -64,18 +62,18 @@ def _open_rank(path: Path) -> tuple[np.ndarray, object, dict]:
     with open_h5(path) as f:
         if get_dataset(f, EVENT_NUMBER) is None:
             raise LayoutError(f"{path}: per-rank peak-finder file without {EVENT_NUMBER}")
-        lengths = {EVENT_NUMBER: _rows(f[EVENT_NUMBER])}
+        lengths = {EVENT_NUMBER: row_count(f[EVENT_NUMBER])}
         if get_dataset(f, SFX_HITS) is not None:
-            lengths[SFX_HITS] = _rows(f[SFX_HITS])
+            lengths[SFX_HITS] = row_count(f[SFX_HITS])
         found = find_images(f, path, SFX_IMAGE_PATHS)
         if found is not None:
-            lengths[found[0]] = _rows(f[found[0]])
+            lengths[found[0]] = row_count(f[found[0]])
         # Here eventNumber's numEvents counts the rank's events, not its hits: the
         # peak finder crops every per-hit dataset to the hits, so lengths must agree.
         n = hit_count(path, lengths, None)
         events = read_dataset(f, EVENT_NUMBER, path).reshape(-1)[:n].astype(np.int64)
         md = cxi_metadata(f, path, "sfx", n)
-        clen = _number(f, CLEN, n)
+        clen = median_number(f, CLEN, n)
         mask, mask_name = read_mask(f, path, found[1] if found else None, SFX_MASK_PATHS)
         center = read_center(f, n)
     if found is not None:
@@ -93,7 +91,7 @@ def _open_rank(path: Path) -> tuple[np.ndarray, object, dict]:
 def open_sfx(path: Path) -> Run:
     """Open an SFX master (gathering its per-rank files) or a single per-rank file."""
     with open_h5(path) as f:
-        kind = detect_kind(f)
+        kind = file_kind(f)
         master_info: dict = {}
         master_md: dict = {}
         master_mask = None
@@ -106,7 +104,7 @@ def open_sfx(path: Path) -> Run:
             master_md = cxi_metadata(f, path, "sfx", None)
             self_contained = (get_dataset(f, EVENT_NUMBER) is not None
                               and find_images(f, path, SFX_IMAGE_PATHS) is not None
-                              and _rows(f[EVENT_NUMBER]) > 0)
+                              and row_count(f[EVENT_NUMBER]) > 0)
     parts = rank_files(path) if kind == "sfx-master" else [path]
     if kind == "sfx-master" and not parts:
         if not self_contained:

@@ -10,8 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
-from .h5files import get_dataset, open_h5, read_dataset
-from .runs import EVENT_NUMBER, SPI_ALL, SPI_HITS, Run, parse_name
+from .h5files import (
+    attr_text,
+    get_dataset,
+    median_number,
+    open_h5,
+    read_dataset,
+    row_count,
+)
+from .runs import Run
+from .schema import EVENT_NUMBER, SPI_ALL, SPI_HITS, parse_name
 from .sources import H5DatasetSource, NoImageSource, PsanaSource
 
 DET = "/entry_1/instrument_1/detector_1"
@@ -23,34 +31,6 @@ EXPERIMENTAL_ID = "/entry_1/experimental_identifier"
 PHOTON_ENERGY = "/LCLS/photon_energy_eV"
 SOURCE_ENERGY = "/entry_1/instrument_1/source_1/energy"  # joules (CXI)
 EV = 1.602176634e-19
-
-
-def _text(value) -> str | None:
-    """A scalar or 1-element string dataset/attribute as str."""
-    if value is None:
-        return None
-    if isinstance(value, np.ndarray):
-        if value.size == 0:
-            return None
-        value = value.reshape(-1)[0]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _number(f, name: str, n: int | None = None) -> float | None:
-    """Median of the finite values of a scalar or per-hit numeric dataset, or None."""
-    ds = get_dataset(f, name)
-    if ds is None or ds.dtype.kind not in "iuf":
-        return None
-    try:
-        values = np.asarray(ds[()], dtype=np.float64).reshape(-1)
-    except OSError:
-        return None
-    if n is not None and len(values) > 1:
-        values = values[:n]
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if len(values) else None
 
 
 def num_events_attr(ds) -> int | None:
@@ -84,11 +64,6 @@ def hit_count(path: Path, lengths: dict[str, int], count: int | None) -> int:
     return n
 
 
-def _rows(ds) -> int:
-    """Length of a per-hit dataset (a scalar counts as one row)."""
-    return int(ds.shape[0]) if ds.ndim else 1
-
-
 def find_images(f, path: Path, paths=IMAGE_PATHS) -> tuple[str, tuple] | None:
     """The first image dataset among ``paths`` as ``(name, (H, W))``, or None."""
     for name in paths:
@@ -110,7 +85,7 @@ def good_is_zero(ds, default: bool = True) -> bool:
     "psana ... 1 = good" means non-zero is good; "0 = good" (CXI bits) means zero is good;
     without the attribute, ``default`` (CXI/CrystFEL files: non-zero = bad).
     """
-    text = (_text(ds.attrs.get("convention")) or "").lower().replace(" ", "")
+    text = (attr_text(ds.attrs.get("convention")) or "").lower().replace(" ", "")
     if "1=good" in text or text.startswith("psana"):
         return False
     if "0=good" in text:
@@ -133,7 +108,7 @@ def read_mask(f, path: Path, shape: tuple | None, paths=MASK_PATHS,
 
 def read_center(f, n: int) -> tuple[float, float] | None:
     """Beam centre ``(row, col)`` from ``beam_center_y/x`` (pixels) of detector_1."""
-    cy, cx = _number(f, f"{DET}/beam_center_y", n), _number(f, f"{DET}/beam_center_x", n)
+    cy, cx = median_number(f, f"{DET}/beam_center_y", n), median_number(f, f"{DET}/beam_center_x", n)
     return None if cy is None or cx is None else (cy, cx)
 
 
@@ -142,7 +117,7 @@ def cxi_metadata(f, path: Path, kind: str, n: int | None) -> dict:
     md = {"kind": kind}
     name = parse_name(path)
     md["experiment"], md["run"] = name.get("experiment"), name.get("run")
-    args = _text(read_dataset(f, "/psana/input", path)) if get_dataset(
+    args = attr_text(read_dataset(f, "/psana/input", path)) if get_dataset(
         f, "/psana/input") is not None else None
     if args:
         # Psocake stores the job's arguments; they name exp, run and detector.
@@ -154,14 +129,14 @@ def cxi_metadata(f, path: Path, kind: str, n: int | None) -> dict:
             if m and md.get(key) is None:
                 md[key] = int(m[1]) if key == "run" else m[1]
     if md.get("detector") is None and get_dataset(f, f"{DET}/description") is not None:
-        md["detector"] = _text(read_dataset(f, f"{DET}/description", path))
-    energy = _number(f, PHOTON_ENERGY, n)
+        md["detector"] = attr_text(read_dataset(f, f"{DET}/description", path))
+    energy = median_number(f, PHOTON_ENERGY, n)
     if energy is None:
-        joules = _number(f, SOURCE_ENERGY, n)
+        joules = median_number(f, SOURCE_ENERGY, n)
         energy = None if joules is None else joules / EV
     md["photon_energy_eV"] = energy
-    md["distance_m"] = _number(f, f"{DET}/distance", n)
-    md["pixel_size_m"] = _number(f, f"{DET}/x_pixel_size", n)
+    md["distance_m"] = median_number(f, f"{DET}/distance", n)
+    md["pixel_size_m"] = median_number(f, f"{DET}/x_pixel_size", n)
     return md
 
 
@@ -188,14 +163,14 @@ def open_spi(path: Path, use_psana: bool = False) -> Run:
                               "Psocake hits file")
         ev_ds = f[events_name]
         hits_ds = get_dataset(f, SPI_HITS)
-        lengths = {events_name: _rows(ev_ds)}
+        lengths = {events_name: row_count(ev_ds)}
         if hits_ds is not None:
-            lengths[SPI_HITS] = _rows(hits_ds)
+            lengths[SPI_HITS] = row_count(hits_ds)
         if events_name == EVENT_NUMBER and get_dataset(f, EXPERIMENTAL_ID) is not None:
-            lengths[EXPERIMENTAL_ID] = _rows(f[EXPERIMENTAL_ID])
+            lengths[EXPERIMENTAL_ID] = row_count(f[EXPERIMENTAL_ID])
         found = find_images(f, path)
         if found is not None:
-            lengths[found[0]] = _rows(f[found[0]])
+            lengths[found[0]] = row_count(f[found[0]])
         # Only nHits' numEvents counts hits ("Save hits" sets it); on eventNumber the peak
         # finder uses the attribute for events, so it is not trusted there.
         n = hit_count(path, lengths, num_events_attr(hits_ds))
@@ -217,7 +192,7 @@ def open_spi(path: Path, use_psana: bool = False) -> Run:
         if hits_ds is not None:
             info["lit_pixels"] = read_dataset(f, SPI_HITS, path).reshape(-1)[:n]
         row_runs = get_dataset(f, "/psocake_labeler/run")
-        if row_runs is not None and _rows(row_runs) == n:
+        if row_runs is not None and row_count(row_runs) == n:
             # our one-class CXI export: hits may come from several runs
             info["row_runs"] = read_dataset(f, "/psocake_labeler/run", path).reshape(-1)
             runs = np.unique(info["row_runs"])
@@ -227,9 +202,9 @@ def open_spi(path: Path, use_psana: bool = False) -> Run:
                 info.pop("n_events", None)
                 info.pop("n_processed", None)
             cls = f["/psocake_labeler"].attrs.get("class_name")
-            info["export_class"] = _text(cls) if cls is not None else "?"
+            info["export_class"] = attr_text(cls) if cls is not None else "?"
         if get_dataset(f, "/status/findHits") is not None:
-            info["status"] = _text(read_dataset(f, "/status/findHits", path))
+            info["status"] = attr_text(read_dataset(f, "/status/findHits", path))
     if found is not None:
         source = H5DatasetSource(path, found[0], n, found[1])
     elif use_psana and md.get("experiment") and md.get("run") is not None \

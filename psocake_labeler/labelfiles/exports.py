@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, LayoutError, NoImagesError
 from ..io.atomic import atomic_h5, atomic_write_text
+from ..io.schema import SCHEMA_CLASS_CXI as CXI_SCHEMA
 from ..io.spi import IMAGE_PATHS
 from .store import (
     LabelData,
@@ -28,7 +29,6 @@ from .store import (
 )
 
 FORMATS = ("json", "csv", "cxi", "blacklist")
-CXI_SCHEMA = "psocake-labeler/class-cxi"
 # Per-run (not per-hit) arrays that may happen to have as many rows as there are hits.
 _PER_RUN = ("nHitsAll", "nPeaksAll", "powderHits", "powderMisses", "mask")
 _CHUNK = 256

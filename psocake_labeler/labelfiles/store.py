@@ -22,12 +22,12 @@ import numpy as np
 from ..errors import InputError, LayoutError, MissingFileError, NotHDF5Error
 from ..io.atomic import atomic_h5, atomic_write_text
 from ..io.events import make_event_table
+from ..io.schema import SCHEMA_LABELS as SCHEMA
+from ..io.schema import SCHEMA_PSOCAKE_LABELS as PSOCAKE_H5_SCHEMA
 from ..labelling.classes import ClassList
 from ..labelling.log import ActionLog
 
-SCHEMA = "psocake-labeler/labels"
 VERSION = 1
-PSOCAKE_H5_SCHEMA = "psocake/labels"
 _STR = h5py.string_dtype("utf-8")
 _RUN_NAME = re.compile(r"^(?P<exp>.+?)_(?P<run>\d{4})(?:_|\.|$)")
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.atomic import atomic_path
+from ..io.schema import kind_words, path_kind
 from ..progress import ProgressCallback, report
 from .detector import MASK_HOT
 from .hits import PARTICLE_NM, detector_for, simulate_block, transform_for
@@ -115,19 +116,12 @@ def _refuse_to_replace(path: Path) -> None:
 
     Earlier simulated runs (and any Psocake output) may be replaced: re-simulating is cheap.
     """
-    import h5py
-
     if not path.is_file():
         return
-    try:
-        with h5py.File(path, "r") as f:
-            schema = f.attrs.get("schema", "")
-    except OSError:
-        return   # not HDF5 or unreadable: nothing of ours to lose
-    schema = schema.decode() if isinstance(schema, bytes) else str(schema)
-    if schema.startswith(("psocake-labeler/labels", "psocake-labeler/manifold", "psocake/labels")):
-        raise InputError(f"{path}: is a label or manifold file (schema {schema}); a "
-                         f"simulated run never replaces it: choose another output name")
+    kind = path_kind(path)
+    if kind in ("labels", "manifold", "psocake-labels"):
+        raise InputError(f"{path}: is {kind_words(kind)}; a simulated run never replaces "
+                         "it: choose another output name")
 
 
 def _enter(stack: contextlib.ExitStack, path: Path) -> Path:

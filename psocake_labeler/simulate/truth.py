@@ -10,12 +10,12 @@ import numpy as np
 
 from ..errors import InputError, LayoutError, MissingFileError, NotHDF5Error
 from ..io.atomic import atomic_h5
+from ..io.schema import SCHEMA_TRUTH as SCHEMA
 
 DEFAULT_CLASSES = ("Single", "Multiple", "Water/Unknown")
 KINDS = ("single", "multiple", "water", "nonhit")
 # Class index of each kind: water droplets and non-hits are both "Water/Unknown".
 KIND_TO_LABEL = {"single": 0, "multiple": 1, "water": 2, "nonhit": 2}
-SCHEMA = "psocake-labeler/simulation-truth"
 VERSION = 1
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from psocake_labeler.embedding.manifold import engine_fingerprint
+from psocake_labeler.embedding import engine_fingerprint
 from psocake_labeler.labelling.propagation import METHODS, propagate
 from psocake_labeler.labelling.recommend import recommend
 

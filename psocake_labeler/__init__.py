@@ -27,7 +27,7 @@ __all__ = [
     "NotHDF5Error", "__version__",
 ]
 
-from .embedding.diffusion import Manifold, build_manifold  # noqa: E402
+from .embedding import Manifold, build_manifold  # noqa: E402
 from .io import Run, open_run  # noqa: E402
 from .labelling.session import LabelSession, merge_labels  # noqa: E402
 

@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 import psocake_labeler as pl
-from psocake_labeler.embedding.diffusion import choose_epsilon
+from psocake_labeler.embedding.kernel import choose_epsilon
 from psocake_labeler.errors import InputError
 
 

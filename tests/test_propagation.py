@@ -164,7 +164,7 @@ def test_one_new_label_among_many_still_moves_a_warm_start(moons, method):
 
 def test_poisson_balances_sources_per_linked_piece():
     # Three classes in one piece, and a far cluster of class 2 (like a run's non-hits) joined
-    # to it by one link of weight exp(-1), as diffusion.link_components makes. Balanced over
+    # to it by one link of weight exp(-1), as kernel.link_components makes. Balanced over
     # the whole component, the far labels' net source flows through the link and its offset
     # took the main piece's class 2 away (0.73 accuracy); balanced per piece, 0.99.
     x, y = make_blobs([150, 150, 150, 150], centers=[[0, 0], [0, 5], [5, 0], [40, 0]],

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.min_confidence <= 1.0:
         raise InputError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     if args.manifold:
-        from ..embedding.diffusion import Manifold
+        from ..embedding import Manifold
         from ..labelling.session import LabelSession
 
         s = LabelSession.load(labels, Manifold.load(args.manifold))

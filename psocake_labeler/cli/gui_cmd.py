@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load (errors are one line, exit 2), then show the window or save a screenshot."""
-    from ..embedding.diffusion import Manifold
+    from ..embedding import Manifold
     from ..labelling.session import LabelSession
 
     path = Path(args.manifold)

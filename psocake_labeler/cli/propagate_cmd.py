@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, propagate, save; print a per-class summary."""
-    from ..embedding.diffusion import Manifold
+    from ..embedding import Manifold
     from ..labelling.session import LabelSession
 
     m = Manifold.load(args.manifold)   # missing, folder, not HDF5, wrong kind: one line

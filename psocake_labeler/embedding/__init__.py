@@ -1,0 +1,5 @@
+"""Diffusion maps: kernel, bandwidth, eigensolve, the Manifold, out-of-sample extension."""
+from .diffusion import build_manifold, engine_fingerprint, manifold_from_knn
+from .manifold import Manifold
+
+__all__ = ["Manifold", "build_manifold", "engine_fingerprint", "manifold_from_knn"]

@@ -185,7 +185,7 @@ class Manifold:
         Returns a new Manifold over old + new rows; the graph links new events to old ones.
         """
         from ..neighbors.mpi import knn_query
-        from .diffusion import bandwidth_floor, nystrom_weights
+        from .kernel import bandwidth_floor, nystrom_weights
 
         feats, events = self._new_rows(run_or_array, progress)
         k = min(int(self.params.get("knn", 15)), len(self))
@@ -264,26 +264,3 @@ def check_output(path: str | os.PathLike) -> bool:
     if kind != "manifold":
         raise InputError(f"{p}: exists and is {kind_words(kind)}{refuse}")
     return True
-
-
-def engine_fingerprint() -> str:
-    """Short hash of the code that turns runs into a manifold (features, k-NN, diffusion).
-
-    Caches of manifolds (the demo's, the benchmarks') carry it in their file names, so that a
-    manifold made by older code is rebuilt rather than shown after an upgrade.
-    """
-    # Imported here: diffusion imports this module.
-    from .. import features
-    from ..neighbors import blocks as knn_blocks
-    from ..neighbors import mpi as distributed
-    from ..neighbors import search as knn_search
-    from . import diffusion, eigensolve
-
-    here = Path(__file__)
-    sources = [Path(m.__file__) for m in (diffusion, distributed, eigensolve, knn_blocks,
-                                          knn_search)] + [here]
-    sources += sorted(Path(features.__file__).parent.glob("*.py"))
-    h = hashlib.sha256()
-    for source in sources:
-        h.update(source.read_bytes())
-    return h.hexdigest()[:12]

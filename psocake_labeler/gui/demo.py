@@ -51,7 +51,7 @@ def prepare(hits: int = 2000, progress: ProgressCallback | None = None,
     """Simulated run and its manifold for the demo (made once, then cached)."""
     import psocake_labeler as pl
 
-    from ..embedding.manifold import engine_fingerprint
+    from ..embedding import engine_fingerprint
     from ..simulate import simulate_run, truth_path_for
 
     folder = cache_dir() / f"demo_{hits}"

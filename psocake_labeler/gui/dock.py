@@ -130,7 +130,7 @@ class LabelManifoldDock(DockActions, Dock):
         self.controls.status.setText(f"opening {path.name} …")
 
         def load(progress):
-            from ..embedding.diffusion import Manifold
+            from ..embedding import Manifold
             from ..labelling.session import LabelSession
 
             progress(f"loading {path.name}", 0, 0)

@@ -22,15 +22,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from ..embedding.kernel import LINK_WEIGHT  # how the links between graph pieces are told apart
+
 MatVec = Callable[[np.ndarray], np.ndarray]
 
 #: Smallest diagonal of Poisson's Laplacian, relative to the median degree.
 DEGREE_FLOOR = 0.05
 
-#: Weight of the edges ``diffusion.link_components`` adds between pieces of a disconnected
-#: k-NN graph (one shortest edge per piece, a spanning tree over the pieces). Ordinary kernel
-#: weights equal it exactly only by accident, and such an edge is then almost never a bridge.
-LINK_WEIGHT = float(np.exp(-1.0))
 
 
 @dataclass
@@ -56,7 +54,7 @@ def graph_info(graph: sp.csr_matrix) -> GraphInfo:
 
     Pieces are the connected components left when the edges of weight exactly
     ``LINK_WEIGHT`` are removed; ``links`` lists the pairs of distinct pieces such edges
-    join (the links ``diffusion.link_components`` added). Without links, pieces are the
+    join (the links ``kernel.link_components`` added). Without links, pieces are the
     components.
     """
     degree = np.asarray(graph.sum(axis=1)).ravel().astype(np.float64)

@@ -15,9 +15,9 @@ import pytest
 
 import psocake_labeler as pl
 from psocake_labeler.labelfiles.exports import write_class_cxi
-from psocake_labeler.labelfiles.store import LabelData
 from psocake_labeler.labelling.classes import ClassList
 from psocake_labeler.labelling.log import ActionLog
+from psocake_labeler.labelling.state import LabelData
 from psocake_labeler.simulate import read_truth
 
 

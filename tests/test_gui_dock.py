@@ -17,7 +17,7 @@ from psocake_standin import (  # noqa: E402
 )
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from psocake_labeler.gui.dock import user_name  # noqa: E402
+from psocake_labeler.labelling.log import user_name  # noqa: E402
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier

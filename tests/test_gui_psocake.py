@@ -49,7 +49,7 @@ def test_install_finds_manifold_and_labels_go_to_run_dir(psocake):
     assert dock in frame.area.findAll()[1].values()
     assert dock.session is not None and len(dock.session) == 300
     assert str(dock.session.path).startswith(frame.psocakeRunDir)
-    from psocake_labeler.gui.dock import user_name
+    from psocake_labeler.labelling.log import user_name
 
     assert dock.session.path.name == f"amo06516_0093.manifold.{user_name()}.labels.h5"
     assert dock.session.path.exists()

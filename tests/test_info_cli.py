@@ -234,7 +234,7 @@ def test_console_script_exit_code(tmp_path, case):
 
 def test_info_psocake_label_file_written_by_us(tmp_path, capsys):
     # Our Psocake-format export carries a schema attribute; info must still read it.
-    from psocake_labeler.labelfiles.store import write_psocake_h5
+    from psocake_labeler.labelfiles.psocake import write_psocake_h5
 
     p = tmp_path / "amo06516_0093_labels.h5"
     write_psocake_h5(p, np.array([0, 1, 0, 3]), np.array([1, 1, 2, 3]))

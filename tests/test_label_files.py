@@ -9,15 +9,13 @@ import pytest
 
 import psocake_labeler as pl
 from psocake_labeler.labelfiles.exports import write_psocake
-from psocake_labeler.labelfiles.store import (
-    SCHEMA,
-    read_label_file,
+from psocake_labeler.labelfiles.psocake import (
     read_psocake_h5,
     read_psocake_json,
-    write_label_file,
     write_psocake_h5,
     write_psocake_json,
 )
+from psocake_labeler.labelfiles.store import SCHEMA, read_label_file, write_label_file
 
 
 @pytest.fixture()

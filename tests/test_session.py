@@ -114,7 +114,7 @@ def test_autosave_load_restores_exactly(spi, second_spi_run, tmp_path):
     path = tmp_path / "labels.h5"
     s = pl.LabelSession(m, path=path, user="carol")
     calls = []
-    s.add_listener(lambda: calls.append(len(s.user_labels())))
+    s.add_listener(lambda change: calls.append((len(s.user_labels()), change)))
     label_truth(s, stratified(truth, 0.05), truth)
     s.propagate()
     s.add_class("Other", colour="#123456")
@@ -123,7 +123,12 @@ def test_autosave_load_restores_exactly(spi, second_spi_run, tmp_path):
     # every change was saved before the call returned
     on_disk = read_label_file(path)
     assert on_disk.user_index().tolist() == [s.user_labels().get(i, -1) for i in range(len(s))]
-    assert calls and calls[-1] == len(s.user_labels())
+    assert calls and calls[-1][0] == len(s.user_labels())
+    # each change names what it touched: the undo gives back row 0 alone, after propagation
+    undo = calls[-1][1]
+    assert (undo.kind, undo.rows.tolist(), undo.predictions) == ("undo", [0], True)
+    assert [c.kind for _, c in calls[-3:]] == ["note", "label", "undo"]
+    assert calls[-3][1].classes and not calls[-2][1].classes
     with h5py.File(path) as f:
         assert f.attrs["schema"] == "psocake-labeler/labels"
     r = pl.LabelSession.load(path, m)

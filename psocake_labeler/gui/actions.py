@@ -63,7 +63,7 @@ class DockActions:
         """
         from pathlib import Path
 
-        from .dock import user_name
+        from ..labelling.log import user_name
 
         paths = [str(p) for p in paths]
 

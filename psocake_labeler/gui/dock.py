@@ -13,6 +13,7 @@ import numpy as np
 from pyqtgraph.dockarea import Dock
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from ..labelling.log import user_name
 from .actions import DockActions
 from .controls import Controls
 from .event_grid import EventGrid
@@ -24,16 +25,6 @@ from .workers import TaskRunner
 GREY = QtGui.QColor(160, 160, 160)
 
 
-def user_name() -> str:
-    """Login name, safe in a file name."""
-    import getpass
-    import re
-
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "user"
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "user"
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 
 
@@ -196,7 +187,7 @@ class LabelManifoldDock(DockActions, Dock):
 
         self.runner.start(cold, done)
 
-    def _notify(self) -> None:
+    def _notify(self, change=None) -> None:
         # called by the session, possibly on the worker thread: only post a signal
         self._sigSessionChanged.emit()
 

@@ -116,7 +116,8 @@ def _title(run: Run) -> str:
     return TITLES.get(kind, kind)
 
 
-def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, dict | None]:
+def _header_lines(run: Run) -> list[str]:
+    """What the run is, whose, how many hits, and its hit metrics."""
     md, info = run.metadata, run.info
     lines = []
     if isinstance(run, RunSet):
@@ -154,8 +155,13 @@ def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, d
             v = np.asarray(info[key], dtype=np.float64)
             lines.append(f"  {label}: min {v.min():.4g}, median {np.median(v):.4g}, "
                          f"max {v.max():.4g}.")
+    return lines
+
+
+def _image_lines(run: Run, lines: list[str]) -> LabelerError | None:
+    """Whether images are there; the reason when they are not."""
+    md, info = run.metadata, run.info
     problem: LabelerError | None = None
-    nonfinite = None
     if run.has_images:
         where = info.get("images_dataset")
         lines.append(f"  Images: present, {len(run)} x {run.image_shape[0]} x "
@@ -166,6 +172,13 @@ def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, d
         problem = _no_images_error(run)
         if problem is not None:
             lines.append(f"  Images: none: {_sentence(problem)}.")
+    return problem
+
+
+def _geometry_lines(run: Run) -> list[str]:
+    """Photon energy, distance, pixel size, mask and beam centre."""
+    md, info = run.metadata, run.info
+    lines: list[str] = []
     geo = [s for s in (_fmt(md.get("photon_energy_eV"), "eV"),
                        _fmt(md.get("distance_m"), "m", digits=4),
                        _fmt(md.get("pixel_size_m"), "um", 1e6)) if s]
@@ -184,7 +197,13 @@ def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, d
         lines.append("  Mask: none in the file (NaN/inf pixels are masked by the features).")
     if run.center is not None:
         lines.append(f"  Beam centre (row, col): ({run.center[0]:.1f}, {run.center[1]:.1f}) "
-                     f"pixels{' (image centre)' if run._center is None else ' (from file)'}.")
+                     f"pixels{' (from file)' if run.center_from_file else ' (image centre)'}.")
+    return lines
+
+
+def _nonfinite_lines(run: Run, sample: int, lines: list[str]) -> dict | None:
+    """NaN/inf pixels in a sample of the images."""
+    nonfinite = None
     if run.has_images and len(run):
         nonfinite = count_nonfinite(run, sample)
         c = nonfinite
@@ -200,6 +219,14 @@ def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, d
                              f"(hit index {', '.join(map(str, c['blank'][:5]))}): they carry no "
                              "data and will sit apart on the manifold; check those "
                              "events in Psocake.")
+    return nonfinite
+
+
+def _run_lines(run: Run, sample: int) -> tuple[list[str], LabelerError | None, dict | None]:
+    lines = _header_lines(run)
+    problem = _image_lines(run, lines)
+    lines += _geometry_lines(run)
+    nonfinite = _nonfinite_lines(run, sample, lines)
     return lines, problem, nonfinite
 
 

@@ -113,3 +113,8 @@ def median_number(f, name: str, n: int | None = None) -> float | None:
 def row_count(ds) -> int:
     """Length of a per-hit dataset (a scalar counts as one row)."""
     return int(ds.shape[0]) if ds.ndim else 1
+
+
+def attr_str(obj, name: str) -> str:
+    """The attribute ``name`` of an HDF5 object as str ("" when absent)."""
+    return attr_text(obj.attrs.get(name)) or ""

@@ -138,6 +138,11 @@ class Run:
         return self._mask
 
     @property
+    def center_from_file(self) -> bool:
+        """True when the file gives the beam centre (else :attr:`center` is the image's)."""
+        return self._center is not None
+
+    @property
     def center(self) -> tuple[float, float] | None:
         """Beam centre ``(row, col)`` in pixels: from the file, else the image centre."""
         if self._center is not None:

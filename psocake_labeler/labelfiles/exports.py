@@ -18,8 +18,8 @@ from ..errors import InputError, LayoutError, NoImagesError
 from ..io.atomic import atomic_h5, atomic_write_text
 from ..io.schema import SCHEMA_CLASS_CXI as CXI_SCHEMA
 from ..io.spi import IMAGE_PATHS
-from .store import (
-    LabelData,
+from ..labelling.state import LabelData
+from .psocake import (
     events_in_run,
     parse_run_name,
     psocake_h5_name,

@@ -19,19 +19,13 @@ import numpy as np
 
 from ..errors import InputError, LayoutError, MissingFileError
 from ..io.events import make_event_table
+from ..io.h5files import attr_str
 from ..labelling.classes import DEFAULT_CLASSES, ClassList
 from ..labelling.log import ActionLog
+from ..labelling.state import LabelData
+from .psocake import parse_run_name, read_psocake_h5, read_psocake_json
 from .store import SCHEMA as LABELS_SCHEMA
-from .store import (
-    LabelData,
-    _attr_str,
-    _open_h5,
-    parse_run_name,
-    read_label_file,
-    read_psocake_h5,
-    read_psocake_json,
-    write_label_file,
-)
+from .store import open_label_h5, read_label_file, write_label_file
 
 Key = tuple[int, int]   # (run, event)
 
@@ -142,8 +136,8 @@ def read_label_set(path: str | os.PathLike, run: int | None = None,
     if not p.exists():
         raise MissingFileError(f"{p}: no such label file")
     if not p.name.endswith(".json"):
-        with _open_h5(p) as f:   # a clear error for folders, empty, truncated, not HDF5
-            ours = _attr_str(f, "schema") == LABELS_SCHEMA
+        with open_label_h5(p) as f:   # a clear error for folders, empty, truncated, not HDF5
+            ours = attr_str(f, "schema") == LABELS_SCHEMA
             if not ours and "labels" not in f:
                 raise LayoutError(f"{p}: is not a label file (neither ours, schema "
                                   f"{LABELS_SCHEMA!r}, nor Psocake's *_labels.h5 with a "

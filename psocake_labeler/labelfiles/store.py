@@ -1,86 +1,27 @@
-"""Label files: ours (schema ``psocake-labeler/labels``) and Psocake's older formats.
+"""Our label file (schema ``psocake-labeler/labels``).
 
 Ours is an HDF5 file written atomically (see docs/labels.md for the layout). It keeps the
 whole action log, so it can be merged with other users' files; the current labels,
 predictions and confidences are stored beside it for readers that do not replay the log.
-
-Psocake's formats, one file per run: ``<exp>_%04d_labels.h5`` with datasets ``labels`` and
-``propLabels`` of shape (events in run, 1), 0 = no label, k = k-th class (1-based); and
-``<exp>_%04d.label.json`` mapping ``"<event>"`` to a class name.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ..errors import InputError, LayoutError, MissingFileError, NotHDF5Error
-from ..io.atomic import atomic_h5, atomic_write_text
+from ..errors import LayoutError, NotHDF5Error
+from ..io.atomic import atomic_h5
 from ..io.events import make_event_table
+from ..io.h5files import attr_str
 from ..io.schema import SCHEMA_LABELS as SCHEMA
-from ..io.schema import SCHEMA_PSOCAKE_LABELS as PSOCAKE_H5_SCHEMA
 from ..labelling.classes import ClassList
 from ..labelling.log import ActionLog
+from ..labelling.state import LabelData
 
 VERSION = 1
 _STR = h5py.string_dtype("utf-8")
-_RUN_NAME = re.compile(r"^(?P<exp>.+?)_(?P<run>\d{4})(?:_|\.|$)")
-
-
-@dataclass
-class LabelData:
-    """Everything a label file holds, independent of any manifold object.
-
-    ``log.labels`` holds class *ids*; :meth:`user_index` converts them to positions in
-    ``classes``. ``predicted`` is -1 where nothing was propagated.
-    """
-
-    classes: ClassList
-    log: ActionLog
-    events: np.ndarray
-    events_hash: str = ""
-    class_history: dict[int, str] = field(default_factory=dict)
-    predicted: np.ndarray | None = None
-    confidence: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    propagated_at: int = -1      # number of actions in the log when propagated
-    method: str = ""
-    auto_propagate: bool = False
-
-    def __post_init__(self) -> None:
-        n = len(self.events)
-        if self.predicted is None:
-            self.predicted = np.full(n, -1, dtype=np.int64)
-        if self.confidence is None:
-            self.confidence = np.zeros(n, dtype=np.float64)
-        if self.scores is None:
-            self.scores = np.zeros((n, len(self.classes)), dtype=np.float64)
-        for cid, name in zip(self.classes.ids, self.classes.names):
-            self.class_history[cid] = name
-
-    def user_index(self) -> np.ndarray:
-        """(N,) class position of each row's user label, -1 when unlabelled."""
-        lut = {cid: i for i, cid in enumerate(self.classes.ids)}
-        out = np.full(len(self.events), -1, dtype=np.int64)
-        for cid, i in lut.items():
-            out[self.log.labels == cid] = i
-        return out
-
-    def final(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Label index, source ("user", "propagated" or "") and confidence of every row.
-
-        A user label always wins over a prediction for its own event (confidence 1).
-        """
-        user = self.user_index()
-        label = np.where(user >= 0, user, self.predicted).astype(np.int64)
-        source = np.where(user >= 0, "user", np.where(self.predicted >= 0, "propagated", ""))
-        conf = np.where(user >= 0, 1.0, np.where(self.predicted >= 0, self.confidence, 0.0))
-        return label, source.astype(object), conf.astype(np.float64)
 
 
 # -- our format ---------------------------------------------------------------------------
@@ -142,9 +83,9 @@ def read_label_file(path: str | os.PathLike) -> LabelData:
 
     Raises MissingFileError, NotHDF5Error, or LayoutError naming the file and what is wrong.
     """
-    f = _open_h5(path)
+    f = open_label_h5(path)
     with f:
-        schema = _attr_str(f, "schema")
+        schema = attr_str(f, "schema")
         if schema != SCHEMA:
             raise LayoutError(f"{path}: not a psocake-labeler label file (schema {schema!r}, "
                               f"expected {SCHEMA!r}); Psocake's *_labels.h5 files are read "
@@ -162,98 +103,14 @@ def read_label_file(path: str | os.PathLike) -> LabelData:
                 ag["time"][()], ag["ref"][()], list(ag["detail"].asstr()[()]),
                 eg["action"][()], eg["row"][()], eg["class_id"][()], eg["prev_id"][()])
             pg = f["predictions"]
-            data = LabelData(classes, log, events, _attr_str(f, "events_hash"),
+            data = LabelData(classes, log, events, attr_str(f, "events_hash"),
                              {**history}, pg["predicted"][()], pg["confidence"][()],
                              pg["scores"][()], int(pg.attrs["propagated_at"]),
-                             _attr_str(pg, "method"), bool(pg.attrs["auto_propagate"]))
+                             attr_str(pg, "method"), bool(pg.attrs["auto_propagate"]))
         except (KeyError, ValueError) as exc:
             raise LayoutError(f"{path}: damaged label file ({exc}); restore it from a copy "
                               f"or start a new session") from exc
     return data
-
-
-# -- Psocake's formats --------------------------------------------------------------------
-def psocake_h5_name(experiment: str, run: int) -> str:
-    """``<exp>_%04d_labels.h5``."""
-    return f"{experiment}_{int(run):04d}_labels.h5"
-
-
-def psocake_json_name(experiment: str, run: int) -> str:
-    """``<exp>_%04d.label.json``."""
-    return f"{experiment}_{int(run):04d}.label.json"
-
-
-def parse_run_name(path: str | os.PathLike) -> tuple[str, int] | None:
-    """``(experiment, run)`` from a Psocake-style file name, None if it does not fit."""
-    m = _RUN_NAME.match(Path(path).name)
-    return (m["exp"], int(m["run"])) if m else None
-
-
-def write_psocake_h5(path: str | os.PathLike, labels: np.ndarray,
-                     prop_labels: np.ndarray | None = None) -> None:
-    """Write Psocake's ``labels``/``propLabels`` (events in run, 1), 1-based, 0 = none."""
-    labels = np.asarray(labels, dtype=np.int64).reshape(-1, 1)
-    prop = (np.zeros_like(labels) if prop_labels is None
-            else np.asarray(prop_labels, dtype=np.int64).reshape(-1, 1))
-    if prop.shape != labels.shape:
-        raise ValueError(f"labels {labels.shape} and propLabels {prop.shape} differ in shape")
-    with atomic_h5(path, PSOCAKE_H5_SCHEMA, 1) as f:
-        f.create_dataset("labels", data=labels)
-        f.create_dataset("propLabels", data=prop)
-
-
-def read_psocake_h5(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read Psocake's ``labels`` and ``propLabels`` as flat int arrays (1-based, 0 = none)."""
-    with _open_h5(path) as f:
-        if "labels" not in f:
-            raise LayoutError(f"{path}: no 'labels' dataset; not a Psocake *_labels.h5 file")
-        labels = np.asarray(f["labels"][()], dtype=np.int64).reshape(-1)
-        prop = (np.asarray(f["propLabels"][()], dtype=np.int64).reshape(-1)
-                if "propLabels" in f else np.zeros_like(labels))
-    if prop.shape != labels.shape:
-        raise LayoutError(f"{path}: 'labels' has {labels.size} events but 'propLabels' "
-                          f"{prop.size}; the file is inconsistent")
-    return labels, prop
-
-
-def write_psocake_json(path: str | os.PathLike, labels: dict[int, str]) -> None:
-    """Write ``{"<event>": "<label>"}`` atomically, events in ascending order."""
-    text = json.dumps({str(int(e)): str(labels[e]) for e in sorted(labels)}, indent=1)
-    atomic_write_text(path, text + "\n")
-
-
-def read_psocake_json(path: str | os.PathLike) -> dict[int, str]:
-    """Read ``{"<event>": "<label>"}`` into ``{event: label}``."""
-    p = Path(path)
-    if not p.exists():
-        raise MissingFileError(f"{p}: no such file")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-        return {int(k): str(v) for k, v in raw.items()}
-    except (ValueError, AttributeError) as exc:
-        raise InputError(f"{p}: not a Psocake label JSON file ({{\"<event>\": \"<label>\"}}): "
-                         f"{exc}") from exc
-
-
-def events_in_run(source: str, hit_events: np.ndarray) -> int:
-    """Number of events in a run: ``nHitsAll``'s length when the source file has it."""
-    n = int(np.max(hit_events)) + 1 if len(hit_events) else 0
-    try:
-        with h5py.File(source, "r") as f:
-            if "entry_1/result_1/nHitsAll" in f:
-                return max(n, int(f["entry_1/result_1/nHitsAll"].shape[0]))
-    except (OSError, TypeError):
-        pass  # source not reachable here: the largest hit event is the best we know
-    return n
-
-
-def is_our_label_file(path: str | os.PathLike) -> bool:
-    """True when ``path`` is an HDF5 file with our schema."""
-    try:
-        with h5py.File(path, "r") as f:
-            return _attr_str(f, "schema") == SCHEMA
-    except OSError:
-        return False
 
 
 def _write_events(g: h5py.Group, data: LabelData) -> None:
@@ -279,7 +136,8 @@ def _read_events(g: h5py.Group) -> np.ndarray:
                             g["event"][()])
 
 
-def _open_h5(path, what: str = "label file") -> h5py.File:
+def open_label_h5(path, what: str = "label file") -> h5py.File:
+    """``path`` opened read-only; each way it can be unusable is one clear error."""
     from ..io.h5files import check_file, first_line  # missing, folder, empty, not HDF5
 
     p = check_file(path, what)
@@ -288,8 +146,3 @@ def _open_h5(path, what: str = "label file") -> h5py.File:
     except OSError as exc:
         raise NotHDF5Error(f"{p}: not a readable HDF5 file ({first_line(exc)}); it is "
                            f"probably truncated: restore the {what} from a copy") from None
-
-
-def _attr_str(obj, name: str) -> str:
-    v = obj.attrs.get(name, "")
-    return v.decode("utf-8") if isinstance(v, bytes) else str(v)

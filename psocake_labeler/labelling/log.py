@@ -175,3 +175,15 @@ class ActionLog:
         else:
             self.done.append(a.id)
             self.undone.clear()
+
+
+def user_name() -> str:
+    """The login name, safe in a file name: who an action is recorded for by default."""
+    import getpass
+    import re
+
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "user"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "user"

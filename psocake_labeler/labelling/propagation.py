@@ -171,67 +171,74 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     classes = np.asarray(labelled_classes, dtype=np.int64).ravel()
     graph = _check(graph, rows, classes, n_classes, method)
     n = graph.shape[0]
-
-    info: GraphInfo | None = None
-    x0 = ax0 = b0 = None
-    if warm_start is not None and warm_start.state.get("info") is not None:
-        old: GraphInfo = warm_start.state["info"]
-        if old.matches(graph):
-            info = old
-            if (warm_start.state.get("method") == method
-                    and warm_start.state["solution"] is not None
-                    and warm_start.state["solution"].shape == (n, n_classes)):
-                x0 = warm_start.state["solution"]
-                ax0 = warm_start.state.get("product")
-                b0 = warm_start.state.get("rhs")
-    if info is None:
-        info = graph_info(graph)
+    info, x0, ax0, b0 = _warm_start(graph, warm_start, method, n_classes)
     state: dict[str, Any] = {"info": info, "method": method, "solution": None}
-
     if rows.size == 0:
         return Propagation(np.zeros((n, n_classes)), np.full(n, -1, dtype=np.int64),
                            np.zeros(n), np.full((n, n_classes), 1.0 / max(n_classes, 1)), state)
-
     reached = np.isin(info.component, np.unique(info.component[rows]))
+    scores, part, weak = _solve(graph, info, rows, classes, n_classes, method, balance,
+                                reached, state, (x0, ax0, b0))
+    t = TEMPERATURE[method] if temperature is None else float(temperature)
+    return _finish(scores, rows, classes, n_classes, method, t, reached, part, weak, state)
+
+
+def _warm_start(graph: sp.csr_matrix, warm: Propagation | None, method: str, n_classes: int):
+    """Graph facts and the last solution (x0, A x0, rhs) from ``warm`` when they still fit."""
+    n = graph.shape[0]
+    if warm is not None and warm.state.get("info") is not None:
+        old: GraphInfo = warm.state["info"]
+        if old.matches(graph):
+            sol = warm.state["solution"]
+            if warm.state.get("method") == method and sol is not None \
+                    and sol.shape == (n, n_classes):
+                return old, sol, warm.state.get("product"), warm.state.get("rhs")
+            return old, None, None, None
+    return graph_info(graph), None, None, None
+
+
+def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, balance: bool,
+           reached: np.ndarray, state: dict, start: tuple):
+    """Class scores by ``method``; also the graph parts classes live in and weak rows."""
+    x0, ax0, b0 = start
+    n = graph.shape[0]
     onehot = np.zeros((rows.size, n_classes))
     onehot[np.arange(rows.size), classes] = 1.0
-
     # Where a class can get probability: only in the parts of the graph holding its labels.
-    part, n_parts = info.component, info.n_components
+    part = info.component
     weak = np.zeros(n, dtype=bool)
     if method == "poisson":
         part, counted = poisson_groups(info, rows)
-        n_parts = int(part.max()) + 1
         b = poisson_sources(part, rows, classes, n_classes)
         u = poisson_solve(graph, info, b, x0, TOL, b0, part, counted)
         weak = reached & ~counted
-        state["rhs"] = b
-        state["solution"] = u
-        scores = u * balance_scales(classes, n_classes, balance)
-    elif method == "harmonic":
+        state["rhs"], state["solution"] = b, u
+        return u * balance_scales(classes, n_classes, balance), part, weak
+    if method == "harmonic":
         scores, state["rhs"] = harmonic_solve(graph, info, rows, onehot, x0, TOL, b0)
         state["solution"] = scores
-        weak = reached & ~poisson_groups(info, rows)[1]
-    else:
-        y = np.zeros((n, n_classes))
-        y[rows] = onehot
-        f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0,
-                                              b0)
-        state["rhs"] = y
-        state["solution"] = f
-        if balance:
-            # Class mass normalisation (Zhu et al. 2003): a class does not win by having
-            # more labels; each class's total score is made equal before the argmax.
-            mass = f[reached].mean(axis=0) if reached.any() else np.ones(n_classes)
-            scores = f / np.where(mass > 0, mass, 1.0) / n_classes
-        else:
-            scores = f
+        return scores, part, reached & ~poisson_groups(info, rows)[1]
+    y = np.zeros((n, n_classes))
+    y[rows] = onehot
+    f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0, b0)
+    state["rhs"], state["solution"] = y, f
+    if not balance:
+        return f, part, weak
+    # Class mass normalisation (Zhu et al. 2003): a class does not win by having more
+    # labels; each class's total score is made equal before the argmax.
+    mass = f[reached].mean(axis=0) if reached.any() else np.ones(n_classes)
+    return f / np.where(mass > 0, mass, 1.0) / n_classes, part, weak
 
-    t = TEMPERATURE[method] if temperature is None else float(temperature)
+
+def _finish(scores, rows, classes, n_classes: int, method: str, t: float, reached, part,
+            weak, state: dict) -> Propagation:
+    """Probabilities, predicted class and confidence from the scores."""
+    onehot = np.zeros((rows.size, n_classes))
+    onehot[np.arange(rows.size), classes] = 1.0
     present = np.bincount(classes, minlength=n_classes) > 0
     # A class with no label in an event's connected component (Poisson: its group of
     # pieces) cannot reach it: no mass.
-    in_part = np.zeros((n_parts, n_classes), dtype=bool)
+    in_part = np.zeros((int(part.max()) + 1, n_classes), dtype=bool)
     in_part[part[rows], classes] = True
     allowed = in_part[part]
     allowed[~reached] = present

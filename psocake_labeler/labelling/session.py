@@ -6,7 +6,6 @@ returned), re-propagates when propagation is on, and then tells the listeners (t
 """
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -15,15 +14,18 @@ import numpy as np
 
 from ..errors import InputError, ManifoldMismatchError
 from ..labelfiles.merge import merge_labels, read_label_set
-from ..labelfiles.store import LabelData, read_label_file, write_label_file
-from .classes import DEFAULT_CLASSES, ClassList, ConfirmRequiredError
-from .log import Action, ActionLog
+from ..labelfiles.store import read_label_file, write_label_file
+from ..labelling.state import LabelData
+from .classes import DEFAULT_CLASSES, ClassList
+from .change import Change
+from .class_edits import ClassEditing
+from .log import Action, ActionLog, user_name
 from .propagation import DEFAULT_METHOD
 
 __all__ = ["LabelSession", "merge_labels"]
 
 
-class LabelSession:
+class LabelSession(ClassEditing):
     """User labels on a manifold, with propagation, recommendation and autosave.
 
     Parameters
@@ -45,9 +47,9 @@ class LabelSession:
                  path: str | os.PathLike | None = None, user: str | None = None,
                  method: str | None = None, overwrite: bool = False, _data: LabelData | None = None):
         self.manifold = manifold
-        self.user = user or getpass.getuser()
+        self.user = user or user_name()
         self.path = Path(path) if path is not None else None
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[Change], None]] = []
         self._propagation = None      # last Propagation, for warm starts
         self._row_of: dict | None = None
         if _data is None:
@@ -204,43 +206,6 @@ class LabelSession:
                      detail=f"import {path}")
         return len(self._d.log.actions[-1].rows) if len(self._d.log.actions) > before else 0
 
-    # -- classes ---------------------------------------------------------------------------
-    def add_class(self, name: str, colour: str | None = None) -> int:
-        """Add a class at the end; returns its index."""
-        cls = self._d.classes.add(name, colour)
-        self._d.class_history[cls.id] = cls.name
-        self._reset_predictions()
-        self._record("note", [], -1, detail=f"add {name}")
-        return len(self._d.classes) - 1
-
-    def rename_class(self, old: str, new: str) -> None:
-        """Rename a class; its labels keep it."""
-        cid = self._d.classes.id_of(old)
-        self._d.classes.rename(old, new)
-        self._d.class_history[cid] = new
-        self._record("note", [], -1, detail=f"rename {old} -> {new}")
-
-    def remove_class(self, name: str, confirm: bool = False) -> int:
-        """Remove a class. If it holds labels they go with it, but only with ``confirm``.
-
-        Returns the number of labels removed; ConfirmRequiredError (a ClassNameError)
-        when labels would be dropped without ``confirm=True``.
-        """
-        cid = self._d.classes.id_of(name)
-        rows = np.flatnonzero(self._d.log.labels == cid)
-        if len(rows) and not confirm:
-            raise ConfirmRequiredError(f"class {name!r} holds {len(rows)} labels; removing it "
-                                       f"drops them: call remove_class({name!r}, confirm=True)")
-        self._d.classes.remove(name)
-        self._reset_predictions()
-        self._record("classes", rows, -1, detail=f"remove {name}")
-        return len(rows)
-
-    def set_colour(self, name: str, colour: str) -> None:
-        """Change the colour of class ``name`` (not an action: nothing to undo)."""
-        self._d.classes.set_colour(name, colour)
-        self._saved_and_notify()
-
     # -- propagation and recommendation ---------------------------------------------------
     def propagate(self, method: str | None = None):
         """Propagate the user labels over the manifold graph; returns the Propagation.
@@ -253,7 +218,7 @@ class LabelSession:
             self._propagation = None
         self._d.auto_propagate = True
         prop = self._propagate_now()
-        self._saved_and_notify()
+        self._saved_and_notify(Change("propagate", predictions=True))
         return prop
 
     def recommend(self, k: int = 10) -> list[int]:
@@ -268,7 +233,7 @@ class LabelSession:
         if len(rows):
             if self._propagation is None or self.stale:
                 self._propagate_now()      # leaves auto_propagate as the caller set it
-                self._saved_and_notify()
+                self._saved_and_notify(Change("propagate", predictions=True))
             prop = self._propagation
         picks = recommend(self.manifold.graph, prop, rows, k=k,
                           coords=getattr(self.manifold, "coords", None))
@@ -340,11 +305,15 @@ class LabelSession:
 
         return export(self._d, path, class_name=class_name, **options)
 
-    def add_listener(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` after every change (labels, classes, predictions)."""
+    def add_listener(self, callback: Callable[[Change], None]) -> None:
+        """Call ``callback(change)`` after every change (labels, classes, predictions).
+
+        ``change`` is a :class:`~psocake_labeler.labelling.change.Change` saying which rows'
+        labels changed and whether predictions or classes did, so a view redraws only that.
+        """
         self._listeners.append(callback)
 
-    def remove_listener(self, callback: Callable[[], None]) -> None:
+    def remove_listener(self, callback: Callable[[Change], None]) -> None:
         """Stop calling ``callback``."""
         self._listeners.remove(callback)
 
@@ -369,14 +338,16 @@ class LabelSession:
             return False
         if self._d.auto_propagate:
             self._propagate_now()
-        self._saved_and_notify()
+        rows = np.unique(np.asarray(getattr(action, "rows", ()), dtype=np.int64))
+        self._saved_and_notify(Change(action.kind, rows, predictions=self._d.auto_propagate,
+                                      classes=action.kind in ("classes", "note")))
         return True
 
-    def _saved_and_notify(self) -> None:
+    def _saved_and_notify(self, change: Change) -> None:
         if self.path is not None:
             self.save()
         for cb in list(self._listeners):
-            cb()
+            cb(change)
 
     def _reset_predictions(self) -> None:
         n, c = len(self), len(self._d.classes)

@@ -22,7 +22,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from ..embedding.kernel import LINK_WEIGHT  # how the links between graph pieces are told apart
+from ..embedding.kernel import (
+    LINK_WEIGHT,  # how the links between graph pieces are told apart
+)
 
 MatVec = Callable[[np.ndarray], np.ndarray]
 

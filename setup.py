@@ -8,7 +8,8 @@ HERE = Path(__file__).parent
 setup(
     name="psocake-labeler",
     version="0.1.0",
-    description="Label XFEL diffraction hits on a diffusion-map manifold, inside Psocake or stand-alone",
+    description=("Label XFEL diffraction hits on a diffusion-map manifold, inside Psocake or "
+                 "stand-alone"),
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
@@ -26,7 +27,7 @@ setup(
     extras_require={
         # A pip-only MPI; cluster users keep their system MPI by not asking for it.
         "mpi": ["mpich"],
-        "test": ["mpich", "pytest>=7", "pytest-qt>=4", "pytest-timeout"],
+        "test": ["mpich", "pytest>=7", "pytest-qt>=4", "pytest-timeout", "ruff"],
         "bench": ["pydiffmap", "psutil"],
     },
     entry_points={

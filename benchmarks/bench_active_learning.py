@@ -116,14 +116,14 @@ def main() -> None:
             for seed, mix in runs]
     print(f"simulated + embedded {len(data)} runs of {args.hits} hits in "
           f"{time.perf_counter() - t0:.0f} s")
-    for seed, mix, m, y, _ in data:
+    for seed, mix, _m, y, _ in data:
         print(f"  seed {seed}: mix {mix or 'default'}; class fractions "
               f"{np.round(np.bincount(y, minlength=3) / y.size, 2)}")
 
     ours, rand = [], []
     per_method: dict[str, list] = {meth: [] for meth in METHODS}
     labelled_runs = {}
-    for seed, mix, m, y, cxi in data:
+    for seed, _mix, m, y, cxi in data:
         for meth in METHODS:
             st, rows, prop = curve(m, y, "recommend", meth, with_sklearn=False, max_budget=top)
             per_method[meth].append(st)

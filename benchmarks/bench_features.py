@@ -118,7 +118,8 @@ def main() -> None:
                 if only and name not in only:
                     continue
                 (feats, _), dt, peak = measured(
-                    lambda: compute_features(run, bin=b, n_pca=args.n_pca, **opts))
+                    lambda b=b, opts=opts: compute_features(run, bin=b, n_pca=args.n_pca,
+                                                            **opts))
                 acc, acc_sm, sil = scores(feats, labels, args.seed)
                 print(f"{name:<22}{b:>4}{feats.shape[1]:>6}{acc:>9.3f}{acc_sm:>9.3f}"
                       f"{sil:>8.3f}{dt:>8.2f}{peak:>10.1f}", flush=True)

@@ -107,10 +107,11 @@ def main() -> None:
         sk_acc = float(np.mean(ls.transduction_[un] == y[un]))
         print(f"{'sklearn LabelSpreading(kernel=knn).fit':44s} {sk:9.3f}")
     print(f"\npeak RSS {peak_rss_mb():.0f} MB")
-    print(f"\n| method | propagate warm (s) | recommend(10) (s) | accuracy ({args.labels + 1} random labels) |"
+    print("\n| method | propagate warm (s) | recommend(10) (s) | "
+          f"accuracy ({args.labels + 1} random labels) |"
           " speed-up vs sklearn fit |")
     print("| --- | --- | --- | --- | --- |")
-    for method, (cold, warm, rec, acc) in results.items():
+    for method, (_cold, warm, rec, acc) in results.items():
         up = f"{sk / warm:.0f}x" if not args.skip_sklearn else "-"
         print(f"| {method} | {warm:.3f} | {rec:.3f} | {acc:.3f} | {up} |")
     if not args.skip_sklearn:

@@ -1,6 +1,6 @@
 """psocake-labeler: label XFEL diffraction hits on a diffusion-map manifold.
 
-Public API (see docs/api.md)::
+Public API (docs/architecture.md; DESIGN.md, "Public API")::
 
     run = open_run("amo06516_0093.cxi")
     m = build_manifold([run], n_components=10, knn=15)
@@ -8,6 +8,7 @@ Public API (see docs/api.md)::
 """
 from .errors import (
                      ClassNameError,
+    ConvergenceWarning,
                      DistributedError,
                      EmptyRunError,
                      InputError,
@@ -22,8 +23,8 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClassNameError", "DistributedError", "EmptyRunError", "InputError", "LabelerError",
-    "LayoutError", "ManifoldMismatchError", "MissingFileError", "NoImagesError",
+    "ClassNameError", "ConvergenceWarning", "DistributedError", "EmptyRunError", "InputError",
+    "LabelerError", "LayoutError", "ManifoldMismatchError", "MissingFileError", "NoImagesError",
     "NotHDF5Error", "__version__",
 ]
 

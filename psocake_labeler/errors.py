@@ -44,3 +44,11 @@ class ManifoldMismatchError(LabelerError):
 
 class DistributedError(LabelerError):
     """A rank of an MPI job failed; the message names the rank and the cause."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped at its iteration limit before reaching its tolerance.
+
+    The result is still returned (the best iterate), as scikit-learn does with its own
+    ``ConvergenceWarning``; the message says which solver and how far it got.
+    """

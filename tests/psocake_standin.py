@@ -119,8 +119,9 @@ def manifold_for(run_path: str, out: str) -> str:
 
 def drag(widget: QtWidgets.QWidget, p0, p1, modifiers, steps: int = 8) -> None:
     """A left-button drag from p0 to p1 with held modifiers (QTest cannot hold buttons)."""
-    from pyqtgraph.Qt import QtCore, QtGui
-    from pyqtgraph.Qt import QtTest; QTest = QtTest.QTest
+    from pyqtgraph.Qt import QtCore, QtGui, QtTest
+
+    QTest = QtTest.QTest
 
     left = QtCore.Qt.MouseButton.LeftButton
     QTest.mousePress(widget, left, modifiers, p0)

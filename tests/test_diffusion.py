@@ -134,3 +134,23 @@ def test_simulated_run_is_connected_with_no_vanishing_degrees(small_spi_run):
     ratio = np.abs(m.coords).max(axis=0) / np.percentile(np.abs(m.coords), 99, axis=0)
     assert ratio.max() < 3
     assert m.floor is not None and m.floor.shape == (len(m),)
+
+
+def test_threaded_eigsh_on_a_large_graph_agrees_with_lobpcg():
+    # >= 5,000 events: eigsh's sparse products run by row blocks on threads
+    from psocake_labeler._parallel import available_cores
+    from psocake_labeler.embedding.eigensolve import diffusion_eigs
+    from psocake_labeler.embedding.kernel import kernel_graph
+    from psocake_labeler.neighbors import knn
+
+    if available_cores() < 2:
+        pytest.skip("one core: the threaded path is not taken")
+    pts = circle(6000)
+    idx, dist = knn(pts, 12)
+    graph = kernel_graph(idx, dist, float(np.median(dist[:, -1]) ** 2))
+    threaded, psi_t, _ = diffusion_eigs(graph, 4, solver="eigsh")
+    plain, psi_p, _ = diffusion_eigs(graph, 4, solver="lobpcg")
+    assert np.allclose(threaded, plain, rtol=0, atol=1e-7)
+    # the same eigenvectors, up to the sign each solver's fixing gives both
+    overlap = np.abs(np.einsum("ij,ij->j", psi_t, psi_p)) / len(pts)
+    assert np.all(overlap > 0.999)

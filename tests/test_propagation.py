@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from graphs import knn_kernel
 from sklearn.datasets import make_blobs, make_moons
 
-from psocake_labeler.errors import InputError
+from psocake_labeler.errors import ConvergenceWarning, InputError
 from psocake_labeler.labelling.propagation import METHODS, Propagation, propagate
 
 
@@ -207,3 +207,20 @@ def test_one_labelled_class_does_not_make_everything_sure(spi_manifold, method):
     known = (p.confidence > 0) & ~np.isin(np.arange(y.size), rows)
     picked = p.probabilities[np.arange(y.size), p.predicted]
     assert np.allclose(p.confidence[known], picked[known])
+
+
+def test_cg_that_stops_at_maxiter_warns():
+    from psocake_labeler.labelling.solvers import block_pcg
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(60, 60))
+    spd = a @ a.T + 1e-3 * np.eye(60)   # badly conditioned: 3 iterations cannot solve it
+    b = rng.normal(size=(60, 2))
+    with pytest.warns(ConvergenceWarning, match="maxiter=3"):
+        block_pcg(lambda x: spd @ x, b, None, np.ones(60), tol=1e-10, maxiter=3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)   # enough iterations: silent
+        x, _, _ = block_pcg(lambda x: spd @ x, b, None, np.ones(60), tol=1e-6, maxiter=5000)
+    assert np.allclose(spd @ x, b, atol=1e-4 * np.linalg.norm(b))

@@ -189,8 +189,9 @@ def test_extend_carries_labels(spi, second_spi_run, tmp_path):
     run2 = pl.open_run(second_spi_run.path)
     e = s.extend(run2, path=tmp_path / "ext.h5")
     assert len(e) == len(m.events) + len(run2)
-    keys = lambda ss: {(int(ss.events["run"][r]), int(ss.events["event"][r])): c
-                       for r, c in ss.user_labels().items()}
+    def keys(ss):
+        return {(int(ss.events["run"][r]), int(ss.events["event"][r])): c
+                           for r, c in ss.user_labels().items()}
     assert keys(e) == keys(s)
     truth2 = np.asarray(read_truth(second_spi_run.truth_path).labels)
     new = e.predicted[len(m.events):]

@@ -12,7 +12,8 @@ def register(subparsers) -> None:
         "gui", help="open the stand-alone labelling window on a manifold",
         description="Open the Label Manifold dock next to an image viewer of its own. Labels "
                     "are continued from LABELS when it exists (default: "
-                    "<manifold stem>.<user>.labels.h5 next to the manifold), created otherwise, and "
+                    "<manifold stem>.<user>.labels.h5 next to the manifold), created otherwise, "
+                    "and "
                     "saved after every change.")
     p.add_argument("manifold", help="manifold file (psocake-labeler embed output)")
     p.add_argument("--labels", default=None, help="label file to continue or create")

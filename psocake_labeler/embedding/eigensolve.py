@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from .._parallel import available_cores, row_split_operator
 from ..errors import InputError
+from ..features.reduction import fix_signs
 from ..progress import ProgressCallback, report
 
 # From this many events the eigensolver's sparse products run on all cores, by row blocks.
@@ -78,7 +79,5 @@ def diffusion_eigs(graph: sp.csr_matrix, n_components: int, alpha: float = 1.0,
     pi = deg / deg.sum()
     psi = vecs / np.sqrt(pi)[:, None]
     psi /= np.sqrt((pi[:, None] * psi ** 2).sum(axis=0))
-    # Fixed sign: the largest-magnitude entry (first such row on ties) is positive.
-    pivot = np.argmax(np.abs(psi), axis=0)
-    psi *= np.sign(psi[pivot, np.arange(psi.shape[1])])
+    psi = fix_signs(psi.T).T
     return vals[1:], psi[:, 1:], q

@@ -124,7 +124,7 @@ class Manifold:
                 self.transform.save(t)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Manifold":
+    def load(cls, path: str | os.PathLike) -> Manifold:
         """Read a manifold written by :meth:`save`.
 
         Raises a one-line :class:`~psocake_labeler.errors.InputError` naming ``path`` when it
@@ -156,7 +156,7 @@ class Manifold:
                               "'psocake-labeler embed'")
 
     @classmethod
-    def _read(cls, f: h5py.File) -> "Manifold":
+    def _read(cls, f: h5py.File) -> Manifold:
         g = f["graph"]
         graph = sp.csr_matrix((g["data"][()], g["indices"][()], g["indptr"][()]),
                               shape=tuple(int(s) for s in g.attrs["shape"]))
@@ -173,7 +173,7 @@ class Manifold:
 
     # -- out of sample ---------------------------------------------------------------------
     def extend(self, run_or_array: Any, progress: Optional[ProgressCallback] = None
-               ) -> "Manifold":
+               ) -> Manifold:
         """Place new events on this manifold without recomputing it (Nystrom extension).
 
         A run (or path, or list) is transformed with the saved feature transform; a 2-D

@@ -27,8 +27,12 @@ def allreduce(value, comm):
     return comm.allreduce(value)
 
 
-def _fix_signs(components: np.ndarray) -> np.ndarray:
-    """Make the largest-magnitude entry of each component positive (reproducible output)."""
+def fix_signs(components: np.ndarray) -> np.ndarray:
+    """Make the largest-magnitude entry of each row positive (first on ties).
+
+    Eigenvectors and principal axes have no sign of their own; this one makes the output
+    reproducible across runs, rank counts and BLAS builds.
+    """
     idx = np.argmax(np.abs(components), axis=1)
     signs = np.sign(components[np.arange(len(components)), idx])
     signs[signs == 0] = 1
@@ -52,7 +56,7 @@ class Moments:
         if self.gram is not None:
             self.gram += x.T @ x
 
-    def reduce(self, comm) -> "Moments":
+    def reduce(self, comm) -> Moments:
         """Sum over ranks in place; returns self."""
         self.n = int(allreduce(self.n, comm))
         self.sum = allreduce(self.sum, comm)
@@ -91,7 +95,7 @@ def pca_from_moments(mom: Moments, n_components: int,
         vals, vecs = scipy.linalg.eigh((cov + cov.T) / 2,
                                        subset_by_index=[dim - n_components, dim - 1])
     order = np.argsort(vals)[::-1]
-    comps = _fix_signs(vecs[:, order].T)
+    comps = fix_signs(vecs[:, order].T)
     return mean, scale, comps, np.maximum(vals[order], 0.0)
 
 
@@ -129,5 +133,5 @@ def randomized_pca(blocks: BlockSource, mom: Moments, n_components: int, standar
     small = q.T @ cq
     vals, vecs = np.linalg.eigh((small + small.T) / 2)
     order = np.argsort(vals)[::-1][:n_components]
-    comps = _fix_signs((q @ vecs[:, order]).T)
+    comps = fix_signs((q @ vecs[:, order]).T)
     return mean, scale, comps, np.maximum(vals[order], 0.0)

@@ -170,7 +170,7 @@ class FeatureTransform:
         return self.project(self.raw_features(images, mask))
 
     # -- fitting ------------------------------------------------------------------------
-    def fit(self, run, comm=None, progress=None) -> "FeatureTransform":
+    def fit(self, run, comm=None, progress=None) -> FeatureTransform:
         """Find bad pixels and the PCA over the whole run (all ranks of ``comm``)."""
         self._fit(run, comm, Tracker(progress), keep=False)
         return self
@@ -271,7 +271,7 @@ class FeatureTransform:
             group.create_dataset("explained_variance", data=self.explained_variance)
 
     @classmethod
-    def load(cls, group) -> "FeatureTransform":
+    def load(cls, group) -> FeatureTransform:
         """Rebuild a fitted transform written by :meth:`save`."""
         name = getattr(group, "name", "group")
         file = getattr(getattr(group, "file", None), "filename", "")

@@ -27,7 +27,8 @@ def embed_command(runs: list[str], out: str, options: str = "") -> list[str]:
 def mpiexec_command(runs: list[str], out: str, ranks: int, options: str = "") -> list[str]:
     """``mpiexec -n ranks <embed>``; plain ``embed`` for one rank or without mpiexec."""
     cmd = embed_command(runs, out, options)
-    mpiexec = shutil.which("mpiexec") or shutil.which("mpiexec", path=str(Path(sys.executable).parent))
+    mpiexec = shutil.which("mpiexec") or shutil.which("mpiexec",
+                                                      path=str(Path(sys.executable).parent))
     if ranks > 1 and mpiexec:
         return [mpiexec, "-n", str(ranks), *cmd]
     return cmd

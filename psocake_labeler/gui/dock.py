@@ -1,9 +1,9 @@
 """``LabelManifoldDock``: the manifold view, the event grid and the label controls in one dock.
 
 The dock draws the session and forwards what the user does to it; all labelling logic lives
-in :class:`~psocake_labeler.labelling.session.LabelSession`. Session calls (labels may re-propagate and
-autosave) run in order on one worker thread; the session's listener only posts a Qt signal,
-so every redraw happens in the GUI thread.
+in :class:`~psocake_labeler.labelling.session.LabelSession`. Session calls (labels may
+re-propagate and autosave) run in order on one worker thread; the session's listener only
+posts a Qt signal, so every redraw happens in the GUI thread.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 from pyqtgraph.dockarea import Dock
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from ..labelling.classes import DEFAULT_CLASSES
 from ..labelling.log import user_name
 from .actions import DockActions
 from .controls import Controls
@@ -50,7 +51,7 @@ class LabelManifoldDock(DockActions, Dock):
         self.current_row: int | None = None
         self.selected = np.zeros(0, dtype=int)
         self.recommended = np.zeros(0, dtype=int)
-        self.class_palette = Palette(["Single", "Multiple", "Water/Unknown"])
+        self.class_palette = Palette(list(DEFAULT_CLASSES))
         self._keys = np.zeros(0, dtype=np.int64)
         self._key_rows = np.zeros(0, dtype=int)
         self._refresh_pending = False
@@ -86,7 +87,8 @@ class LabelManifoldDock(DockActions, Dock):
         self.controls.sigLabel.connect(self.label_selected)
         self.controls.sigAction.connect(self._action)
         self.controls.sigAuto.connect(self._auto)
-        self._sigSessionChanged.connect(self._schedule_refresh, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._sigSessionChanged.connect(self._schedule_refresh,
+                                        QtCore.Qt.ConnectionType.QueuedConnection)
         for r in (self.runner, self.session_runner):
             r.sigProgress.connect(self.controls.show_progress)
             r.sigBusy.connect(self._busy)
@@ -286,7 +288,8 @@ class LabelManifoldDock(DockActions, Dock):
         else:
             user, pred, conf = self.label_of(row)
             if user >= 0:
-                self.overlay.set(f"{self._class_name(user)} (yours)", self.class_palette.qcolor(user))
+                self.overlay.set(f"{self._class_name(user)} (yours)",
+                                 self.class_palette.qcolor(user))
             elif pred >= 0:
                 self.overlay.set(f"{self._class_name(pred)} {conf:.2f} (predicted)",
                                  self.class_palette.qcolor(pred))

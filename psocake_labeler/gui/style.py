@@ -37,7 +37,7 @@ def class_colours(classes: list[str]) -> list[tuple[int, int, int]]:
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:
     """'#rrggbb' for Qt style sheets and HTML."""
-    return "#%02x%02x%02x" % tuple(rgb)
+    return "#{:02x}{:02x}{:02x}".format(*tuple(rgb))
 
 
 def _rgb(colour) -> tuple[int, int, int]:

@@ -52,7 +52,7 @@ def _strings(ds) -> list[str]:
 
 
 def _manifold_lines(f) -> list[str]:
-    """Our manifold file (psocake_labeler.embedding.manifold): coordinates, graph, events, params."""
+    """Our manifold file (embedding.manifold): coordinates, graph, events, params."""
     lines = []
     if "coords" in f:
         shape = f["coords"].shape
@@ -97,7 +97,7 @@ def _transform_words(g) -> str:
 
 
 def _labels_lines(f) -> list[str]:
-    """Our label file (psocake_labeler.labelfiles.store): classes, hand labels, users, predictions."""
+    """Our label file (labelfiles.store): classes, hand labels, users, predictions."""
     lines = []
     names = _strings(f["classes/name"]) if "classes/name" in f else []
     if names:

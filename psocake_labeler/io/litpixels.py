@@ -31,7 +31,7 @@ def _find_mask(f, detector: str | None) -> tuple[np.ndarray | None, str | None]:
         names += [f"{LIT_PIXELS}/{detector}/mask", f"/{detector}/mask"]
     for group in (f, f.get(LIT_PIXELS)):
         if isinstance(group, h5py.Group):
-            for key, item in group.items():
+            for item in group.values():
                 if isinstance(item, h5py.Group) and "mask" in item:
                     names.append(f"{item.name}/mask")
     for name in names:

@@ -157,7 +157,7 @@ class Run:
         """Close open files; the run reopens them if read again."""
         self.image_source.close()
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import InputError, LayoutError
 from .h5files import get_dataset, open_h5
 
-# Psocake's datasets (PSOCAKE.md, "Hit-finder output").
+# Psocake's datasets (docs/inputs.md).
 SPI_HITS = "/entry_1/result_1/nHits"
 SPI_ALL = "/entry_1/result_1/nHitsAll"
 SFX_ALL = "/entry_1/result_1/nPeaksAll"

@@ -51,7 +51,7 @@ class ImageSource(abc.ABC):
         """Where the images come from, in a few words."""
         return type(self).__name__
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a source without files has nothing to close)
         """Release open files (reading again reopens them)."""
 
 

@@ -108,7 +108,8 @@ def read_mask(f, path: Path, shape: tuple | None, paths=MASK_PATHS,
 
 def read_center(f, n: int) -> tuple[float, float] | None:
     """Beam centre ``(row, col)`` from ``beam_center_y/x`` (pixels) of detector_1."""
-    cy, cx = median_number(f, f"{DET}/beam_center_y", n), median_number(f, f"{DET}/beam_center_x", n)
+    cy = median_number(f, f"{DET}/beam_center_y", n)
+    cx = median_number(f, f"{DET}/beam_center_x", n)
     return None if cy is None or cx is None else (cy, cx)
 
 

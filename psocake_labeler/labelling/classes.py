@@ -119,7 +119,7 @@ class ClassList:
         """Change the colour of class ``name``."""
         self._classes[self.index(name)].colour = str(colour)
 
-    def copy(self) -> "ClassList":
+    def copy(self) -> ClassList:
         """An independent copy."""
         return ClassList(self.names, self.colours, self.ids, self.next_id)
 

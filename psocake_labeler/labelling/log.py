@@ -128,7 +128,7 @@ class ActionLog:
 
     @classmethod
     def from_flat(cls, n_rows: int, kinds, users, times, refs, details,
-                  entry_action, entry_row, entry_class, entry_prev) -> "ActionLog":
+                  entry_action, entry_row, entry_class, entry_prev) -> ActionLog:
         """Rebuild a log from the columns written by :meth:`flat` plus per-action columns."""
         entry_action = np.asarray(entry_action, dtype=np.int64)
         order = np.argsort(entry_action, kind="stable")

@@ -83,7 +83,8 @@ def _check(graph: sp.spmatrix, rows: np.ndarray, classes: np.ndarray, n_classes:
     if rows.shape != classes.shape:
         raise InputError(f"{rows.size} labelled rows but {classes.size} classes were given")
     if rows.size and (rows.min() < 0 or rows.max() >= n):
-        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another manifold?")
+        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another "
+                         "manifold?")
     if classes.size and (classes.min() < 0 or classes.max() >= n_classes):
         raise InputError(f"label class out of range 0..{n_classes - 1}")
     if np.unique(rows).size != rows.size:

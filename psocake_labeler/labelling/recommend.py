@@ -138,8 +138,8 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     Parameters
     ----------
     graph : (N, N) sparse symmetric kernel (``Manifold.graph``).
-    propagation : a :class:`~psocake_labeler.labelling.propagation.Propagation`, or ``None`` before the
-        first label (cold start).
+    propagation : a :class:`~psocake_labeler.labelling.propagation.Propagation`, or ``None``
+        before the first label (cold start).
     labelled_rows : rows already labelled; never returned.
     k : how many to return (fewer only if fewer unlabelled events exist).
     coords : (N, d) diffusion coordinates, used by the cold start when given.
@@ -158,7 +158,8 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     n = graph.shape[0]
     labelled = np.unique(np.asarray(labelled_rows, dtype=np.int64).ravel())
     if labelled.size and (labelled[0] < 0 or labelled[-1] >= n):
-        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another manifold?")
+        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another "
+                         "manifold?")
     free = np.ones(n, dtype=bool)
     free[labelled] = False
     candidates = np.flatnonzero(free)

@@ -16,9 +16,9 @@ from ..errors import InputError, ManifoldMismatchError
 from ..labelfiles.merge import merge_labels, read_label_set
 from ..labelfiles.store import read_label_file, write_label_file
 from ..labelling.state import LabelData
-from .classes import DEFAULT_CLASSES, ClassList
 from .change import Change
 from .class_edits import ClassEditing
+from .classes import DEFAULT_CLASSES, ClassList
 from .log import Action, ActionLog, user_name
 from .propagation import DEFAULT_METHOD
 
@@ -40,12 +40,14 @@ class LabelSession(ClassEditing):
     user : str, optional
         Name logged with every action; default the login name.
     method : str, optional
-        Propagation method (default: the measured best, ``propagation.DEFAULT_METHOD``) passed to :func:`psocake_labeler.labelling.propagation.propagate`.
+        Propagation method (default: the measured best, ``propagation.DEFAULT_METHOD``),
+        passed to :func:`psocake_labeler.labelling.propagation.propagate`.
     """
 
     def __init__(self, manifold, classes: Sequence[str] | ClassList = DEFAULT_CLASSES,
                  path: str | os.PathLike | None = None, user: str | None = None,
-                 method: str | None = None, overwrite: bool = False, _data: LabelData | None = None):
+                 method: str | None = None, overwrite: bool = False,
+                 _data: LabelData | None = None):
         self.manifold = manifold
         self.user = user or user_name()
         self.path = Path(path) if path is not None else None
@@ -239,7 +241,7 @@ class LabelSession(ClassEditing):
                           coords=getattr(self.manifold, "coords", None))
         return [int(r) for r in picks]
 
-    def extend(self, run, path: str | os.PathLike | None = None) -> "LabelSession":
+    def extend(self, run, path: str | os.PathLike | None = None) -> LabelSession:
         """A new session over ``manifold.extend(run)`` carrying every user label and the log.
 
         The new session saves to ``path`` (None: not saved until :meth:`save` gets one). It
@@ -274,7 +276,7 @@ class LabelSession(ClassEditing):
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike, manifold, user: str | None = None) -> "LabelSession":
+    def load(cls, path: str | os.PathLike, manifold, user: str | None = None) -> LabelSession:
         """Reopen a label file on its manifold; ManifoldMismatchError if it is another's."""
         data = read_label_file(path)
         want = manifold.events_hash()

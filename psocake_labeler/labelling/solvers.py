@@ -15,6 +15,7 @@ Nothing here forms a dense N x N matrix.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,9 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from ..embedding.kernel import (
-    LINK_WEIGHT,  # how the links between graph pieces are told apart
-)
+from ..embedding.kernel import LINK_WEIGHT  # tells the links between graph pieces
+from ..errors import ConvergenceWarning
 
 MatVec = Callable[[np.ndarray], np.ndarray]
 
@@ -176,6 +176,13 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
         beta = np.divide(rz_new, rz[act], out=np.zeros_like(rz_new), where=rz[act] > 0)
         p[:, act] = za + beta * pa
         rz[act] = rz_new
+    left = np.linalg.norm(r, axis=0) > target
+    if left.any():
+        worst = float(np.max(np.linalg.norm(r[:, left], axis=0) / target[left])) * tol
+        warnings.warn(f"conjugate gradients stopped at maxiter={maxiter} with {int(left.sum())}"
+                      f" of {b.shape[1]} column(s) above tolerance (worst relative residual "
+                      f"{worst:.2g}, target {tol:.2g}); predictions may be less accurate",
+                      ConvergenceWarning, stacklevel=3)
     return x, it, b - r
 
 

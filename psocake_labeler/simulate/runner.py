@@ -190,6 +190,22 @@ def _map_blocks(seed, blocks, shape, energy, workers):
             yield (start, *fut.result())
 
 
+def _check_options(workers: int, photon_energy_eV: float) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise InputError(f"workers must be a positive integer, got {workers!r}")
+    if not 100.0 <= float(photon_energy_eV) <= 30000.0:
+        raise InputError(f"photon energy must be 100-30000 eV, got {photon_energy_eV}")
+
+
+def _truth_attrs(det, info: RunInfo, **run_attrs) -> dict:
+    """The run's settings and detector geometry, as the truth file records them."""
+    return {**run_attrs, "beam_center": list(det.center), "distance_m": det.distance_m,
+            "pixel_size_m": det.pixel_m, "photon_energy_eV": det.photon_energy_eV,
+            "gain_adu_per_photon": det.gain_adu, "read_noise_adu": det.read_noise_adu,
+            "particle_diameter_nm": PARTICLE_NM, "supersample": det.supersample,
+            "n_events": info.n_events}
+
+
 def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int] = (256, 256),
                  seed: int = 0, mix: Mapping[str, float] | str | None = None,
                  layout: str = "spi", experiment: str = "amo06516", run: int = 93,
@@ -212,10 +228,7 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
     SimulatedRun with ``path``, ``truth_path``, ``labels`` (index into DEFAULT_CLASSES).
     """
     shape = _check(hits, shape, layout, experiment, run)
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise InputError(f"workers must be a positive integer, got {workers!r}")
-    if not 100.0 <= float(photon_energy_eV) <= 30000.0:
-        raise InputError(f"photon energy must be 100-30000 eV, got {photon_energy_eV}")
+    _check_options(workers, photon_energy_eV)
     mix = parse_mix(mix)
     path = Path(path)
     hits, seed = int(hits), int(seed)
@@ -260,13 +273,8 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
             misses = np.stack([det.to_adu(rng.poisson(det.background_map * 100.0)[None], mask,
                                           rng, hot_values)[0] for _ in range(4)])
             writer.close(tmp, rng, misses)
-        attrs = {"seed": seed, "shape": list(shape), "layout": layout, "mix": mix,
-                 "experiment": experiment, "run": int(run),
-                 "beam_center": list(det.center), "distance_m": det.distance_m,
-                 "pixel_size_m": det.pixel_m, "photon_energy_eV": det.photon_energy_eV,
-                 "gain_adu_per_photon": det.gain_adu, "read_noise_adu": det.read_noise_adu,
-                 "particle_diameter_nm": PARTICLE_NM, "supersample": det.supersample,
-                 "n_events": info.n_events}
+        attrs = _truth_attrs(det, info, seed=seed, shape=list(shape), layout=layout, mix=mix,
+                             experiment=experiment, run=int(run))
         for t in (tmp, *tmps):
             os.chmod(t, 0o644)  # mkstemp makes 0600; a run is meant to be shared
         truth = Truth(info.events, labels, kinds, DEFAULT_CLASSES, params, attrs)

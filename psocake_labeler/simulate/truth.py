@@ -11,8 +11,8 @@ import numpy as np
 from ..errors import InputError, LayoutError, MissingFileError, NotHDF5Error
 from ..io.atomic import atomic_h5
 from ..io.schema import SCHEMA_TRUTH as SCHEMA
+from ..labelling.classes import DEFAULT_CLASSES
 
-DEFAULT_CLASSES = ("Single", "Multiple", "Water/Unknown")
 KINDS = ("single", "multiple", "water", "nonhit")
 # Class index of each kind: water droplets and non-hits are both "Water/Unknown".
 KIND_TO_LABEL = {"single": 0, "multiple": 1, "water": 2, "nonhit": 2}

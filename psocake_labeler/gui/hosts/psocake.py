@@ -1,9 +1,10 @@
 """Psocake adapter: put the Label Manifold dock into a running Psocake window.
 
 Psocake has no plugin mechanism, so we use only what its ``MainFrame`` exposes (see
-PSOCAKE.md): the dock area, the image viewer, the "Event Number" parameter of the
-"Experiment information" group, its ``sigTreeStateChanged``, and the run folder. Going to an
-event sets that parameter, so Psocake reads and shows the event with its own pipeline.
+docs/user-guide.md, "Inside Psocake"): the dock area, the image viewer, the "Event Number"
+parameter of the "Experiment information" group, its ``sigTreeStateChanged``, and the run
+folder. Going to an event sets that parameter, so Psocake reads and shows the event with its
+own pipeline.
 """
 from __future__ import annotations
 

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the GUI's settings file (remembered axes) goes to a folder of this test run, not $HOME
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="psocake-labeler-config-")
 
 ARTIFACTS = Path(__file__).parent / "_artifacts"
 

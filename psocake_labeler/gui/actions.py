@@ -1,4 +1,4 @@
-"""What the dock does when the user acts: label, unlabel, undo, recommend, propagate, keys.
+"""What the dock does when the user acts: label, unlabel, undo, recommend, propagate.
 
 A mixin of :class:`~psocake_labeler.gui.dock.LabelManifoldDock`; every session call goes to
 the dock's session thread (``_call``), in order, and the redraw follows from the session's
@@ -7,12 +7,10 @@ listener.
 from __future__ import annotations
 
 import numpy as np
-from pyqtgraph.Qt import QtCore
 
 from . import dialogs
+from .flow import HELP_CLASS
 
-CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
-SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 
 
 class DockActions:
@@ -42,6 +40,33 @@ class DockActions:
         else:
             name = self.session.classes[k]
             self._call(lambda s: s.label(rows, name))
+            self.after_label(rows)
+
+    def label_help(self) -> None:
+        """Label the target events "Need help" (the class is added on first use): events
+        to ask a colleague about, kept apart from the physical classes."""
+        if self.session is None:
+            self.show_error("open a manifold first (Open… or Compute…)")
+            return
+        rows = self._target_rows()
+        if len(rows) == 0:
+            self.show_error("select events first (click, shift-drag, or tiles in the grid)")
+            return
+
+        def work(s):
+            k = self.help_class(s)
+            if k is None:
+                s.add_class(HELP_CLASS)
+                k = len(s.classes) - 1
+            s.label(rows, s.classes[k])
+        self._call(work)
+        self.after_label(rows)
+
+    @staticmethod
+    def help_class(session) -> int | None:
+        """Index of the session's "need help" class (any case), None when it has none."""
+        names = [c.strip().lower() for c in session.classes]
+        return names.index(HELP_CLASS.lower()) if HELP_CLASS.lower() in names else None
 
     def recommend(self, k: int = 10) -> None:
         """Fill the grid with the ``k`` events the session recommends."""
@@ -50,9 +75,20 @@ class DockActions:
     def show_recommended(self, rows) -> None:
         """Show given rows as the recommended ones (grid and diamonds on the manifold)."""
         self.recommended = np.asarray(rows, dtype=int)
+        self.show_batch(self.recommended, "Recommended")
+
+    def show_batch(self, rows, title: str) -> None:
+        """Put rows in the grid as the batch the keys walk through (selection cleared)."""
         self.selected = np.zeros(0, dtype=int)
-        self.grid.set_rows(self.recommended, "Recommended")
+        self._skipped = set()
+        self.grid.set_rows(rows, title)
         self._redraw_marks()
+
+    def _undone(self, rows) -> None:
+        # back to the event whose label was undone, so that the right key can be pressed
+        if rows is not False and len(rows):
+            self.clear_selection()
+            self.show_row(int(rows[0]))
 
     def add_runs(self, paths) -> None:
         """Place new runs on the current manifold (out-of-sample, no recomputation) and go on
@@ -96,43 +132,11 @@ class DockActions:
                 s.propagate()
                 s.auto_propagate = auto
             self._call(run)
+        elif name == "help":
+            self.label_help()
         elif name == "undo":
-            self._call(lambda s: s.undo())
+            self._call(lambda s: s.undo() and s.log.actions[-1].rows, self._undone)
         elif name == "redo":
             self._call(lambda s: s.redo())
         else:
             getattr(dialogs, f"{name}_dialog")(self)
-
-    def handle_key(self, key: int, modifiers) -> bool:
-        """Keyboard: 1..9 label, 0 unlabel, Ctrl+Z undo, Ctrl+Shift+Z / Ctrl+Y redo,
-        R recommend, P propagate. Returns True when the key was used."""
-        Key = QtCore.Qt.Key
-        if modifiers & CTRL:
-            if key == Key.Key_Z:
-                self._action("redo" if modifiers & SHIFT else "undo")
-                return True
-            if key == Key.Key_Y:
-                self._action("redo")
-                return True
-            return False
-        if Key.Key_0 <= key <= Key.Key_9:
-            self.label_selected(int(key - Key.Key_0) - 1)
-            return True
-        if key == Key.Key_R:
-            self._action("recommend")
-            return True
-        if key == Key.Key_P:
-            self._action("propagate")
-            return True
-        return False
-
-    def keyPressEvent(self, ev) -> None:
-        if not self.handle_key(ev.key(), ev.modifiers()):
-            super().keyPressEvent(ev)
-
-    def eventFilter(self, obj, ev) -> bool:
-        # the grid would use digits for its keyboard search; we want them as labels
-        if ev.type() == QtCore.QEvent.Type.KeyPress:
-            return self.handle_key(ev.key(), ev.modifiers())
-        return False
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from .flow import HELP_CLASS, HELP_KEY
 from .style import Palette, hex_colour
 
 
@@ -29,14 +30,16 @@ class Controls(QtWidgets.QWidget):
         ("propagate", "Propagate", "Spread your labels over the manifold (P)"),
         ("undo", "Undo", "Undo the last label (Ctrl+Z)"),
         ("redo", "Redo", "Redo (Ctrl+Shift+Z)"),
-        ("save", "Save as…", "Save the labels to another file"),
+        ("export", "Export…", "Export labels: .json .csv .cxi (single hits) .dat (blacklist)"),
+    )
+    MENU = (
+        ("open", "Open manifold…", "Open a manifold (and its labels)"),
+        ("save", "Save labels as…", "Save the labels to another file"),
         ("classes", "Classes…", "Rename, add or remove classes"),
-        ("open", "Open…", "Open a manifold (and its labels)"),
         ("extend", "Add run…", "Place more runs on this manifold without recomputing it, "
                                "keeping your labels"),
-        ("compute", "Compute…", "Compute a manifold for this run in the background "
-                                "(mpiexec here, or sbatch on the cluster)"),
-        ("export", "Export…", "Export labels: .json .csv .cxi (single hits) .dat (blacklist)"),
+        ("compute", "Compute manifold…", "Compute a manifold for this run in the background "
+                                         "(mpiexec here, or sbatch on the cluster)"),
     )
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
@@ -56,7 +59,20 @@ class Controls(QtWidgets.QWidget):
             else:
                 b.clicked.connect(lambda _=False, n=name: self.sigAction.emit(n))
             self.buttons[name] = b
-            actions.addWidget(b, k // 6, k % 6)
+            actions.addWidget(b, 0, k)
+        # the less frequent actions share one button, so that the dock keeps its height
+        self.more = QtWidgets.QToolButton()
+        self.more.setText("More ▾")
+        self.more.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QtWidgets.QMenu(self.more)
+        self.menu_actions: dict[str, QtWidgets.QAction] = {}
+        for name, text, tip in self.MENU:
+            act = menu.addAction(text)
+            act.setToolTip(tip)
+            act.triggered.connect(lambda _=False, n=name: self.sigAction.emit(n))
+            self.menu_actions[name] = act
+        self.more.setMenu(menu)
+        actions.addWidget(self.more, 0, len(self.ACTIONS))
         self.auto = QtWidgets.QCheckBox("auto")
         self.auto.setToolTip("Propagate after every label")
         self.auto.setChecked(True)
@@ -65,6 +81,10 @@ class Controls(QtWidgets.QWidget):
         self.counts = QtWidgets.QLabel("no manifold")
         self.counts.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.counts.setWordWrap(True)
+        self.target = QtWidgets.QLabel("open a manifold first (Open… or Compute…)")
+        self.target.setToolTip("What the next key will label")
+        self.target.setStyleSheet("font-weight: bold")
+        self.target.setWordWrap(True)
         self.status = QtWidgets.QLabel("")
         self.status.setStyleSheet("color: gray")
         self.status.setWordWrap(True)
@@ -82,6 +102,7 @@ class Controls(QtWidgets.QWidget):
         lay.addLayout(self.class_row)
         lay.addLayout(row2)
         lay.addWidget(self.counts)
+        lay.addWidget(self.target)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
 
@@ -104,6 +125,17 @@ class Controls(QtWidgets.QWidget):
                             f"color: {_text_colour(rgb)}; font-weight: bold; padding: 3px; }}")
             b.clicked.connect(lambda _=False, i=k: self.sigLabel.emit(i))
             b.setMinimumWidth(40)
+            b.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                            QtWidgets.QSizePolicy.Policy.Fixed)
+            self.class_row.addWidget(b)
+            self.class_buttons.append(b)
+        if HELP_CLASS.lower() not in [c.strip().lower() for c in palette.classes]:
+            # the "need help" key works before the class exists: it adds it on first use
+            b = QtWidgets.QPushButton(f"{HELP_KEY} {HELP_CLASS}")
+            b.setToolTip(f"Label the selected events {HELP_CLASS!r} to ask a colleague "
+                         f"(key {HELP_KEY}); the class is added on first use")
+            b.setStyleSheet("QPushButton { border: 1px dashed gray; padding: 3px; }")
+            b.clicked.connect(lambda: self.sigAction.emit("help"))
             b.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
                             QtWidgets.QSizePolicy.Policy.Fixed)
             self.class_row.addWidget(b)

@@ -11,25 +11,25 @@ from pathlib import Path
 
 import numpy as np
 from pyqtgraph.dockarea import Dock
-from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+from pyqtgraph.Qt import QtCore, QtWidgets
 
 from ..labelling.classes import DEFAULT_CLASSES
 from ..labelling.log import user_name
+from . import text
 from .actions import DockActions
 from .controls import Controls
 from .event_grid import EventGrid
+from .browse import DockBrowse
+from .flow import DockFlow
 from .manifold_view import ManifoldView
 from .overlay import LabelOverlay
 from .style import Palette
 from .workers import TaskRunner
 
-GREY = QtGui.QColor(160, 160, 160)
-
-
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 
 
-class LabelManifoldDock(DockActions, Dock):
+class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
     """The "Label Manifold" dock, for any :class:`~psocake_labeler.gui.hosts.base.Host`.
 
     API for hosts and tests: :meth:`open_manifold`, :meth:`set_session`, :meth:`show_row`,
@@ -55,13 +55,15 @@ class LabelManifoldDock(DockActions, Dock):
         self._keys = np.zeros(0, dtype=np.int64)
         self._key_rows = np.zeros(0, dtype=int)
         self._refresh_pending = False
+        self._skipped: set[int] = set()   # rows Space passed over in this batch
+        self._view_key: str | None = None  # the manifold's key in the settings file
         self.runner = TaskRunner(self, threads=2)           # images and files
         self.session_runner = TaskRunner(self, threads=1)   # session calls, in order
 
         self.view = ManifoldView()
         self.view.describe = self.describe
         self.grid = EventGrid(self.runner)
-        self.grid.caption_fn = self._caption
+        self.grid.caption_fn = lambda row: text.caption(self, row)
         self.grid.border_fn = self._border
         self.grid.image_fn = self._image
         self.controls = Controls()
@@ -69,8 +71,9 @@ class LabelManifoldDock(DockActions, Dock):
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split.addWidget(self.view)
         split.addWidget(self.grid)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([280, 400])   # two rows of tiles: ten recommendations in sight
         body = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(body)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -82,7 +85,10 @@ class LabelManifoldDock(DockActions, Dock):
 
         self.view.sigRowClicked.connect(self._point_clicked)
         self.view.sigRowsSelected.connect(lambda rows, mods: self.select_rows(rows))
+        self.view.sigAxesChosen.connect(self._axes_chosen)
+        self.view.sigAutoAxes.connect(lambda: self.choose_axes(forget=True))
         self.grid.sigRowActivated.connect(self.show_row)
+        self.grid.sigRowEnlarged.connect(self.enlarge_row)
         self.grid.sigSelectionChanged.connect(self._grid_selection)
         self.controls.sigLabel.connect(self.label_selected)
         self.controls.sigAction.connect(self._action)
@@ -152,6 +158,7 @@ class LabelManifoldDock(DockActions, Dock):
         self.grid.clear_cache()
         self.grid.set_rows([], "Events")
         self.view.set_coords(np.asarray(self.manifold.coords))
+        self.choose_axes()
         self.class_palette = None
         if self.controls.auto.isChecked():
             session.auto_propagate = True
@@ -163,31 +170,6 @@ class LabelManifoldDock(DockActions, Dock):
         self.controls.status.setText(f"{len(self.events)} events · labels: {name}")
         self._first_recommendations(session)
         self.sigLoaded.emit()
-
-    def _first_recommendations(self, session) -> None:
-        """Fill the grid with recommendations as soon as a manifold opens.
-
-        Without labels the recommender only reads the manifold, so it runs beside the session
-        thread: labels given meanwhile do not wait for it (it can take seconds at 10^5).
-        """
-        if len(session.labelled_rows()):
-            self.recommend(10)
-            return
-
-        m = session.manifold
-
-        def cold(progress):
-            from ..labelling.recommend import recommend
-
-            return recommend(m.graph, None, np.zeros(0, dtype=np.int64), k=10,
-                             coords=getattr(m, "coords", None))
-
-        def done(rows):
-            if self.session is session and len(self.recommended) == 0:
-                labelled = session.user_labels()
-                self.show_recommended([int(r) for r in rows if int(r) not in labelled])
-
-        self.runner.start(cold, done)
 
     def _notify(self, change=None) -> None:
         # called by the session, possibly on the worker thread: only post a signal
@@ -235,6 +217,8 @@ class LabelManifoldDock(DockActions, Dock):
 
     def _redraw_marks(self) -> None:
         self.view.set_marks(self.selected, self.recommended, self.current_row)
+        self.grid.set_current(self.current_row)
+        self.controls.target.setText(self.target_text())
 
     def label_of(self, row: int) -> tuple[int, int, float]:
         """``(user class or -1, predicted class or -1, confidence)`` of a row."""
@@ -244,27 +228,9 @@ class LabelManifoldDock(DockActions, Dock):
             return user, -1, 0.0
         return user, int(s.predicted[row]), float(s.confidence[row])
 
-    def _class_name(self, k: int) -> str:
-        return self.class_palette.classes[k] if 0 <= k < len(self.class_palette.classes) else "–"
-
     def describe(self, row: int) -> str:
-        """Hover text: run, event, label, confidence."""
-        ev = self.events[row]
-        user, pred, conf = self.label_of(row)
-        text = f"run {int(ev['run'])} · event {int(ev['event'])} (row {row})"
-        text += f"\nyour label: {self._class_name(user) if user >= 0 else 'none'}"
-        if pred >= 0:
-            text += f"\npredicted: {self._class_name(pred)} (confidence {conf:.2f})"
-        return text
-
-    def _caption(self, row: int) -> list:
-        ev = self.events[row]
-        user, pred, conf = self.label_of(row)
-        lines = [(f"r{int(ev['run'])} #{int(ev['event'])}", QtGui.QColor(220, 220, 220))]
-        lines.append((f"you: {self._class_name(user)}", self.class_palette.qcolor(user)))
-        lines.append((f"pred {conf:.2f} {self._class_name(pred)}" if pred >= 0 else "pred –",
-                      self.class_palette.qcolor(pred)))
-        return lines
+        """Hover text: run, event, label (who, when), confidence."""
+        return text.describe(self, row)
 
     def _border(self, row: int):
         user = self.label_of(row)[0]
@@ -278,23 +244,8 @@ class LabelManifoldDock(DockActions, Dock):
         return self.host.image(*args) if self.host is not None else None
 
     def _update_overlay(self) -> None:
-        if self.overlay is None:
-            return
-        row = self.current_row
-        if self.session is None:
-            self.overlay.set("")
-        elif row is None:
-            self.overlay.set("not on the manifold", GREY)
-        else:
-            user, pred, conf = self.label_of(row)
-            if user >= 0:
-                self.overlay.set(f"{self._class_name(user)} (yours)",
-                                 self.class_palette.qcolor(user))
-            elif pred >= 0:
-                self.overlay.set(f"{self._class_name(pred)} {conf:.2f} (predicted)",
-                                 self.class_palette.qcolor(pred))
-            else:
-                self.overlay.set("unlabelled", GREY)
+        if self.overlay is not None:
+            self.overlay.set(*text.overlay_text(self))
 
     # -- navigation and selection ------------------------------------------------------------
     def row_of(self, run: int, event: int) -> int | None:
@@ -315,6 +266,13 @@ class LabelManifoldDock(DockActions, Dock):
             ev = self.events[row]
             self.host.go_to(str(ev["source"]), int(ev["run"]), int(ev["event"]))
         self.sigCurrentRowChanged.emit(row)
+
+    def enlarge_row(self, row: int) -> None:
+        """Show ``row`` at full resolution: the host's viewer goes there, zoomed to fit."""
+        self.show_row(row)
+        viewer = self.host.image_view() if self.host is not None else None
+        if viewer is not None and hasattr(viewer, "autoRange"):
+            viewer.autoRange()
 
     def _host_event(self, run_event) -> None:
         if self.events is None or run_event is None:

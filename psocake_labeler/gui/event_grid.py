@@ -11,12 +11,14 @@ from typing import Callable
 import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from .style import CURRENT
 from .workers import TaskRunner
 
-THUMB = 120
-CAPTION = 46
+THUMB = 140            # default tile: ten fit in the dock of a 1400 x 900 window
+THUMB_RANGE = (64, 480)
+CAPTION = 32
 MAX_TILES = 48
-MAX_THUMB_PIXELS = 160
+MAX_THUMB_PIXELS = 320  # kept per thumbnail: a large tile still shows the fringes
 
 
 def log_scale(image: np.ndarray, lo_pct: float, hi_pct: float) -> np.ndarray:
@@ -40,13 +42,15 @@ def shrink(image: np.ndarray, max_pixels: int = MAX_THUMB_PIXELS) -> np.ndarray:
 
 
 class EventGrid(QtWidgets.QWidget):
-    """Tiles of events. Signals: ``sigRowActivated(row)``, ``sigSelectionChanged(rows)``.
+    """Tiles of events. Signals: ``sigRowActivated(row)`` (click), ``sigRowEnlarged(row)``
+    (double-click), ``sigSelectionChanged(rows)``.
 
     ``image_fn(row) -> ndarray | None`` reads an image; ``caption_fn(row)`` returns a list of
     ``(text, QColor)`` lines; ``border_fn(row)`` the tile's frame colour or None.
     """
 
     sigRowActivated = QtCore.Signal(int)
+    sigRowEnlarged = QtCore.Signal(int)
     sigSelectionChanged = QtCore.Signal(object)
 
     def __init__(self, runner: TaskRunner, parent: QtWidgets.QWidget | None = None):
@@ -58,6 +62,8 @@ class EventGrid(QtWidgets.QWidget):
         self.rows: list[int] = []
         self._thumbs: dict[int, np.ndarray | None] = {}
         self._generation = 0
+        self.thumb = THUMB
+        self.current: int | None = None
 
         self.title = QtWidgets.QLabel("Events")
         self.lo = QtWidgets.QDoubleSpinBox()
@@ -70,23 +76,32 @@ class EventGrid(QtWidgets.QWidget):
             box.setSuffix(" %")
             box.setToolTip(f"Thumbnail {tip}: percentile of log(1 + intensity)")
             box.valueChanged.connect(self.refresh)
+        self.size = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.size.setRange(*THUMB_RANGE)
+        self.size.setValue(THUMB)
+        self.size.setMaximumWidth(120)
+        self.size.setToolTip("Tile size (double-click a tile for the full image in the viewer)")
+        self.size.valueChanged.connect(self.set_tile_size)
         top = QtWidgets.QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(QtWidgets.QLabel("size"))
+        top.addWidget(self.size)
         top.addWidget(QtWidgets.QLabel("log contrast"))
         top.addWidget(self.lo)
         top.addWidget(self.hi)
 
         self.list = QtWidgets.QListWidget()
         self.list.setViewMode(QtWidgets.QListView.ViewMode.IconMode)
-        self.list.setIconSize(QtCore.QSize(THUMB, THUMB + CAPTION))
         self.list.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
         self.list.setMovement(QtWidgets.QListView.Movement.Static)
         self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setSpacing(3)
         self.list.setUniformItemSizes(True)
-        self.list.setMinimumHeight(THUMB + CAPTION + 16)
+        self.list.setMinimumHeight(THUMB_RANGE[0] + CAPTION + 16)
         self.list.setStyleSheet("QListWidget { background: #202020; }")
         self.list.itemClicked.connect(lambda item: self.sigRowActivated.emit(self._row(item)))
+        self.list.itemDoubleClicked.connect(
+            lambda item: self.sigRowEnlarged.emit(self._row(item)))
         self.list.itemSelectionChanged.connect(
             lambda: self.sigSelectionChanged.emit(self.selected_rows()))
 
@@ -94,6 +109,7 @@ class EventGrid(QtWidgets.QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addWidget(self.list, 1)
+        self.set_tile_size(THUMB)
 
     # -- content ----------------------------------------------------------------------------
     def set_rows(self, rows, title: str = "Events") -> None:
@@ -110,7 +126,7 @@ class EventGrid(QtWidgets.QWidget):
         for row in self.rows:
             item = QtWidgets.QListWidgetItem()
             item.setData(QtCore.Qt.ItemDataRole.UserRole, row)
-            item.setSizeHint(QtCore.QSize(THUMB + 8, THUMB + CAPTION + 8))
+            item.setSizeHint(self._item_size())
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.refresh()
@@ -127,6 +143,37 @@ class EventGrid(QtWidgets.QWidget):
                 return out
 
             self.runner.start(load, lambda thumbs: self._loaded(generation, thumbs))
+
+    def set_tile_size(self, pixels: int) -> None:
+        """Draw tiles ``pixels`` wide (images keep their aspect)."""
+        self.thumb = int(min(max(pixels, THUMB_RANGE[0]), THUMB_RANGE[1]))
+        if self.size.value() != self.thumb:
+            self.size.setValue(self.thumb)   # comes back here once, then stops
+            return
+        self.list.setIconSize(QtCore.QSize(self.thumb, self.thumb + CAPTION))
+        for k in range(self.list.count()):
+            self.list.item(k).setSizeHint(self._item_size())
+        self.refresh()
+
+    def _item_size(self) -> QtCore.QSize:
+        return QtCore.QSize(self.thumb + 8, self.thumb + CAPTION + 8)
+
+    def columns(self) -> int:
+        """Tiles per grid line as laid out now (for up / down keys)."""
+        step = self._item_size().width() + 2 * self.list.spacing()
+        return max(1, self.list.viewport().width() // step)
+
+    def set_current(self, row: int | None) -> None:
+        """Frame the tile of the current event (if shown) and scroll to it."""
+        old, self.current = self.current, row
+        lo, hi = self.lo.value(), self.hi.value()
+        for k in range(self.list.count()):
+            item = self.list.item(k)
+            r = self._row(item)
+            if r in (old, row) and old != row:
+                item.setIcon(QtGui.QIcon(self._tile(r, lo, hi)))
+            if r == row:
+                self.list.scrollToItem(item)
 
     def clear_cache(self) -> None:
         """Forget loaded thumbnails (a new manifold or image source)."""
@@ -151,7 +198,8 @@ class EventGrid(QtWidgets.QWidget):
             item.setToolTip("\n".join(text for text, _ in lines))
 
     def _tile(self, row: int, lo: float, hi: float) -> QtGui.QPixmap:
-        pix = QtGui.QPixmap(THUMB, THUMB + CAPTION)
+        size = self.thumb
+        pix = QtGui.QPixmap(size, size + CAPTION)
         pix.fill(QtGui.QColor(20, 20, 20))
         p = QtGui.QPainter(pix)
         thumb = self._thumbs.get(row)
@@ -159,32 +207,37 @@ class EventGrid(QtWidgets.QWidget):
             grey = np.ascontiguousarray(log_scale(thumb, lo, hi))
             h, w = grey.shape
             qimg = QtGui.QImage(grey.data, w, h, w, QtGui.QImage.Format.Format_Grayscale8)
-            target = QtCore.QRectF(0, 0, THUMB, THUMB)
-            scaled = qimg.scaled(THUMB, THUMB, QtCore.Qt.AspectRatioMode.KeepAspectRatio,
+            scaled = qimg.scaled(size, size, QtCore.Qt.AspectRatioMode.KeepAspectRatio,
                                  QtCore.Qt.TransformationMode.SmoothTransformation)
-            p.drawImage(QtCore.QPointF((THUMB - scaled.width()) / 2,
-                                       (THUMB - scaled.height()) / 2), scaled)
+            p.drawImage(QtCore.QPointF((size - scaled.width()) / 2,
+                                       (size - scaled.height()) / 2), scaled)
         else:
-            target = QtCore.QRectF(0, 0, THUMB, THUMB)
             p.setPen(QtGui.QColor(120, 120, 120))
             text = "loading…" if row not in self._thumbs else "no image"
-            p.drawText(target, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+            p.drawText(QtCore.QRectF(0, 0, size, size), QtCore.Qt.AlignmentFlag.AlignCenter,
+                       text)
         border = self.border_fn(row)
         if border is not None:
             p.setPen(QtGui.QPen(border, 4))
-            p.drawRect(QtCore.QRectF(2, 2, THUMB - 4, THUMB - 4))
-        font = p.font()
-        font.setPixelSize(10)
-        p.setFont(font)
-        metrics = QtGui.QFontMetrics(font)
-        for k, (text, colour) in enumerate(self.caption_fn(row)[:3]):
-            text = metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, THUMB - 4)
-            p.setPen(colour)
-            p.drawText(QtCore.QRectF(2, THUMB + 1 + 15 * k, THUMB - 4, 15),
-                       QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
-                       text)
+            p.drawRect(QtCore.QRectF(2, 2, size - 4, size - 4))
+        if row == self.current:
+            p.setPen(QtGui.QPen(QtGui.QColor(*CURRENT), 3, QtCore.Qt.PenStyle.DashLine))
+            p.drawRect(QtCore.QRectF(7, 7, size - 14, size - 14))
+        self._caption(p, row, size)
         p.end()
         return pix
+
+    def _caption(self, p: QtGui.QPainter, row: int, size: int) -> None:
+        font = p.font()
+        font.setPixelSize(11)
+        p.setFont(font)
+        metrics = QtGui.QFontMetrics(font)
+        for k, (text, colour) in enumerate(self.caption_fn(row)[:2]):
+            text = metrics.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, size - 4)
+            p.setPen(colour)
+            p.drawText(QtCore.QRectF(2, size + 1 + 15 * k, size - 4, 15),
+                       QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                       text)
 
     # -- selection --------------------------------------------------------------------------
     @staticmethod

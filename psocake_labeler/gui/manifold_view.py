@@ -12,72 +12,32 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from .style import CURRENT, RECOMMENDED, SELECTED, Palette
+from . import picking
+from .select_box import Scatter, SelectViewBox
+from .style import CURRENT, RECOMMENDED, SELECTED, Palette, hex_colour
 
 PICK_RADIUS_PX = 8.0
 GREY = pg.mkBrush(150, 150, 150, 110)
 
 
-class _Scatter(pg.ScatterPlotItem):
-    """A scatter that leaves clicks to the view box, which picks in numpy (fast at 10^5)."""
-
-    def mouseClickEvent(self, ev):
-        ev.ignore()
-
-
-class _SelectViewBox(pg.ViewBox):
-    """A ViewBox where a left click picks and shift-drag draws a selection rectangle."""
-
-    sigClicked = QtCore.Signal(object, object)       # data point (QPointF), modifiers
-    sigRectSelected = QtCore.Signal(object, object)  # data rectangle (QRectF), modifiers
-
-    def __init__(self):
-        super().__init__()
-        self._band = QtWidgets.QGraphicsRectItem()
-        self._band.setPen(pg.mkPen(SELECTED, width=1, style=QtCore.Qt.PenStyle.DashLine))
-        self._band.setBrush(pg.mkBrush(*SELECTED, 40))
-        self._band.setZValue(1e9)
-        self._band.hide()
-        self.addItem(self._band, ignoreBounds=True)
-
-    def mouseClickEvent(self, ev):
-        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
-            ev.accept()
-            self.sigClicked.emit(self.mapSceneToView(ev.scenePos()), ev.modifiers())
-        else:
-            super().mouseClickEvent(ev)
-
-    def mouseDragEvent(self, ev, axis=None):
-        shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
-        if ev.button() != QtCore.Qt.MouseButton.LeftButton or not shift:
-            self._band.hide()
-            super().mouseDragEvent(ev, axis)
-            return
-        ev.accept()
-        p0 = self.mapToView(ev.buttonDownPos())
-        p1 = self.mapToView(ev.pos())
-        rect = QtCore.QRectF(p0, p1).normalized()
-        if ev.isFinish():
-            self._band.hide()
-            self.sigRectSelected.emit(rect, ev.modifiers())
-        else:
-            self._band.setRect(rect)
-            self._band.show()
-
-
 class ManifoldView(QtWidgets.QWidget):
-    """Events on (psi_i, psi_j) with class colours; emits clicked rows and rectangle selections.
+    """Events on (psi_i, psi_j) with class colours; emits clicked rows and selections.
 
-    Signals: ``sigRowClicked(row, modifiers)``, ``sigRowsSelected(rows, modifiers)``.
+    Signals: ``sigRowClicked(row, modifiers)``, ``sigRowsSelected(rows, modifiers)`` (a
+    rectangle or a lasso), ``sigAxesChosen(i, j)`` when the user picks axes,
+    ``sigAutoAxes()`` when the user asks for the automatic choice.
     """
 
     sigRowClicked = QtCore.Signal(int, object)
     sigRowsSelected = QtCore.Signal(object, object)
+    sigAxesChosen = QtCore.Signal(int, int)
+    sigAutoAxes = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.coords = np.zeros((0, 2))
         self.axes = (0, 1)
+        self.visible: np.ndarray | None = None     # filter: None shows every event
         self.describe: Callable[[int], str] = lambda row: f"row {row}"
         self._user_rows = np.zeros(0, int)
         self._user_cls = np.zeros(0, int)
@@ -88,33 +48,47 @@ class ManifoldView(QtWidgets.QWidget):
         self._brushes: np.ndarray | None = None
         self._codes: np.ndarray | None = None
 
-        self.axis_box = QtWidgets.QComboBox()
-        self.axis_box.setToolTip("Diffusion coordinates on the horizontal / vertical axes")
-        self.axis_box.currentIndexChanged.connect(self._axis_choice)
+        self.x_box, self.y_box = QtWidgets.QComboBox(), QtWidgets.QComboBox()
+        for box, which in ((self.x_box, "horizontal"), (self.y_box, "vertical")):
+            box.setToolTip(f"Diffusion coordinate on the {which} axis")
+            box.activated.connect(self._axis_choice)
+        self.auto_axes = QtWidgets.QPushButton("auto")
+        self.auto_axes.setToolTip("Choose the pair of coordinates that best separates the "
+                                  "manifold's clusters (forgets your choice)")
+        self.auto_axes.clicked.connect(self.sigAutoAxes)
+        self.shape_box = QtWidgets.QComboBox()
+        self.shape_box.addItems(["rectangle", "lasso"])
+        self.shape_box.setToolTip("Shape of a shift-drag selection")
+        self.shape_box.currentTextChanged.connect(
+            lambda text: setattr(self.vb, "lasso", text == "lasso"))
         hint = QtWidgets.QLabel("click pick · ctrl-click add · shift-drag select")
-        hint.setToolTip("Big points with a white edge: your labels. Faint points: propagated "
-                        "with low confidence. Diamonds: recommended. Magenta ring: current "
-                        "event. Cyan rings: selected.")
         hint.setStyleSheet("color: gray; font-size: 9pt")
         top = QtWidgets.QHBoxLayout()
-        top.addWidget(QtWidgets.QLabel("Axes"))
-        top.addWidget(self.axis_box)
+        for w in (QtWidgets.QLabel("x"), self.x_box, QtWidgets.QLabel("y"), self.y_box,
+                  self.auto_axes, QtWidgets.QLabel("select"), self.shape_box):
+            top.addWidget(w)
         top.addWidget(hint, 1)
+        self.legend = QtWidgets.QLabel("")
+        self.legend.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setToolTip("Big points with a white edge: your labels. Faint points: "
+                               "propagated with low confidence.")
 
-        self.vb = _SelectViewBox()
+        self.vb = SelectViewBox()
         self.plot = pg.PlotWidget(viewBox=self.vb)
-        self.plot.setMinimumSize(240, 200)
+        self.plot.setMinimumSize(240, 160)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.vb.sigClicked.connect(self._clicked)
         self.vb.sigRectSelected.connect(self._rect)
-        self.all = _Scatter(pxMode=True, size=5, pen=None, symbol="o")
-        self.user = _Scatter(pxMode=True, size=10, pen=pg.mkPen("w", width=1.5))
-        self.sel = _Scatter(pxMode=True, size=15, brush=None,
-                                      pen=pg.mkPen(SELECTED, width=2))
-        self.rec = _Scatter(pxMode=True, size=18, brush=None, symbol="d",
-                                      pen=pg.mkPen(RECOMMENDED, width=2))
-        self.cur = _Scatter(pxMode=True, size=24, brush=None, symbol="o",
-                                      pen=pg.mkPen(CURRENT, width=3))
+        self.vb.sigPolygonSelected.connect(self._polygon)
+        self.all = Scatter(pxMode=True, size=5, pen=None, symbol="o")
+        self.user = Scatter(pxMode=True, size=10, pen=pg.mkPen("w", width=1.5))
+        self.sel = Scatter(pxMode=True, size=15, brush=None,
+                            pen=pg.mkPen(SELECTED, width=2))
+        self.rec = Scatter(pxMode=True, size=18, brush=None, symbol="d",
+                            pen=pg.mkPen(RECOMMENDED, width=2))
+        self.cur = Scatter(pxMode=True, size=24, brush=None, symbol="o",
+                            pen=pg.mkPen(CURRENT, width=3))
         for z, item in enumerate((self.all, self.user, self.rec, self.sel, self.cur)):
             item.setZValue(z)
             self.plot.addItem(item)
@@ -123,45 +97,61 @@ class ManifoldView(QtWidgets.QWidget):
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(1)
         lay.addLayout(top)
         lay.addWidget(self.plot, 1)
+        lay.addWidget(self.legend)
 
     # -- data -------------------------------------------------------------------------------
     def set_coords(self, coords: np.ndarray) -> None:
-        """Set the (N, d) diffusion coordinates; offers every pair among the first three."""
+        """Set the (N, d) diffusion coordinates; every component is offered on both axes."""
         self.coords = np.asarray(coords, dtype=float)
         d = self.coords.shape[1] if self.coords.ndim == 2 else 0
-        pairs = [(i, j) for i in range(min(d, 3)) for j in range(i + 1, min(d, 3))]
-        if d == 1:
-            pairs = [(0, 0)]
-        self.axis_box.blockSignals(True)
-        self.axis_box.clear()
-        for i, j in pairs:
-            self.axis_box.addItem(f"\u03c8{i + 1} / \u03c8{j + 1}", (i, j))
-        self.axis_box.blockSignals(False)
-        self.axes = pairs[0] if pairs else (0, 0)
-        self.all.setData(pos=self._xy(), brush=GREY)
+        for box in (self.x_box, self.y_box):
+            box.blockSignals(True)
+            box.clear()
+            for i in range(d):
+                box.addItem(f"\u03c8{i + 1}", i)
+            box.blockSignals(False)
+        self.visible = None
         self._brushes = None
         self._codes = None
-        self.fit()
+        if d:
+            self.set_axes(0, min(1, d - 1))
 
     def set_axes(self, i: int, j: int) -> None:
         """Show psi_(i+1) horizontally and psi_(j+1) vertically (0-based indices)."""
-        for k in range(self.axis_box.count()):
-            if self.axis_box.itemData(k) == (i, j):
-                self.axis_box.setCurrentIndex(k)
-                return
-        raise ValueError(f"axes {(i, j)} are not offered; choose among the first three")
-
-    def _axis_choice(self, index: int) -> None:
-        data = self.axis_box.itemData(index)
-        if data is None:
-            return
-        self.axes = tuple(data)
+        d = self.x_box.count()
+        if not (0 <= i < d and 0 <= j < d):
+            raise ValueError(f"axes {(i, j)}: the manifold has components 0..{d - 1}")
+        self.x_box.setCurrentIndex(i)
+        self.y_box.setCurrentIndex(j)
+        self.axes = (int(i), int(j))
         brushes = self._brushes
         self.all.setData(pos=self._xy(), brush=brushes if brushes is not None else GREY)
+        self._apply_visible()
         self._redraw_marks()
         self.fit()
+
+    def _axis_choice(self, _index: int) -> None:
+        i, j = self.x_box.currentIndex(), self.y_box.currentIndex()
+        if i == j:   # one component on both axes shows nothing: the other axis takes the old
+            if self.sender() is self.y_box:
+                i = self.axes[1]
+            else:
+                j = self.axes[0]
+        self.set_axes(i, j)
+        self.sigAxesChosen.emit(i, j)
+
+    def set_visible(self, visible: np.ndarray | None) -> None:
+        """Show only the rows where ``visible`` is True (None: all); hidden rows are not
+        picked or selected either."""
+        self.visible = None if visible is None else np.asarray(visible, dtype=bool)
+        self._apply_visible()
+
+    def _apply_visible(self) -> None:
+        n = len(self.coords)
+        self.all.setPointsVisible(np.ones(n, bool) if self.visible is None else self.visible)
 
     def fit(self) -> None:
         """Zoom to the bulk of the events: the 2-98 percentile box, padded by 20 %.
@@ -191,6 +181,8 @@ class ManifoldView(QtWidgets.QWidget):
         codes = palette.codes_for(classes, confidence)
         # codes only compare within one palette: new classes or colours restyle everything
         old = self._codes if palette is self.palette else None
+        if palette is not self.palette:
+            self.legend.setText(legend_html(palette))
         self.palette = palette
         self._brushes = palette.brushes.ravel()[codes]
         self._codes = codes
@@ -248,20 +240,17 @@ class ManifoldView(QtWidgets.QWidget):
     # -- picking ----------------------------------------------------------------------------
     def nearest(self, point: QtCore.QPointF, radius_px: float = PICK_RADIUS_PX) -> int | None:
         """Row nearest to a data-space point within ``radius_px`` screen pixels, or None."""
-        if len(self.coords) == 0:
-            return None
-        px, py = self.vb.viewPixelSize()
-        xy = self._xy()
-        d2 = ((xy[:, 0] - point.x()) / px) ** 2 + ((xy[:, 1] - point.y()) / py) ** 2
-        row = int(np.argmin(d2))
-        return row if d2[row] <= radius_px ** 2 else None
+        return picking.nearest(self._xy(), (point.x(), point.y()), radius_px, self.visible,
+                               scale=self.vb.viewPixelSize())
 
     def rows_in(self, rect: QtCore.QRectF) -> np.ndarray:
         """Rows whose point lies inside a data-space rectangle."""
-        xy = self._xy()
-        inside = ((xy[:, 0] >= rect.left()) & (xy[:, 0] <= rect.right())
-                  & (xy[:, 1] >= rect.top()) & (xy[:, 1] <= rect.bottom()))
-        return np.flatnonzero(inside)
+        return picking.in_rect(self._xy(), rect.left(), rect.top(), rect.right(),
+                               rect.bottom(), self.visible)
+
+    def rows_in_polygon(self, polygon: np.ndarray) -> np.ndarray:
+        """Rows whose point lies inside a data-space polygon ((n, 2) vertices)."""
+        return picking.in_polygon(self._xy(), polygon, self.visible)
 
     def scene_pos_of(self, row: int) -> QtCore.QPointF:
         """Scene position of a row's point (for tests and tooltips)."""
@@ -280,6 +269,9 @@ class ManifoldView(QtWidgets.QWidget):
     def _rect(self, rect, modifiers) -> None:
         self.sigRowsSelected.emit(self.rows_in(rect), modifiers)
 
+    def _polygon(self, polygon, modifiers) -> None:
+        self.sigRowsSelected.emit(self.rows_in_polygon(polygon), modifiers)
+
     def _hovered(self, args) -> None:
         scene_pos = args[0]
         if not self.vb.sceneBoundingRect().contains(scene_pos):
@@ -292,3 +284,17 @@ class ManifoldView(QtWidgets.QWidget):
                                         text, self.plot)
         else:
             QtWidgets.QToolTip.hideText()
+
+
+def legend_html(palette: Palette) -> str:
+    """One line of coloured dots naming each class, and what the marks mean."""
+    dot = "<span style='color:{}'>&#9679;</span>&nbsp;{}"
+    parts = [dot.format(hex_colour(rgb), name) for name, rgb in zip(palette.classes,
+                                                                      palette.colours)]
+    parts.append(dot.format(hex_colour((150, 150, 150)), "unlabelled"))
+    marks = [(RECOMMENDED, "&#9671;", "recommended"), (CURRENT, "&#9711;", "current"),
+             (SELECTED, "&#9711;", "selected")]
+    parts += [f"<span style='color:{hex_colour(c)}'>{sym}</span>&nbsp;{name}"
+              for c, sym, name in marks]
+    parts.append("white edge: yours · faint: unsure")
+    return "<small>" + " &nbsp; ".join(parts) + "</small>"

@@ -117,13 +117,13 @@ class StandaloneWindow(QtWidgets.QMainWindow):
         self.area = DockArea()
         self.setCentralWidget(self.area)
         self.host = StandaloneHost(self)
-        self.viewer_dock = Dock("Image", size=(560, 760), widget=self.host.widget)
-        self.dock = LabelManifoldDock(self.host, size=(760, 760))
+        self.viewer_dock = Dock("Image", size=(480, 860), widget=self.host.widget)
+        self.dock = LabelManifoldDock(self.host, size=(920, 860))
         self.area.addDock(self.viewer_dock, "left")
         self.area.addDock(self.dock, "right", self.viewer_dock)
         self.host.prev.clicked.connect(lambda: self.step(-1))
         self.host.next.clicked.connect(lambda: self.step(+1))
-        self.resize(1360, 840)
+        self.resize(1400, 900)   # ten tiles in sight at this size (tests check it)
 
     def step(self, delta: int) -> None:
         """Go to the previous / next row of the manifold."""

@@ -22,7 +22,7 @@ def _close_windows():
 
 @pytest.fixture
 def window(qtbot, small_spi_run, tmp_path):
-    from psocake_labeler.gui.standalone import StandaloneWindow
+    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
 
     m = manifold_for(str(small_spi_run.path), str(tmp_path.parent / "gui_flow_m.h5"))
     w = StandaloneWindow()
@@ -139,3 +139,21 @@ def test_keys_work_when_the_manifold_has_focus(window, qtbot):
     press(qtbot, dock, KEY.Key_2)
     assert dock.session.user_labels() == {rows[1]: 1}
     assert dock.current_row == rows[2]
+
+
+def test_removing_a_class_keeps_ctrl_z(window, qtbot):
+    from psocake_labeler.gui.dialogs import ClassEditor
+
+    dock = window.dock
+    rows = list(dock.grid.rows)
+    press(qtbot, dock, KEY.Key_1)
+    press(qtbot, dock, KEY.Key_2)
+    editor = ClassEditor(dock)
+    qtbot.addWidget(editor)
+    editor._run(lambda s: s.remove_class("Multiple", confirm=True))
+    assert dock.session.user_labels() == {rows[0]: 0}
+    assert dock.controls.buttons["undo"].isEnabled()
+    dock.grid.list.setFocus()
+    press(qtbot, dock, KEY.Key_Z, CTRL)       # undoes the Multiple label: gone with its class
+    press(qtbot, dock, KEY.Key_Z, CTRL)       # undoes the Single label
+    assert dock.session.user_labels() == {} and dock.current_row == rows[0]

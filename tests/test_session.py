@@ -109,6 +109,27 @@ def test_classes_rename_add_remove(spi):
         s.add_class("Singles")
 
 
+def test_removing_a_class_keeps_the_undo_history(spi, tmp_path):
+    m, _ = spi
+    s = pl.LabelSession(m, path=tmp_path / "labels.h5")
+    s.label([1], "Single")
+    s.label([2], "Multiple")
+    s.label([1], "Multiple")            # 1: Single -> Multiple
+    s.remove_class("Multiple", confirm=True)
+    assert s.user_labels() == {} and s.can_undo
+    assert s.undo()                     # 1 back to Single, a class that still exists
+    assert s.user_labels() == {1: 0}
+    assert s.undo()                     # 2 back to unlabelled: nothing to show, but in order
+    assert s.undo() and s.user_labels() == {}
+    assert not s.can_undo
+    assert s.redo() and s.user_labels() == {1: 0}
+    assert s.redo() and s.user_labels() == {1: 0}   # 2 was Multiple: removed, stays unlabelled
+    assert s.redo() and s.user_labels() == {}       # 1 was relabelled Multiple: removed
+    again = pl.LabelSession.load(tmp_path / "labels.h5", m)   # the log replays the same
+    assert again.user_labels() == {} and again.can_undo
+    assert again.undo() and again.user_labels() == {1: 0}
+
+
 def test_autosave_load_restores_exactly(spi, second_spi_run, tmp_path):
     m, truth = spi
     path = tmp_path / "labels.h5"

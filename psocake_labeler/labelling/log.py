@@ -7,8 +7,10 @@ what replaying the entries in order gives, so the log alone restores a session e
 
 Undo and redo are actions too (kinds ``undo``/``redo`` with ``ref`` = the action they
 revert or repeat): undoing never deletes history, and the undo and redo stacks are
-themselves derived from the log. Class changes (kind ``classes``) end the undo history,
-because undoing a label of a removed class could not be shown.
+themselves derived from the log. A class removal (kind ``classes``) is not itself undone
+and keeps the undo history: undoing or redoing across it restores only labels of classes
+that still exist (the caller passes them as ``live``); the removed class's come back
+unlabelled. Logs written when a removal ended the history replay the same way.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 USER_KINDS = ("label", "unlabel", "import", "merge")
-# "classes": a class removal (ends the undo history); "note": a class added or renamed,
-# recorded for the history only.
+# "classes": a class removal (drops its labels; not on the undo stack); "note": a class
+# added or renamed, recorded for the history only.
 KINDS = USER_KINDS + ("undo", "redo", "classes", "note")
 
 
@@ -75,21 +77,26 @@ class ActionLog:
             return None
         return self._append(kind, user, rows, ids, detail=detail, when=when)
 
-    def undo(self, user: str, when: float | None = None) -> Action | None:
-        """Revert the last action still done; None when there is nothing to undo."""
+    def undo(self, user: str, when: float | None = None, live=None) -> Action | None:
+        """Revert the last action still done; None when there is nothing to undo.
+
+        ``live``: ids of the classes that exist now (None: all); a row whose earlier label
+        was of a removed class becomes unlabelled.
+        """
         if not self.done:
             return None
         target = self.actions[self.done[-1]]
-        return self._append("undo", user, target.rows, target.prev_ids, ref=target.id,
-                            when=when)
+        return self._append("undo", user, target.rows, _alive(target.prev_ids, live),
+                            ref=target.id, when=when)
 
-    def redo(self, user: str, when: float | None = None) -> Action | None:
-        """Repeat the last undone action; None when there is nothing to redo."""
+    def redo(self, user: str, when: float | None = None, live=None) -> Action | None:
+        """Repeat the last undone action (``live`` as for :meth:`undo`); None when there is
+        nothing to redo."""
         if not self.undone:
             return None
         target = self.actions[self.undone[-1]]
-        return self._append("redo", user, target.rows, target.class_ids, ref=target.id,
-                            when=when)
+        return self._append("redo", user, target.rows, _alive(target.class_ids, live),
+                            ref=target.id, when=when)
 
     @property
     def can_undo(self) -> bool:
@@ -167,14 +174,17 @@ class ActionLog:
             if not self.undone or self.undone[-1] != a.ref:
                 raise ValueError(f"redo action {a.id} does not repeat the last undone action")
             self.done.append(self.undone.pop())
-        elif a.kind == "classes":
-            self.done.clear()
-            self.undone.clear()
-        elif a.kind == "note":
+        elif a.kind in ("classes", "note"):
             pass
         else:
             self.done.append(a.id)
             self.undone.clear()
+
+
+def _alive(class_ids: np.ndarray, live) -> np.ndarray:
+    if live is None:
+        return class_ids
+    return np.where(np.isin(class_ids, np.asarray(list(live), dtype=np.int64)), class_ids, -1)
 
 
 def user_name() -> str:

@@ -168,11 +168,11 @@ class LabelSession(ClassEditing):
 
     def undo(self) -> bool:
         """Undo the last labelling action; False when there is nothing to undo."""
-        return self._changed(self._d.log.undo(self.user))
+        return self._changed(self._d.log.undo(self.user, live=self._d.classes.ids))
 
     def redo(self) -> bool:
         """Redo the last undone action; False when there is nothing to redo."""
-        return self._changed(self._d.log.redo(self.user))
+        return self._changed(self._d.log.redo(self.user, live=self._d.classes.ids))
 
     @property
     def can_undo(self) -> bool:

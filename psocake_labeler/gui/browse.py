@@ -27,7 +27,7 @@ class DockBrowse:
             if forget:
                 settings.save_axes(key, None)
             saved = settings.saved_axes(key, np.asarray(m.coords).shape[1])
-            return key, saved or best_axes(m.coords, getattr(m, "eigenvalues", None))
+            return key, saved or best_axes(m.coords)
 
         def done(result):
             if self.manifold is m:

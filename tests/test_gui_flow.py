@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("pytestqt")
-from pyqtgraph.Qt import QtCore  # noqa: E402
-
 from psocake_standin import close_kept, keep, manifold_for  # noqa: E402
+from pyqtgraph.Qt import QtCore  # noqa: E402
 
 KEY = QtCore.Qt.Key
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier

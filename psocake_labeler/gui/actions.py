@@ -12,7 +12,6 @@ from . import dialogs
 from .flow import HELP_CLASS
 
 
-
 class DockActions:
     """Actions and keyboard handling of the Label Manifold dock."""
 

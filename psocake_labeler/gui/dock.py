@@ -17,9 +17,9 @@ from ..labelling.classes import DEFAULT_CLASSES
 from ..labelling.log import user_name
 from . import text
 from .actions import DockActions
+from .browse import DockBrowse
 from .controls import Controls
 from .event_grid import EventGrid
-from .browse import DockBrowse
 from .flow import DockFlow
 from .manifold_view import ManifoldView
 from .overlay import LabelOverlay

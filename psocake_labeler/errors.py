@@ -52,3 +52,7 @@ class ConvergenceWarning(UserWarning):
     The result is still returned (the best iterate), as scikit-learn does with its own
     ``ConvergenceWarning``; the message says which solver and how far it got.
     """
+
+
+class DisplayError(LabelerError):
+    """Qt cannot open the display (missing system libraries, or no X server answers)."""

@@ -17,6 +17,7 @@ import psocake_labeler as pl
 from psocake_labeler.labelfiles.exports import write_class_cxi
 from psocake_labeler.labelling.classes import ClassList
 from psocake_labeler.labelling.log import ActionLog
+from psocake_labeler.labelling.quality import CONFIDENT
 from psocake_labeler.labelling.state import LabelData
 from psocake_labeler.simulate import read_truth
 
@@ -34,8 +35,9 @@ def labelled(small_spi_run, small_spi_manifold_path, tmp_path_factory):
     return s
 
 
-def final_labels(s):
-    lab = s.predicted.copy()
+def final_labels(s, min_confidence=CONFIDENT):
+    """User label, else the prediction if at least min_confidence sure, else -1."""
+    lab = np.where(s.confidence >= min_confidence, s.predicted, -1)
     for r, c in s.user_labels().items():
         lab[r] = c
     return lab
@@ -55,8 +57,9 @@ def test_json_and_csv(labelled, tmp_path):
     for i, r in enumerate(rows):
         assert r["exp"] == "amo06516" and r["run"] == 93
         assert r["event"] == int(s.events["event"][i])
-        assert r["label"] == s.classes[lab[i]]
-        assert r["source"] == ("user" if i in users else "propagated")
+        assert r["label"] == (s.classes[lab[i]] if lab[i] >= 0 else "")
+        assert r["source"] == ("user" if i in users else
+                               "propagated" if lab[i] >= 0 else "unsure")
         assert 0.0 <= r["confidence"] <= 1.0
         assert crow[i]["label"] == r["label"] and crow[i]["source"] == r["source"]
         if i in users:

@@ -16,6 +16,7 @@ from psocake_labeler.labelfiles.psocake import (
     write_psocake_json,
 )
 from psocake_labeler.labelfiles.store import SCHEMA, read_label_file, write_label_file
+from psocake_labeler.labelling.quality import CONFIDENT
 
 
 @pytest.fixture()
@@ -99,7 +100,11 @@ def test_session_to_psocake_and_back(session, small_spi_run, tmp_path):
     ev = session.events["event"]
     assert labels[ev[0]] == 1 and labels[ev[5]] == 2 and labels[ev[9]] == 3
     assert np.count_nonzero(labels) == len(session.user_labels())
-    assert np.all(prop[ev] >= 1)                   # every hit got a propagated label
+    # every confident hit got its propagated label; the unsure ones none (0)
+    sure = session.confidence >= CONFIDENT
+    assert 0 < sure.sum() < len(sure)
+    assert np.array_equal(prop[ev] >= 1, sure)
+    assert np.array_equal(prop[ev][sure], session.predicted[sure] + 1)
     # reading them back into a fresh session gives the same labels
     for f in files:
         fresh = pl.LabelSession(session.manifold, classes=session.classes, user="frank")

@@ -12,6 +12,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from .. import __version__
 from ..errors import LabelerError
 
 # Order here is the order in ``--help``.
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="psocake-labeler",
         description="Label XFEL diffraction hits on a diffusion-map manifold.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)

@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         import os
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from ..gui.preflight import check_display
+
+    check_display()    # before simulating: say now if no window can open
     from ..gui.demo import run_demo
 
     out = run_demo(args.hits, args.screenshot, progress=ProgressPrinter(), mpi=not args.no_mpi,

@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
         import os
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from ..gui.hosts.standalone import StandaloneWindow, app, dispose, headless
+    from ..gui.preflight import check_display, headless
+
+    check_display()    # before Qt starts: a Qt that cannot open its display aborts
+    from ..gui.hosts.standalone import StandaloneWindow, app, dispose
 
     qapp = app()
     window = StandaloneWindow()

@@ -103,7 +103,8 @@ def run_demo(hits: int = 2000, screenshot: str | Path | None = None,
     """
     import psocake_labeler as pl
 
-    from .hosts.standalone import StandaloneWindow, app, dispose, headless
+    from .hosts.standalone import StandaloneWindow, app, dispose
+    from .preflight import headless
 
     run_path, manifold_path = prepare(hits, progress, mpi=mpi)
     report(progress, "opening the window", 0, 1)

@@ -9,16 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtGui
 
-# The convention SPI users know; extra classes take the following colours in order.
-NAMED_COLOURS = {
-    "single": (230, 45, 45),
-    "multiple": (40, 190, 70),
-    "water/unknown": (60, 110, 240),
-}
-EXTRA_COLOURS = [
-    (255, 165, 0), (190, 80, 230), (0, 200, 200), (240, 90, 180),
-    (230, 220, 60), (150, 100, 50), (140, 200, 120), (255, 255, 255),
-]
+from ..labelling.classes import default_colours
+
 UNLABELLED = (150, 150, 150)
 SELECTED = (0, 230, 255)
 RECOMMENDED = (255, 230, 0)
@@ -27,12 +19,8 @@ ALPHA_LEVELS = 8
 
 
 def class_colours(classes: list[str]) -> list[tuple[int, int, int]]:
-    """RGB colour of each class: the default names keep their colours, others cycle."""
-    out, extra = [], iter(EXTRA_COLOURS * 4)
-    for name in classes:
-        rgb = NAMED_COLOURS.get(name.strip().lower())
-        out.append(rgb if rgb is not None else next(extra))
-    return out
+    """RGB colour of each class, as a new session would give them (any number of classes)."""
+    return [_rgb(c) for c in default_colours(classes)]
 
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:

@@ -1,7 +1,10 @@
 """Exports of labels: JSON/CSV tables, a one-class CXI for reconstruction, an EMC blacklist.
 
 Every export uses the *final* label of each event: the user's label where there is one
-(source ``user``, confidence 1), else the propagated one (source ``propagated``).
+(source ``user``, confidence 1), else the propagated one (source ``propagated``) when it is
+at least ``min_confidence`` sure, else none (source ``unsure``); see
+:mod:`psocake_labeler.labelfiles.export_plan`, which also refuses exports of predictions
+while a class has no label (unless ``force``).
 """
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ from ..errors import InputError, LayoutError, NoImagesError
 from ..io.atomic import atomic_h5, atomic_write_text
 from ..io.schema import SCHEMA_CLASS_CXI as CXI_SCHEMA
 from ..io.spi import IMAGE_PATHS
+from ..labelling.quality import CONFIDENT
 from ..labelling.state import LabelData
+from ..progress import ProgressCallback, report
+from .export_plan import DEFAULT_EXPORT_CLASS, plan_export, require_plan, trusted_final
 from .psocake import (
     events_in_run,
     parse_run_name,
@@ -34,28 +40,56 @@ _PER_RUN = ("nHitsAll", "nPeaksAll", "powderHits", "powderMisses", "mask")
 _CHUNK = 256
 
 
-def export(data: LabelData, path: str | os.PathLike, fmt: str | None = None,
-           class_name: str | None = None, min_confidence: float = 0.0) -> Path:
-    """Export by ``fmt`` or by suffix: .json, .csv, .cxi (one class), .dat (blacklist)."""
+def export_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """``fmt`` if given, else the format of ``path``'s suffix; InputError if unknown."""
     path = Path(path)
     fmt = fmt or {".json": "json", ".csv": "csv", ".cxi": "cxi", ".dat": "blacklist",
                   ".txt": "blacklist"}.get(path.suffix.lower())
-    if fmt in ("json", "csv"):
-        write_table(data, path, fmt)
-    elif fmt == "cxi":
-        write_class_cxi(data, path, class_name or "Single", min_confidence)
-    elif fmt == "blacklist":
-        write_blacklist(data, path, class_name or "Single", min_confidence)
-    else:
+    if fmt not in FORMATS:
         what = f"format {fmt!r}" if fmt else f"suffix {path.suffix or '(none)'!r}"
         raise InputError(f"{path}: unknown export {what}; use one of {', '.join(FORMATS)}"
                          f" (or the suffixes .json .csv .cxi .dat)")
+    return fmt
+
+
+def export(data: LabelData, path: str | os.PathLike, fmt: str | None = None,
+           class_name: str | None = None, min_confidence: float = CONFIDENT,
+           force: bool = False, progress: ProgressCallback | None = None) -> Path:
+    """Export by ``fmt`` or by suffix: .json, .csv, .cxi (one class), .dat (blacklist).
+
+    Parameters
+    ----------
+    data : the label file's content (``LabelSession.to_data()`` or ``read_label_file``).
+    path : output file.
+    fmt : json, csv, cxi or blacklist (default: from the suffix).
+    class_name : class of cxi and blacklist (default Single; any case).
+    min_confidence : propagated labels below it are exported as unsure (no class).
+    force : export predictions even while a class has no user label.
+    progress : ``progress(stage, done, total)`` while the CXI's images are copied.
+
+    Raises UnlabelledClassError (an InputError) when predictions would be exported while a
+    class has no label and ``force`` is False; nothing is written then.
+    """
+    path = Path(path)
+    fmt = export_format(path, fmt)
+    plan = plan_export(data, fmt, class_name, min_confidence)
+    require_plan(plan, force)
+    if fmt in ("json", "csv"):
+        write_table(data, path, fmt, min_confidence)
+    elif fmt == "cxi":
+        write_class_cxi(data, path, plan.class_name, min_confidence, progress)
+    else:
+        write_blacklist(data, path, plan.class_name, min_confidence)
     return path
 
 
-def table_rows(data: LabelData) -> list[dict]:
-    """One dict per event: exp, run, event, label, source (user|propagated|""), confidence."""
-    label, source, conf = data.final()
+def table_rows(data: LabelData, min_confidence: float = CONFIDENT) -> list[dict]:
+    """One dict per event: exp, run, event, label, source, confidence.
+
+    ``source`` is user, propagated (at least ``min_confidence``), unsure (propagated below
+    it: ``label`` is empty) or empty (never propagated).
+    """
+    label, source, conf = trusted_final(data, min_confidence)
     names = data.classes.names
     ev = data.events
     exps = {s: _experiment(s) for s in set(ev["source"])}
@@ -64,9 +98,10 @@ def table_rows(data: LabelData) -> list[dict]:
              "confidence": round(float(conf[i]), 6)} for i in range(len(ev))]
 
 
-def write_table(data: LabelData, path: str | os.PathLike, fmt: str = "json") -> None:
+def write_table(data: LabelData, path: str | os.PathLike, fmt: str = "json",
+                min_confidence: float = CONFIDENT) -> None:
     """Write the label table as JSON (a list of objects) or CSV, atomically."""
-    rows = table_rows(data)
+    rows = table_rows(data, min_confidence)
     if fmt == "json":
         atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
         return
@@ -78,29 +113,35 @@ def write_table(data: LabelData, path: str | os.PathLike, fmt: str = "json") -> 
     atomic_write_text(path, out.getvalue())
 
 
-def class_mask(data: LabelData, class_name: str, min_confidence: float = 0.0) -> np.ndarray:
+def class_mask(data: LabelData, class_name: str,
+               min_confidence: float = CONFIDENT) -> np.ndarray:
     """(N,) bool: events whose final label is ``class_name`` with enough confidence."""
-    k = data.classes.index(class_name)
-    label, _source, conf = data.final()
-    return (label == k) & (conf >= min_confidence)
+    k = data.classes.find(class_name)
+    label, _source, _conf = trusted_final(data, min_confidence)
+    return label == k
 
 
-def write_blacklist(data: LabelData, path: str | os.PathLike, class_name: str = "Single",
-                    min_confidence: float = 0.0) -> None:
+def write_blacklist(data: LabelData, path: str | os.PathLike,
+                    class_name: str = DEFAULT_EXPORT_CLASS,
+                    min_confidence: float = CONFIDENT) -> None:
     """EMC-style blacklist: one line per event, 0 = keep (is ``class_name``), 1 = skip."""
     keep = class_mask(data, class_name, min_confidence)
     atomic_write_text(path, "".join("0\n" if k else "1\n" for k in keep))
 
 
-def write_class_cxi(data: LabelData, path: str | os.PathLike, class_name: str = "Single",
-                    min_confidence: float = 0.0) -> int:
+def write_class_cxi(data: LabelData, path: str | os.PathLike,
+                    class_name: str = DEFAULT_EXPORT_CLASS, min_confidence: float = CONFIDENT,
+                    progress: ProgressCallback | None = None) -> int:
     """Write the events of one class, images and metadata copied from their run files.
 
     The output keeps Psocake's SPI layout (``/entry_1/instrument_1/detector_1/data``
     soft-linked as ``/entry_1/data_1/data``, ``/LCLS/*`` per hit, detector geometry) so
     that reconstruction programs read it like a "Save hits" file; ``/psocake_labeler``
-    adds run, event, label source and confidence per hit. Returns the number of hits.
+    adds run, event, label source and confidence per hit. Per-hit datasets are copied in
+    chunks of hits; ``progress(stage, MB done, MB total)`` follows the copy. Returns the
+    number of hits.
     """
+    class_name = data.classes.names[data.classes.find(class_name)]
     rows = np.flatnonzero(class_mask(data, class_name, min_confidence))
     if len(rows) == 0:
         raise InputError(f"{path}: no event is labelled {class_name!r} (propagate first, or "
@@ -116,14 +157,9 @@ def write_class_cxi(data: LabelData, path: str | os.PathLike, class_name: str = 
     with atomic_h5(path, CXI_SCHEMA, 1) as out:
         with h5py.File(first["source"], "r") as f:
             _copy_static(f, out, first["per_hit"])
-        for name in first["per_hit"]:
-            if not all(name in p["per_hit"] for p in plans):
-                continue   # not in every source: cannot be one per-hit array
-            parts = []
-            for p in plans:
-                with h5py.File(p["source"], "r") as f:
-                    parts.append(_read_rows(f[name], p["index"]))
-            out.create_dataset(name, data=np.concatenate(parts), chunks=True)
+        # not in every source: cannot be one per-hit array
+        names = [n for n in first["per_hit"] if all(n in p["per_hit"] for p in plans)]
+        _copy_per_hit(out, plans, names, f"copying hits to {Path(path).name} (MB)", progress)
         with h5py.File(first["source"], "r") as f:
             _copy_links(f, out)
             for attr_path in ("entry_1/result_1/nHits",):
@@ -145,10 +181,16 @@ def write_class_cxi(data: LabelData, path: str | os.PathLike, class_name: str = 
 
 
 def write_psocake(data: LabelData, folder: str | os.PathLike,
-                  experiment: str | None = None) -> list[Path]:
-    """Write Psocake's ``<exp>_%04d_labels.h5`` and ``<exp>_%04d.label.json`` per run."""
+                  experiment: str | None = None, min_confidence: float = CONFIDENT
+                  ) -> list[Path]:
+    """Write Psocake's ``<exp>_%04d_labels.h5`` and ``<exp>_%04d.label.json`` per run.
+
+    ``propLabels`` holds the propagated labels of at least ``min_confidence`` (0 = none).
+    """
     folder = Path(folder)
     user = data.user_index()
+    _label, source, _conf = trusted_final(data, min_confidence)
+    predicted = np.where(source == "unsure", -1, np.asarray(data.predicted))
     ev = data.events
     written = []
     for run in np.unique(ev["run"]):
@@ -159,7 +201,7 @@ def write_psocake(data: LabelData, folder: str | os.PathLike,
         labels = np.zeros(n, np.int64)
         prop = np.zeros(n, np.int64)
         labels[ev["event"][sel]] = user[sel] + 1          # -1 (none) becomes 0
-        prop[ev["event"][sel]] = np.asarray(data.predicted)[sel] + 1
+        prop[ev["event"][sel]] = predicted[sel] + 1
         h5 = folder / psocake_h5_name(exp, int(run))
         write_psocake_h5(h5, labels, prop)
         js = folder / psocake_json_name(exp, int(run))
@@ -214,6 +256,30 @@ def _plan(source: str, events: np.ndarray, rows: list[int]) -> dict:
         f.visititems(visit)
     return {"source": source, "index": np.array([where[int(e)] for e in events], np.int64),
             "rows": np.asarray(rows, np.int64), "per_hit": per_hit}
+
+
+def _copy_per_hit(out: h5py.File, plans: list[dict], names: list[str], stage: str,
+                  progress: ProgressCallback | None) -> None:
+    """Copy the planned hits of every per-hit dataset, one chunk of hits at a time."""
+    n = sum(len(p["index"]) for p in plans)
+    with h5py.File(plans[0]["source"], "r") as f:
+        specs = {k: (f[k].shape[1:], f[k].dtype) for k in names}
+    row_bytes = sum(int(np.prod(shape)) * dt.itemsize for shape, dt in specs.values())
+    total = max(1, -(-n * row_bytes // 2**20))
+    done = 0
+    report(progress, stage, 0, total)
+    for name, (shape, dtype) in specs.items():
+        ds = out.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=True)
+        pos = 0
+        for p in plans:
+            with h5py.File(p["source"], "r") as f:
+                for a in range(0, len(p["index"]), _CHUNK):
+                    part = _read_rows(f[name], p["index"][a:a + _CHUNK])
+                    ds[pos:pos + len(part)] = part
+                    pos += len(part)
+                    done += len(part) * int(np.prod(shape)) * dtype.itemsize
+                    report(progress, stage, min(total, done // 2**20), total)
+    report(progress, stage, total, total)
 
 
 def _read_rows(ds: h5py.Dataset, index: np.ndarray) -> np.ndarray:

@@ -19,6 +19,40 @@ EXTRA_COLOURS = ("#ff7f00", "#984ea3", "#a65628", "#f781bf", "#999999", "#dede00
                  "#17becf", "#000000")
 
 
+def generated_colour(i: int) -> str:
+    """The ``i``-th colour after the palette: hues a golden angle apart, three lightnesses.
+
+    Any number of classes gets distinct colours (the palette alone holds 11).
+    """
+    import colorsys
+
+    hue = (0.07 + 0.618033988749895 * i) % 1.0
+    light = (0.45, 0.62, 0.32)[i % 3]
+    r, g, b = colorsys.hls_to_rgb(hue, light, 0.75)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+def default_colours(names: Sequence[str]) -> list[str]:
+    """Colours of new classes ``names``: the known ones' own, then the palette, then
+    :func:`generated_colour`, never one already taken."""
+    out: list[str] = []
+    for name in names:
+        out.append(DEFAULT_COLOURS.get(name) or next_colour(out))
+    return out
+
+
+def next_colour(used: Iterable[str]) -> str:
+    """The first palette colour not in ``used``, else the first unused generated one."""
+    used = set(used)
+    for colour in EXTRA_COLOURS:
+        if colour not in used:
+            return colour
+    i = 0
+    while generated_colour(i) in used:
+        i += 1
+    return generated_colour(i)
+
+
 @dataclass
 class LabelClass:
     """One class: ``id`` (stable), ``name`` and ``colour`` (``#rrggbb``)."""
@@ -93,6 +127,14 @@ class ClassList:
                 return i
         return None
 
+    def find(self, name: str) -> int:
+        """Position of ``name``, ignoring case and spaces when there is no exact match.
+
+        For names typed by a user (``--class single``); ClassNameError lists the classes.
+        """
+        pos = self.lookup(name) if name not in self.names else self.names.index(name)
+        return self.index(name) if pos is None else pos
+
     # -- changes ---------------------------------------------------------------------------
     def add(self, name: str, colour: str | None = None) -> LabelClass:
         """Append a new class and return it."""
@@ -144,11 +186,7 @@ class ClassList:
         return self._next_colour()
 
     def _next_colour(self) -> str:
-        used = {c.colour for c in getattr(self, "_classes", [])}
-        for colour in EXTRA_COLOURS:
-            if colour not in used:
-                return colour
-        return EXTRA_COLOURS[len(used) % len(EXTRA_COLOURS)]
+        return next_colour(c.colour for c in getattr(self, "_classes", []))
 
 
 def _norm(name: str) -> str:

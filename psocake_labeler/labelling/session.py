@@ -19,7 +19,7 @@ from ..labelling.state import LabelData
 from .change import Change
 from .class_edits import ClassEditing
 from .classes import DEFAULT_CLASSES, ClassList
-from .log import Action, ActionLog, user_name
+from .log import ActionLog, user_name
 from .propagation import DEFAULT_METHOD
 
 __all__ = ["LabelSession", "merge_labels"]
@@ -247,20 +247,18 @@ class LabelSession(ClassEditing):
         The new session saves to ``path`` (None: not saved until :meth:`save` gets one). It
         propagates at once when this session did, so the new run's events get labels.
         """
-        m2 = self.manifold.extend(run)
-        new = LabelSession(m2, self._d.classes, path=None, user=self.user,
-                           method=self._d.method)
-        new._d.class_history.update(self._d.class_history)
-        old_keys = self._d.events
-        mapping = np.array([new.row_of(r, e, s) for s, r, e in
-                            zip(old_keys["source"], old_keys["run"], old_keys["event"])],
-                           dtype=np.int64)
-        acts = [Action(a.id, a.kind, a.user, a.time, mapping[a.rows], a.class_ids.copy(),
-                       a.prev_ids.copy(), a.ref, a.detail) for a in self._d.log.actions]
-        new._d.log = ActionLog(len(new), acts)
+        return LabelSession.carry(self._d, self.manifold.extend(run), path, self.user)
+
+    @classmethod
+    def carry(cls, data: LabelData, manifold, path: str | os.PathLike | None = None,
+              user: str | None = None) -> LabelSession:
+        """A session on ``manifold`` with the classes and log of another manifold's labels
+        (rows matched by event, :mod:`.transfer`); propagated if ``data`` was, saved to ``path``."""
+        from .transfer import carried_data
+
+        new = cls(manifold, path=None, user=user, _data=carried_data(data, manifold)[0])
         new.path = Path(path) if path is not None else None
-        if self._d.auto_propagate:
-            new._d.auto_propagate = True
+        if new._d.auto_propagate:
             new._propagate_now()
         if new.path is not None:
             new.save()

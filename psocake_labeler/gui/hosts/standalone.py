@@ -14,6 +14,7 @@ from pyqtgraph.dockarea import Dock, DockArea
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from ..dock import LabelManifoldDock
+from ..preflight import headless
 from .base import Host
 
 
@@ -164,16 +165,6 @@ def dispose(window: QtWidgets.QWidget) -> None:
         dock.wait()
     window.close()
     _CLOSED.append(window)
-
-
-def headless() -> bool:
-    """True when there is no screen to show a window on."""
-    import os
-
-    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
-        return True
-    return os.name == "posix" and not (os.environ.get("DISPLAY")
-                                       or os.environ.get("WAYLAND_DISPLAY"))
 
 
 # Harmless messages of Qt's offscreen platform that would only clutter the demo's output.

@@ -28,8 +28,9 @@ __all__ = [
     "NotHDF5Error", "__version__",
 ]
 
-from .embedding import Manifold, build_manifold  # noqa: E402
+from .embedding import DiffusionMap, Manifold, build_manifold  # noqa: E402
 from .io import Run, open_run  # noqa: E402
 from .labelling.session import LabelSession, merge_labels  # noqa: E402
 
-__all__ += ["LabelSession", "Manifold", "Run", "build_manifold", "merge_labels", "open_run"]
+__all__ += ["DiffusionMap", "LabelSession", "Manifold", "Run", "build_manifold", "merge_labels",
+            "open_run"]

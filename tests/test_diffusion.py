@@ -150,7 +150,32 @@ def test_threaded_eigsh_on_a_large_graph_agrees_with_lobpcg():
     graph = kernel_graph(idx, dist, float(np.median(dist[:, -1]) ** 2))
     threaded, psi_t, _ = diffusion_eigs(graph, 4, solver="eigsh")
     plain, psi_p, _ = diffusion_eigs(graph, 4, solver="lobpcg")
-    assert np.allclose(threaded, plain, rtol=0, atol=1e-7)
+    # LOBPCG stops near 1e-7 here; the eigenvalue gaps are ~1e-5
+    assert np.allclose(threaded, plain, rtol=0, atol=1e-6)
     # the same eigenvectors, up to the sign each solver's fixing gives both
     overlap = np.abs(np.einsum("ij,ij->j", psi_t, psi_p)) / len(pts)
     assert np.all(overlap > 0.999)
+
+
+def test_diffusion_map_estimator_follows_sklearn_conventions():
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    from psocake_labeler.embedding import DiffusionMap
+
+    pts = circle(400)
+    est = DiffusionMap(n_components=3, n_neighbors=12, random_state=1)
+    with pytest.raises(NotFittedError):
+        est.transform(pts[:5])
+    coords = est.fit_transform(pts)
+    # the same answer as the convenient front, and the parameters kept as given
+    m = pl.build_manifold(pts, n_components=3, knn=12, random_state=1)
+    assert np.allclose(coords, m.coords) and np.allclose(est.eigenvalues_, m.eigenvalues)
+    assert clone(est).get_params() == est.get_params() and not hasattr(clone(est), "manifold_")
+    # new points land where their nearest training points are
+    new = est.transform(pts[:20] * 1.0001)
+    assert new.shape == (20, 3) and np.allclose(new, coords[:20], atol=0.05)
+    with pytest.raises(InputError, match="n_neighbors must be a positive integer"):
+        DiffusionMap(n_neighbors=0).fit(pts)   # validated in fit, not in __init__
+    restored = DiffusionMap.from_manifold(m)
+    assert restored.n_neighbors == 12 and restored.epsilon_ == m.params["epsilon"]

@@ -25,7 +25,7 @@ from scipy.sparse.linalg import ArpackNoConvergence
 
 from .._parallel import as_comm, block_range, run_step
 from ..errors import InputError
-from ..neighbors.mpi import knn
+from ..neighbors.mpi import knn as exact_knn
 from ..progress import ProgressCallback
 from .eigensolve import diffusion_eigs
 from .kernel import (
@@ -62,7 +62,8 @@ def _local_rows(data: Any, comm: Any, progress: Optional[ProgressCallback],
 def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
                    alpha: float = 1.0, comm: Any = None,
                    progress: Optional[ProgressCallback] = None, epsilon: str | float = "auto",
-                   solver: str = "eigsh", **feature_options: Any) -> Optional[Manifold]:
+                   solver: str = "eigsh", random_state: int = 0,
+                   **feature_options: Any) -> Optional[Manifold]:
     """Build a diffusion-map :class:`Manifold` from runs or a 2-D feature array.
 
     Parameters
@@ -76,10 +77,12 @@ def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
     epsilon : ``"auto"``, ``"bgh"``, ``"knn"``, ``"median"`` or a number: the kernel
         bandwidth (see :func:`choose_epsilon`).
     solver : ``"eigsh"`` or ``"lobpcg"``.
+    random_state : seed of the eigensolver's start vector (recorded in ``params``).
 
     Returns
     -------
-    Manifold on rank 0, None on the other ranks.
+    Manifold on rank 0, None on the other ranks. :class:`DiffusionMap` is the same as a
+    scikit-learn estimator.
     """
     comm = as_comm(comm)
     knn_k = int(knn)
@@ -99,7 +102,7 @@ def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
         events = (run.event_table() if run is not None
                   else array_event_table(sum(len(p[0]) for p in parts)))
     result = run_step(comm, "eigensolve", _rank0_embed, comm.rank, parts, events, transform,
-                      n_components, knn_k, alpha, epsilon, solver, progress)
+                      n_components, knn_k, alpha, epsilon, solver, progress, random_state)
     return result if comm.rank == 0 else None
 
 
@@ -115,13 +118,13 @@ def _check_sizes(n: int, k: int, m: int) -> None:
 
 def _knn_step(local: np.ndarray, k: int, comm: Any,
               progress: Optional[ProgressCallback]) -> tuple[np.ndarray, np.ndarray]:
-    return knn(local, k, comm=comm, progress=progress)
+    return exact_knn(local, k, comm=comm, progress=progress)
 
 
 def _rank0_embed(rank: int, parts: Optional[Sequence], events: Optional[np.ndarray],
                  transform: Any, n_components: int, k: int, alpha: float,
-                 epsilon: str | float, solver: str,
-                 progress: Optional[ProgressCallback]) -> Optional[Manifold]:
+                 epsilon: str | float, solver: str, progress: Optional[ProgressCallback],
+                 random_state: int = 0) -> Optional[Manifold]:
     if rank != 0:
         return None
     feats = np.concatenate([p[0] for p in parts])
@@ -129,14 +132,14 @@ def _rank0_embed(rank: int, parts: Optional[Sequence], events: Optional[np.ndarr
     dist = np.concatenate([p[2] for p in parts])
     return manifold_from_knn(feats, idx, dist, events, transform, n_components=n_components,
                              knn=k, alpha=alpha, epsilon=epsilon, solver=solver,
-                             progress=progress)
+                             progress=progress, random_state=random_state)
 
 
 def manifold_from_knn(features: np.ndarray, idx: np.ndarray, dist: np.ndarray,
                       events: np.ndarray, transform: Any = None, n_components: int = 10,
                       knn: int = 15, alpha: float = 1.0, epsilon: str | float = "auto",
-                      solver: str = "eigsh",
-                      progress: Optional[ProgressCallback] = None) -> Manifold:
+                      solver: str = "eigsh", progress: Optional[ProgressCallback] = None,
+                      random_state: int = 0) -> Manifold:
     """The in-memory half of :func:`build_manifold`, from the full k-NN lists."""
     eps = choose_epsilon(dist ** 2, epsilon)
     floor = bandwidth_floor(dist)
@@ -145,7 +148,7 @@ def manifold_from_knn(features: np.ndarray, idx: np.ndarray, dist: np.ndarray,
         graph, pieces = link_components(kernel_graph(idx, dist, eps, floor), features)
         try:
             vals, psi, q = diffusion_eigs(graph, n_components, alpha, solver=solver,
-                                          progress=progress)
+                                          progress=progress, random_state=random_state)
             break
         except ArpackNoConvergence:
             # Eigenvalues crowded at 1: the kernel is too narrow for the data (nearly
@@ -157,6 +160,7 @@ def manifold_from_knn(features: np.ndarray, idx: np.ndarray, dist: np.ndarray,
     params = {"n_components": int(n_components), "knn": int(knn), "alpha": float(alpha),
               "epsilon": eps, "epsilon_method": epsilon if isinstance(epsilon, str)
               else "given", "epsilon_widened": widened, "solver": solver,
+              "random_state": int(random_state),
               "n_events": int(len(idx)),
               "graph_components": int(connected_components(graph, directed=False)[0]),
               "knn_graph_components": int(pieces), "component_links": int(pieces) - 1,

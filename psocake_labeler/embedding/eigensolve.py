@@ -34,13 +34,16 @@ def _alpha_normalise(graph: sp.csr_matrix, alpha: float) -> tuple[sp.csr_matrix,
 
 def diffusion_eigs(graph: sp.csr_matrix, n_components: int, alpha: float = 1.0,
                    solver: str = "eigsh", progress: Optional[ProgressCallback] = None,
-                   maxiter: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   maxiter: int = 1000, random_state: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top non-trivial eigenpairs of the diffusion (Markov) matrix of ``graph``.
 
     Returns ``(eigenvalues (m,), psi (N, m), q (N,))``: eigenvalues descending without the
     trivial 1, right eigenvectors normalised to unit mean square under the stationary
     measure with a fixed sign, and the kernel sums ``q`` used by alpha normalisation.
-    Raises ``scipy.sparse.linalg.ArpackNoConvergence`` after ``maxiter`` restarts.
+    ``random_state`` seeds the solver's start vector (the answer does not depend on it
+    beyond the solver's tolerance). Raises ``scipy.sparse.linalg.ArpackNoConvergence`` after
+    ``maxiter`` restarts.
     """
     n = graph.shape[0]
     m = int(n_components)
@@ -52,7 +55,7 @@ def diffusion_eigs(graph: sp.csr_matrix, n_components: int, alpha: float = 1.0,
     sym = (inv_sqrt @ kern @ inv_sqrt).tocsr()
     sym = ((sym + sym.T) * 0.5).tocsr()  # exact symmetry for the Lanczos solver
     report(progress, "eigensolve", 0, 1)
-    v0 = np.random.default_rng(0).standard_normal(n)
+    v0 = np.random.default_rng(random_state).standard_normal(n)
     if solver not in ("eigsh", "lobpcg"):
         raise InputError(f"unknown eigensolver {solver!r}; use 'eigsh' or 'lobpcg'")
     # One BLAS thread: the solver's vector operations are too small to gain from threads,
@@ -70,7 +73,7 @@ def diffusion_eigs(graph: sp.csr_matrix, n_components: int, alpha: float = 1.0,
             vals, vecs = eigsh(sym, k=m + 1, which="LA", v0=v0, tol=1e-10,
                                ncv=min(n, max(2 * m + 3, 40)), maxiter=maxiter)
         else:
-            x0 = np.random.default_rng(0).standard_normal((n, m + 1))
+            x0 = np.random.default_rng(random_state).standard_normal((n, m + 1))
             x0[:, 0] = np.sqrt(deg)
             vals, vecs = lobpcg(sym, x0, largest=True, tol=1e-9, maxiter=maxiter)
     report(progress, "eigensolve", 1, 1)

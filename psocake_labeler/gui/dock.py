@@ -15,6 +15,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from ..labelling.classes import DEFAULT_CLASSES
 from ..labelling.log import user_name
+from ..labelling.state import user_labels_win
 from . import text
 from .actions import DockActions
 from .browse import DockBrowse
@@ -196,11 +197,10 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         user = s.user_labels()
         rows = np.fromiter(user.keys(), dtype=int, count=len(user))
         cls = np.fromiter(user.values(), dtype=int, count=len(user))
-        pred = np.array(s.predicted, dtype=int)
-        conf = np.array(s.confidence, dtype=float)
-        has_pred = bool((pred >= 0).any())
-        pred[rows] = cls
-        conf[rows] = 1.0
+        has_pred = bool((np.asarray(s.predicted) >= 0).any())
+        mine = np.full(len(s.predicted), -1, dtype=np.int64)
+        mine[rows] = cls
+        pred, conf = user_labels_win(s.predicted, s.confidence, mine)
         self.view.set_classes(self.class_palette, pred, conf if has_pred else None, rows, cls)
         self._redraw_marks()
         n_cls = len(self.class_palette.classes)

@@ -54,10 +54,6 @@ class Palette:
         for i, rgb in enumerate(rows):
             self.solid[i] = pg.mkBrush(*rgb, 255)
 
-    def brushes_for(self, classes: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
-        """Object array of brushes: class index (-1 = none) and confidence as opacity."""
-        return self.brushes.ravel()[self.codes_for(classes, confidence)]
-
     def codes_for(self, classes: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
         """Flat index into ``brushes`` of each point (cheap to compare between redraws)."""
         classes = np.asarray(classes)

@@ -112,13 +112,6 @@ class ClassList:
         """Stable id of class ``name``."""
         return self._classes[self.index(name)].id
 
-    def index_of_id(self, class_id: int) -> int:
-        """Position of the class with stable id ``class_id``, -1 if it was removed."""
-        for i, c in enumerate(self._classes):
-            if c.id == class_id:
-                return i
-        return -1
-
     def lookup(self, name: str) -> int | None:
         """Position of ``name`` ignoring case and spaces, None if absent (for imports)."""
         key = _norm(name)
@@ -191,11 +184,6 @@ class ClassList:
 
 def _norm(name: str) -> str:
     return "".join(str(name).lower().split())
-
-
-def check_class_names(names: Iterable[str]) -> list[str]:
-    """Validate a list of class names (non-empty, unique); return it as a list."""
-    return ClassList(list(names)).names
 
 
 class ConfirmRequiredError(ClassNameError):

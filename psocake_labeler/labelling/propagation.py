@@ -29,6 +29,7 @@ from .solvers import (
     poisson_sources,
     spreading_solve,
 )
+from .state import check_graph, check_rows, user_labels_win
 
 METHODS = ("spreading", "poisson", "harmonic")
 
@@ -77,19 +78,15 @@ def _check(graph: sp.spmatrix, rows: np.ndarray, classes: np.ndarray, n_classes:
            method: str) -> sp.csr_matrix:
     if method not in METHODS:
         raise InputError(f"unknown propagation method {method!r}; use one of {', '.join(METHODS)}")
-    if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
-        raise InputError("propagation needs the manifold's square sparse graph (Manifold.graph)")
-    n = graph.shape[0]
+    graph = check_graph(graph, "propagation")
     if rows.shape != classes.shape:
         raise InputError(f"{rows.size} labelled rows but {classes.size} classes were given")
-    if rows.size and (rows.min() < 0 or rows.max() >= n):
-        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another "
-                         "manifold?")
+    check_rows(rows, graph.shape[0])
     if classes.size and (classes.min() < 0 or classes.max() >= n_classes):
         raise InputError(f"label class out of range 0..{n_classes - 1}")
     if np.unique(rows).size != rows.size:
         raise InputError("a row is labelled twice; pass each labelled row once")
-    return graph.tocsr() if not sp.isspmatrix_csr(graph) else graph
+    return graph
 
 
 def balance_scales(classes: np.ndarray, n_classes: int, balance: bool) -> np.ndarray:
@@ -262,7 +259,8 @@ def _finish(scores, rows, classes, n_classes: int, method: str, t: float, reache
     # then asks there).
     prob[weak] = present / present.sum()
     confidence[weak] = 0.0
-    predicted[rows] = classes
-    confidence[rows] = 1.0
+    user = np.full(len(predicted), -1, dtype=np.int64)
+    user[rows] = classes
+    predicted, confidence = user_labels_win(predicted, confidence, user)
     prob[rows] = onehot
     return Propagation(scores, predicted, confidence, prob, state, labelled_classes=present)

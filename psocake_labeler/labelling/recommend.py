@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from ..errors import InputError
+from .state import check_graph, check_rows
 
 #: Suppression radius (graph hops) around each pick within one batch.
 HOPS = 2
@@ -150,16 +151,12 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     -------
     np.ndarray (k,) int64 row indices.
     """
-    if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
-        raise InputError("recommend needs the manifold's square sparse graph (Manifold.graph)")
+    graph = check_graph(graph, "recommend")
     if k < 0:
         raise InputError(f"cannot recommend {k} events; ask for k >= 0")
-    graph = graph.tocsr()
     n = graph.shape[0]
     labelled = np.unique(np.asarray(labelled_rows, dtype=np.int64).ravel())
-    if labelled.size and (labelled[0] < 0 or labelled[-1] >= n):
-        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another "
-                         "manifold?")
+    check_rows(labelled, n)
     free = np.ones(n, dtype=bool)
     free[labelled] = False
     candidates = np.flatnonzero(free)

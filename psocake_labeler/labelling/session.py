@@ -15,12 +15,12 @@ import numpy as np
 from ..errors import InputError, ManifoldMismatchError
 from ..labelfiles.merge import merge_labels, read_label_set
 from ..labelfiles.store import read_label_file, write_label_file
-from ..labelling.state import LabelData
 from .change import Change
 from .class_edits import ClassEditing
 from .classes import DEFAULT_CLASSES, ClassList
 from .log import ActionLog, user_name
 from .propagation import DEFAULT_METHOD
+from .state import LabelData, user_labels_win
 
 __all__ = ["LabelSession", "merge_labels"]
 
@@ -368,11 +368,9 @@ class LabelSession(ClassEditing):
         prop = propagate(self.manifold.graph, rows, idx[rows], len(d.classes),
                          method=d.method or DEFAULT_METHOD, balance=True, warm_start=warm)
         self._propagation = prop
-        d.predicted = np.asarray(prop.predicted, dtype=np.int64).copy()
-        d.confidence = np.clip(np.asarray(prop.confidence, dtype=np.float64), 0.0, 1.0)
+        d.predicted, d.confidence = user_labels_win(
+            prop.predicted, np.clip(np.asarray(prop.confidence, dtype=np.float64), 0.0, 1.0),
+            idx)
         d.scores = np.asarray(prop.scores, dtype=np.float64)
-        # the user's word is final for the events they labelled
-        d.predicted[rows] = idx[rows]
-        d.confidence[rows] = 1.0
         d.propagated_at = len(d.log.actions)
         return prop

@@ -1,14 +1,18 @@
 """``LabelData``: the state of a labelling session, as a label file holds it.
 
 Independent of any manifold object and of any file format: the session works on it, the
-label store reads and writes it, merge and exports consume it.
+label store reads and writes it, merge and exports consume it. The rules every layer applies
+to labels are here too, once: a user label wins over a prediction for its own event, and
+labelled rows must be rows of the graph.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
+from ..errors import InputError
 from .classes import ClassList
 from .log import ActionLog
 
@@ -58,7 +62,35 @@ class LabelData:
         A user label always wins over a prediction for its own event (confidence 1).
         """
         user = self.user_index()
-        label = np.where(user >= 0, user, self.predicted).astype(np.int64)
+        label, conf = user_labels_win(self.predicted, self.confidence, user)
+        conf[label < 0] = 0.0
         source = np.where(user >= 0, "user", np.where(self.predicted >= 0, "propagated", ""))
-        conf = np.where(user >= 0, 1.0, np.where(self.predicted >= 0, self.confidence, 0.0))
-        return label, source.astype(object), conf.astype(np.float64)
+        return label, source.astype(object), conf
+
+
+def user_labels_win(predicted: np.ndarray, confidence: np.ndarray, user: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions with every user label put back: the user's word is final for their event.
+
+    ``user`` is the (N,) class index of each row's user label, -1 where none. Returns new
+    ``(predicted int64, confidence float64)``; labelled rows get their label, confidence 1.
+    """
+    user = np.asarray(user, dtype=np.int64)
+    mine = user >= 0
+    label = np.where(mine, user, np.asarray(predicted, dtype=np.int64)).astype(np.int64)
+    conf = np.where(mine, 1.0, np.asarray(confidence, dtype=np.float64)).astype(np.float64)
+    return label, conf
+
+
+def check_graph(graph, who: str) -> sp.csr_matrix:
+    """The manifold graph as CSR; InputError naming ``who`` when it is not square sparse."""
+    if not sp.issparse(graph) or graph.shape[0] != graph.shape[1]:
+        raise InputError(f"{who} needs the manifold's square sparse graph (Manifold.graph)")
+    return graph if sp.isspmatrix_csr(graph) else graph.tocsr()
+
+
+def check_rows(rows: np.ndarray, n: int) -> None:
+    """InputError unless every labelled row is one of the graph's ``n`` rows."""
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise InputError(f"labelled row out of range 0..{n - 1}; labels belong to another "
+                         "manifold?")

@@ -90,3 +90,11 @@ def test_dock_opens_a_session_of_40_classes(qtbot, small_spi_manifold_path, tmp_
     assert w.dock.wait()
     assert w.dock.session.classes == names
     assert len(w.dock.class_palette.colours) == 40
+
+
+def test_psocake_label_help_is_help_even_without_psocake(capsys):
+    from psocake_labeler.gui.hosts import launcher
+
+    assert launcher.main(["--help"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: psocake-label") and "not installed" in out and not err

@@ -49,14 +49,34 @@ def patch_main_frame(gui_module) -> type:
     return MainFrameWithLabels
 
 
+HELP = ("usage: psocake-label PSOCAKE-ARGUMENTS...   e.g. psocake-label exp=amo06516:run=93 "
+        "-d pnccdFront -m spi\n\nStart Psocake with the Label Manifold dock installed; every "
+        "argument is Psocake's own (its options follow when Psocake is installed).")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: Psocake's arguments, Psocake's window, plus our dock."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    wants_help = any(a in ("-h", "--help") for a in sys.argv[1:])
+    if wants_help:
+        print(HELP)
     gui = load_psocake_gui()
     if gui is None:
+        if wants_help:
+            print(f"\n{MISSING}")
+            return 0
         print(MISSING, file=sys.stderr)
         return 2
+    if not wants_help:
+        from ...errors import DisplayError
+        from ..preflight import check_display
+
+        try:
+            check_display()    # Psocake's QApplication would abort the process (rc 134)
+        except DisplayError as exc:
+            print(f"psocake-label: error: {exc}", file=sys.stderr)
+            return 2
     patch_main_frame(gui)
     result = gui.main()
     return int(result or 0)

@@ -137,5 +137,7 @@ class DockActions:
             self._call(lambda s: s.undo() and s.log.actions[-1].rows, self._undone)
         elif name == "redo":
             self._call(lambda s: s.redo())
+        elif name in dialogs.DIALOGS:
+            dialogs.DIALOGS[name](self)
         else:
-            getattr(dialogs, f"{name}_dialog")(self)
+            raise ValueError(f"unknown dock action {name!r}")

@@ -176,3 +176,8 @@ def save_dialog(dock) -> None:
 
     dock._call(save, lambda out: dock.controls.status.setText(f"labels saved to {out} "
                                                               f"(autosaved from now on)"))
+
+
+# The controls' action names that open a dialog, and the dialog each opens.
+DIALOGS = {"open": open_dialog, "extend": extend_dialog, "export": export_dialog,
+           "classes": classes_dialog, "compute": compute_dialog, "save": save_dialog}

@@ -1,61 +1,124 @@
-"""Active-learning curve, calibration and transfer on simulated runs the code was not tuned on.
+"""Active learning on hard simulated runs: accuracy, recall, calibration and transfer per case.
 
-For each test run (new seeds, other class mixes than the runs used to choose the defaults):
-simulate -> build_manifold; then the recommender picks 10 events at a time, the simulator's
-truth answers, and after each batch labels are propagated. Accuracy on the still-unlabelled
-events at 1%, 2%, 5%, 10%, 20% labelled, next to random picks and next to scikit-learn's
-``LabelSpreading(kernel="knn")`` on the manifold coordinates given the same labels.
-Also: precision of "confidence > 0.9" events, each propagation method with recommender picks,
-and the transfer (label 5% of run A, extend the manifold by run B, accuracy on B).
+Each case is a run the code was not tuned on, made harder the way beamtime data are (beam
+jitter, rare classes, a dead half, few photons, a fifth class, other distances/energies;
+docs/simulator.md "Conditions"). Per case: simulate -> build_manifold; then the recommender
+picks 10 events at a time, the simulator's truth answers, and labels are propagated after
+each batch. Printed per case, on the events not labelled yet:
 
-    python benchmarks/bench_active_learning.py [--hits 2000] [--shape 128] [--quick]
+* accuracy at 1/2/5/20% labelled: ours (recommender), scikit-learn
+  ``LabelSpreading(kernel="knn")`` on the manifold coordinates given the same labels, and
+  ours with random picks;
+* per-class recall at 5%, and the share of events with confidence > 0.9 and how many of
+  those are right (precision), at 5%;
+* a supervised reference: logistic regression on the manifold's features trained on 80%
+  of the events (5-fold), what a classifier can get out of these features at all;
+* transfer cases: labels (5%, recommender) on run A only, the manifold extended by run B
+  (another distance, energy or pixel map), accuracy on B with no new label.
 
-Simulated runs and manifolds are cached in --workdir (default /tmp/psocake_bench_al); the
-manifold files carry the embedding code's fingerprint, so a code change rebuilds them.
+    python benchmarks/bench_active_learning.py [--quick] [--hits 1500] [--cases a,b]
+        [--workdir /tmp/psocake_bench_al] [--feature key=value ...]
+
+``--quick``: 1000 hits, the recommender curve and random picks up to 5%. Simulated runs are
+cached in --workdir by their settings; manifolds by settings, feature options and the
+embedding code's fingerprint, so a code change rebuilds them.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from psocake_labeler.embedding import engine_fingerprint
-from psocake_labeler.labelling.propagation import METHODS, propagate
+from psocake_labeler.labelling.propagation import propagate
 from psocake_labeler.labelling.recommend import recommend
 
-BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20)
-#: Test runs: (seed, mix); none of them was used to tune temperature, alpha or hops
-#: (those were chosen on seeds 11 and 12 with the default mix and "single=0.2,...").
-TEST_RUNS = [
-    (101, "single=0.25,multiple=0.10,water=0.45,nonhit=0.20"),
-    (102, "single=0.40,multiple=0.20,water=0.35,nonhit=0.05"),
-    (103, None),
+BUDGETS = (0.01, 0.02, 0.05, 0.20)
+REAL_D = 0.130 * 128 / 1024          # the simulator's distance for 128 px images
+DEFAULT_MIX = "single=0.30,multiple=0.15,water=0.45,nonhit=0.10"
+
+
+@dataclass
+class Case:
+    """One benchmark case: a run (seed, mix, conditions) and optional transfer targets."""
+
+    name: str
+    seed: int
+    mix: str = DEFAULT_MIX
+    conditions: str = ""
+    targets: list = field(default_factory=list)   # (seed, mix, conditions) of runs B
+
+
+J2 = "jitter=2"
+CASES = [
+    Case("default (no jitter)", 103),
+    Case("128 px, 2 px jitter", 201, conditions=J2),
+    Case("rare singles 5%", 202, "single=0.05,multiple=0.10,water=0.45,nonhit=0.40", J2),
+    Case("dead half + 6 px jitter", 203, conditions="jitter=6,dead_half=bottom"),
+    Case("photons 1e2-1e3.3", 204, conditions=J2 + ",photons=100-2000"),
+    Case("five classes", 205, "single=0.25,multiple=0.15,water=0.25,nonhit=0.15,unknown=0.20",
+         J2 + ",clipped=0.05"),
+    Case("transfer: B at 0.15 m / 1700 eV", 206, conditions=J2,
+         targets=[(207, DEFAULT_MIX, J2 + f",distance={REAL_D * 0.15 / 0.13:.6f}"),
+                  (208, DEFAULT_MIX, J2 + ",energy=1700")]),
+    Case("chain of 5 runs", 209, conditions=J2,
+         targets=[(210 + i, DEFAULT_MIX, J2 + c) for i, c in enumerate(
+             [f",distance={REAL_D * 1.08:.6f}", ",energy=1650", ",clipped=0.1",
+              f",distance={REAL_D * 0.92:.6f},energy=1550"])]),
 ]
 
 
-def simulated_manifold(workdir: Path, seed: int, mix: str | None, hits: int, shape: int):
-    """(manifold, truth labels) of a simulated run, cached on disk."""
+def simulated_run(work: Path, seed: int, mix: str, conditions: str, hits: int, shape: int):
+    """Path of a cached simulated run (``energy=`` in ``conditions`` sets the photon energy)."""
+    from psocake_labeler.simulate import simulate_run
+
+    parts = [c for c in conditions.split(",") if c]
+    energy = 1600.0
+    for c in list(parts):
+        if c.startswith("energy="):
+            energy = float(c.split("=")[1])
+            parts.remove(c)
+    key = json.dumps([seed, mix, conditions, hits, shape])
+    tag = _digest(key)
+    cxi = work / f"amo06516_{seed:04d}_{tag}.cxi"
+    if not cxi.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        simulate_run(cxi, hits=hits, shape=shape, seed=seed, mix=mix, run=seed,
+                     photon_energy_eV=energy, conditions=",".join(parts) or None)
+    return cxi
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def manifold_for(work: Path, cxi: Path, features: dict):
     from psocake_labeler.embedding.diffusion import build_manifold
     from psocake_labeler.embedding.manifold import Manifold
-    from psocake_labeler.simulate import read_truth, simulate_run
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    cxi = workdir / f"amo06516_{seed:04d}.cxi"
-    mpath = workdir / f"manifold_{seed}_{hits}_{shape}_{engine_fingerprint()}.h5"
-    if not cxi.exists():
-        simulate_run(cxi, hits=hits, shape=(shape, shape), seed=seed, mix=mix, run=seed)
-    truth = read_truth(cxi.with_suffix(".truth.h5"))
+    mpath = work / f"{cxi.stem}_{_digest(json.dumps(features, sort_keys=True))}_" \
+                   f"{engine_fingerprint()}.manifold.h5"
     if mpath.exists():
-        m = Manifold.load(mpath)
-    else:
-        m = build_manifold(str(cxi), n_components=10, knn=15)
-        m.save(mpath)
-    return m, np.asarray(truth.labels), cxi
+        return Manifold.load(mpath)
+    m = build_manifold(str(cxi), n_components=10, knn=15, **features)
+    m.save(mpath)
+    return m
 
 
-def sklearn_accuracy(coords: np.ndarray, rows: np.ndarray, y: np.ndarray) -> float:
+def truth_of(cxi: Path):
+    from psocake_labeler.simulate import read_truth
+
+    t = read_truth(cxi)
+    return np.asarray(t.labels), tuple(t.class_names)
+
+
+def sklearn_accuracy(coords, rows, y) -> float:
     from sklearn.semi_supervised import LabelSpreading
 
     yy = np.full(y.size, -1)
@@ -65,137 +128,157 @@ def sklearn_accuracy(coords: np.ndarray, rows: np.ndarray, y: np.ndarray) -> flo
     return float(np.mean(ls.transduction_[un] == y[un]))
 
 
-def curve(m, y: np.ndarray, picker: str, method: str, seed: int = 0, with_sklearn: bool = True,
-          max_budget: float = max(BUDGETS)):
-    """Label 10 at a time until ``max_budget``; return per-budget stats and the labels."""
+def stats(prop, rows, y, n_classes) -> dict:
+    """Accuracy, per-class recall and confidence > 0.9 share / precision on unlabelled rows."""
+    un = np.setdiff1d(np.arange(y.size), rows)
+    pred, conf = prop.predicted[un], prop.confidence[un]
+    hi = conf > 0.9
+    recall = [float(np.mean(pred[y[un] == c] == c)) if np.any(y[un] == c) else np.nan
+              for c in range(n_classes)]
+    return {"acc": float(np.mean(pred == y[un])), "recall": recall, "share_hi": float(hi.mean()),
+            "prec_hi": float(np.mean(pred[hi] == y[un][hi])) if hi.any() else np.nan,
+            "found": int(np.unique(y[rows]).size)}
+
+
+def curve(m, y, n_classes, picker, top, with_sklearn, seed=0):
+    """Label 10 at a time up to ``top``; per budget: stats (+ sklearn on the same labels)."""
     n = y.size
     rng = np.random.default_rng(seed)
     rows = np.zeros(0, dtype=np.int64)
     prop = None
-    out: dict[float, dict] = {}
-    while rows.size < max_budget * n:
+    out = {}
+    t_prop = []
+    first_found = {}
+    while rows.size < top * n:
         if picker == "random":
             new = rng.choice(np.setdiff1d(np.arange(n), rows), 10, replace=False)
         else:
             new = recommend(m.graph, prop, rows, 10, coords=m.coords)
-        assert not np.isin(new, rows).any()
         rows = np.concatenate([rows, new])
-        prop = propagate(m.graph, rows, y[rows], 3, method=method, warm_start=prop)
+        for c in np.unique(y[new]):
+            first_found.setdefault(int(c), rows.size)
+        t = time.perf_counter()
+        prop = propagate(m.graph, rows, y[rows], n_classes, warm_start=prop)
+        t_prop.append(time.perf_counter() - t)
         for b in BUDGETS:
-            if b not in out and b <= max_budget and rows.size >= round(b * n):
-                un = np.setdiff1d(np.arange(n), rows)
-                hi = prop.confidence[un] > 0.9
-                out[b] = {"acc": float(np.mean(prop.predicted[un] == y[un])),
-                          "n_hi": int(hi.sum()), "n_un": int(un.size),
-                          "right_hi": int(np.sum(prop.predicted[un][hi] == y[un][hi])),
-                          "sk": sklearn_accuracy(m.coords, rows, y) if with_sklearn else np.nan}
-    return out, rows, prop
+            if b not in out and b <= top and rows.size >= round(b * n):
+                out[b] = stats(prop, rows, y, n_classes)
+                out[b]["sk"] = sklearn_accuracy(m.coords, rows, y) if with_sklearn else np.nan
+    return out, rows, {"first_found": first_found, "t_prop": float(np.median(t_prop))}
 
 
-def fmt_row(name: str, stats: list[dict], key: str) -> str:
-    cells = []
-    for b in BUDGETS:
-        vals = [s[b][key] for s in stats if b in s]
-        cells.append(f"{np.mean(vals):.3f}" if vals else "-")
-    return f"| {name} | " + " | ".join(cells) + " |"
+def supervised(m, y) -> float:
+    """5-fold logistic regression on the manifold's features (80% train): the features' limit."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    clf = LogisticRegression(max_iter=2000)
+    return float(np.mean(cross_val_score(clf, m.features, y, cv=5)))
+
+
+def transfer(m_a, y_a, rows, n_classes, targets_cxi):
+    """Extend A's manifold by each run B in turn; accuracy on every B from A's labels only."""
+    m = m_a
+    out = []
+    for cxi in targets_cxi:
+        y_b, _ = truth_of(cxi)
+        n0 = len(m.coords)
+        m = m.extend(str(cxi))
+        prop = propagate(m.graph, rows, y_a[rows], n_classes)
+        pred, conf = prop.predicted[n0:], prop.confidence[n0:]
+        hi = conf > 0.9
+        out.append({"acc": float(np.mean(pred == y_b)),
+                    "recall": [float(np.mean(pred[y_b == c] == c)) if np.any(y_b == c)
+                               else np.nan for c in range(n_classes)],
+                    "share_hi": float(hi.mean()),
+                    "prec_hi": float(np.mean(pred[hi] == y_b[hi])) if hi.any() else np.nan})
+    return out
+
+
+def run_case(case: Case, args, features: dict) -> dict:
+    work = Path(args.workdir)
+    t0 = time.perf_counter()
+    cxi = simulated_run(work, case.seed, case.mix, case.conditions, args.hits, args.shape)
+    m = manifold_for(work, cxi, features)
+    y, names = truth_of(cxi)
+    t_build = time.perf_counter() - t0
+    c = len(names)
+    top = 0.05 if args.quick else max(BUDGETS)
+    ours, rows, info = curve(m, y, c, "recommend", top, True)
+    rand, _, _ = curve(m, y, c, "random", min(top, 0.05) if args.quick else top, False)
+    res = {"name": case.name, "names": names, "ours": ours, "random": rand, "info": info,
+           "fractions": np.bincount(y, minlength=c) / y.size, "t_build": t_build,
+           "supervised": supervised(m, y)}
+    if case.targets:
+        label_rows = rows[:int(round(0.05 * y.size))]
+        cxis = [simulated_run(work, s, mx, cd, args.hits, args.shape) for s, mx, cd in case.targets]
+        res["transfer"] = transfer(m, y, label_rows, c, cxis)
+    return res
+
+
+def _f(v, fmt="{:.3f}") -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v)
+
+
+def report(results: list[dict]) -> None:
+    head = "| case | " + " | ".join(f"{int(b * 100)}%" for b in BUDGETS) + \
+        " | sklearn LS 5% | random 5% | supervised 80% | conf>0.9 share / right (5%) |"
+    print("\nAccuracy on unlabelled events (recommender picks unless said):\n")
+    print(head)
+    print("| --- " * (head.count("|") - 1) + "|")
+    for r in results:
+        o = r["ours"]
+        cells = [_f(o[b]["acc"]) if b in o else "-" for b in BUDGETS]
+        s5 = o.get(0.05, {})
+        print(f"| {r['name']} | " + " | ".join(cells) +
+              f" | {_f(s5.get('sk'))} | {_f(r['random'].get(0.05, {}).get('acc'))} | "
+              f"{_f(r['supervised'])} | {_f(s5.get('share_hi'), '{:.0%}')} / "
+              f"{_f(s5.get('prec_hi'), '{:.1%}')} |")
+    print("\nPer-class recall at 5% (recommender) and labels needed to find each class:\n")
+    for r in results:
+        s5 = r["ours"].get(0.05)
+        if s5 is None:
+            continue
+        parts = [f"{n} {_f(v, '{:.2f}')} (share {fr:.0%}, found at label "
+                 f"{r['info']['first_found'].get(i, 'never')})"
+                 for i, (n, v, fr) in enumerate(zip(r["names"], s5["recall"], r["fractions"]))]
+        print(f"  {r['name']}: " + "; ".join(parts) +
+              f"; median propagate {r['info']['t_prop'] * 1e3:.0f} ms")
+    for r in results:
+        for i, t in enumerate(r.get("transfer", [])):
+            rec = ", ".join(f"{n} {_f(v, '{:.2f}')}" for n, v in zip(r["names"], t["recall"]))
+            print(f"  transfer {r['name']} -> B{i + 1}: accuracy {t['acc']:.3f} (5% labels on A "
+                  f"only); recall {rec}; confidence > 0.9 on {t['share_hi']:.0%}, right "
+                  f"{_f(t['prec_hi'], '{:.1%}')}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hits", type=int, default=2000)
+    ap.add_argument("--hits", type=int, default=None, help="hits per run (1500; --quick 1000)")
     ap.add_argument("--shape", type=int, default=128)
     ap.add_argument("--workdir", default="/tmp/psocake_bench_al")
-    ap.add_argument("--quick", action="store_true", help="first test run only, up to 5%%")
+    ap.add_argument("--quick", action="store_true", help="1000 hits, curves up to 5%%")
+    ap.add_argument("--cases", default="", help="comma-separated case numbers (0-based)")
+    ap.add_argument("--feature", action="append", default=[], metavar="KEY=VALUE",
+                    help="feature option for build_manifold (JSON value), repeatable")
     args = ap.parse_args()
-    work = Path(args.workdir)
-    runs = TEST_RUNS[:1] if args.quick else TEST_RUNS
-    top = 0.05 if args.quick else max(BUDGETS)
-
+    args.hits = args.hits or (1000 if args.quick else 1500)
+    features = {}
+    for kv in args.feature:
+        k, _, v = kv.partition("=")
+        try:
+            features[k] = json.loads(v)
+        except json.JSONDecodeError:
+            features[k] = v
+    pick = [int(i) for i in args.cases.split(",") if i] or range(len(CASES))
     t0 = time.perf_counter()
-    data = [(seed, mix) + simulated_manifold(work, seed, mix, args.hits, args.shape)
-            for seed, mix in runs]
-    print(f"simulated + embedded {len(data)} runs of {args.hits} hits in "
-          f"{time.perf_counter() - t0:.0f} s")
-    for seed, mix, _m, y, _ in data:
-        print(f"  seed {seed}: mix {mix or 'default'}; class fractions "
-              f"{np.round(np.bincount(y, minlength=3) / y.size, 2)}")
-
-    ours, rand = [], []
-    per_method: dict[str, list] = {meth: [] for meth in METHODS}
-    labelled_runs = {}
-    for seed, _mix, m, y, cxi in data:
-        for meth in METHODS:
-            st, rows, prop = curve(m, y, "recommend", meth, with_sklearn=False, max_budget=top)
-            per_method[meth].append(st)
-            if meth == METHODS[0]:
-                st_sk, rows_sk, _ = curve(m, y, "recommend", meth, max_budget=top)
-                ours.append(st_sk)
-                labelled_runs[seed] = (m, y, cxi)
-        rand.append(curve(m, y, "random", METHODS[0], max_budget=top)[0])
-
-    head = "| labelled | " + " | ".join(f"{int(b * 100)}%" for b in BUDGETS) + " |"
-    sep = "| --- " * (len(BUDGETS) + 1) + "|"
-    print(f"\nAccuracy on unlabelled events, mean of {len(data)} test runs "
-          f"(default method {METHODS[0]!r}):\n")
-    print(head)
-    print(sep)
-    print(fmt_row(f"{METHODS[0]} + recommend (ours)", ours, "acc"))
-    print(fmt_row("sklearn LabelSpreading knn, same labels", ours, "sk"))
-    print(fmt_row(f"{METHODS[0]} + random picks", rand, "acc"))
-    print(fmt_row("sklearn LabelSpreading knn, random picks", rand, "sk"))
-    print("\nEach method with recommender picks:\n")
-    print(head)
-    print(sep)
-    for meth, sts in per_method.items():
-        print(fmt_row(meth, sts, "acc"))
-
-    print("\nCalibration (default method, recommender and random picks, all budgets):")
-    for meth, sts in [(METHODS[0] + " recommend", ours), (METHODS[0] + " random", rand)] + [
-            (k + " recommend", v) for k, v in per_method.items() if k != METHODS[0]]:
-        n_hi = sum(s[b]["n_hi"] for s in sts for b in s)
-        right = sum(s[b]["right_hi"] for s in sts for b in s)
-        n_un = sum(s[b]["n_un"] for s in sts for b in s)
-        print(f"  {meth:24s} confidence > 0.9 on {n_hi / n_un:5.1%} of unlabelled events, "
-              f"right {right / max(n_hi, 1):6.2%}")
-
-    print(f"\nCalibration of {METHODS[0]!r} per budget: share of unlabelled events with "
-          "confidence > 0.9 / how many of those are right:\n")
-    print(head)
-    print(sep)
-    for name, sts in [("recommend", ours), ("random picks", rand)]:
-        cells = []
-        for b in BUDGETS:
-            n_hi = sum(s[b]["n_hi"] for s in sts if b in s)
-            n_un = sum(s[b]["n_un"] for s in sts if b in s)
-            right = sum(s[b]["right_hi"] for s in sts if b in s)
-            cells.append(f"{n_hi / n_un:.0%} / {right / max(n_hi, 1):.2%}" if n_un else "-")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-
-    if len(data) >= 2:
-        transfer(data, args)
-
-
-def transfer(data, args) -> None:
-    """Label 5% of run A with the recommender, extend the manifold by run B, score B."""
-    (seed_a, _, m_a, y_a, _), (seed_b, _, _, y_b, cxi_b) = data[0], data[1]
-    if not hasattr(m_a, "extend"):
-        print("\ntransfer: Manifold.extend missing, skipped")
-        return
-    _, rows, _ = curve(m_a, y_a, "recommend", METHODS[0], with_sklearn=False, max_budget=0.05)
-    t = time.perf_counter()
-    m_ab = m_a.extend(str(cxi_b))
-    t_ext = time.perf_counter() - t
-    n_a = len(y_a)
-    t = time.perf_counter()
-    prop = propagate(m_ab.graph, rows, y_a[rows], 3)
-    t_prop = time.perf_counter() - t
-    pred_b = prop.predicted[n_a:]
-    acc = float(np.mean(pred_b == y_b))
-    hi = prop.confidence[n_a:] > 0.9
-    print(f"\nTransfer: {rows.size} labels on run seed {seed_a} (5%), manifold extended by run "
-          f"seed {seed_b} ({len(y_b)} events, extend {t_ext:.1f} s, propagate {t_prop:.3f} s): "
-          f"accuracy on the new run {acc:.3f}; confidence > 0.9 on {hi.mean():.1%}, right "
-          f"{np.mean(pred_b[hi] == y_b[hi]) if hi.any() else float('nan'):.2%}")
+    results = []
+    for i in pick:
+        results.append(run_case(CASES[i], args, features))
+        print(f"  case {i} {CASES[i].name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"\n{args.hits} hits of {args.shape} px per run, features {features or 'default'}, "
+          f"{time.perf_counter() - t0:.0f} s in all")
+    report(results)
 
 
 if __name__ == "__main__":

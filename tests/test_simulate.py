@@ -102,7 +102,7 @@ def test_custom_mix_proportions_and_parsing(tmp_path):
                        mix="single=1,water=3")
     assert (sim.kinds == "single").sum() == 10 and (sim.kinds == "water").sum() == 30
     assert parse_mix({"nonhit": 2, "multiple": 2}) == {
-        "single": 0.0, "multiple": 0.5, "water": 0.0, "nonhit": 0.5}
+        "single": 0.0, "multiple": 0.5, "water": 0.0, "nonhit": 0.5, "unknown": 0.0}
     for bad in ("single", "single=-1", "single=0", "foo=1", "single=abc"):
         with pytest.raises(InputError):
             parse_mix(bad)
@@ -414,3 +414,45 @@ def test_simulate_never_replaces_a_label_or_manifold_file(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert rc == 2 and len(err.splitlines()) == 1 and str(target) in err, err
         assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
+
+
+# ---------------------------------------------------------------- beamtime conditions
+
+def test_conditions_jitter_halves_photons_geometry_and_five_classes(tmp_path):
+    from psocake_labeler.simulate import FIVE_CLASSES, parse_conditions
+
+    sim = simulate_run(tmp_path / "hard.cxi", hits=40, shape=64, seed=3,
+                       mix="single=1,water=1,nonhit=1,multiple=1,unknown=1",
+                       conditions="jitter=3,clipped=0.5,dead_half=bottom,photons=100-300,"
+                                  "distance=0.02,pixel=1e-4")
+    truth = read_truth(sim.truth_path)
+    assert truth.class_names == FIVE_CLASSES
+    assert np.bincount(truth.labels).tolist() == [8] * 5
+    centre = truth.params["beam_center"]
+    off = centre - 31.5
+    assert off.shape == (40, 2) and 1.5 < off.std() < 5
+    types = truth.params["unknown_type"]
+    assert set(types[truth.kinds == "unknown"]) <= {1, 2} and not types[truth.kinds != "unknown"].any()
+    clipped = truth.params["clipped"]
+    assert 5 < (clipped > 0).sum() < 35
+    hits = truth.kinds != "nonhit"
+    assert truth.params["photons"][hits].max() <= 3 * 3 * 300 * 1.06
+    with h5py.File(sim.path, "r") as f:
+        det = f["entry_1/instrument_1/detector_1"]
+        data = det["data"][()]
+        assert det["distance"][()] == 0.02 and det["x_pixel_size"][()] == 1e-4
+        assert (det["mask"][()][40:] == 0).mean() > 0.95   # the dead half is not in the mask
+    assert not data[:, 34:].any()                # bottom half dead in every image
+    top = data[clipped == 1, :30]
+    assert not top.any() and data[clipped == 0, :30].std(axis=(1, 2)).min() > 0
+    # A hit's scattering is centred on its own beam centre; the sensor does not move.
+    det = Detector((64, 64))
+    moved = det.shifted((2.0, -3.0))
+    np.testing.assert_array_equal(moved.active, det.active)
+    r, c = np.unravel_index(np.argmin(moved.q_abs_pixel), moved.shape)
+    assert (r, c) in {(33, 28), (34, 28), (33, 29), (34, 29)}
+    assert moved.beam_center == (33.5, 28.5)
+    for bad in ("jitter=-1", "photons=5-1", "dead_half=left", "clipped=2", "colour=1",
+                "distance=abc"):
+        with pytest.raises(InputError):
+            parse_conditions(bad)

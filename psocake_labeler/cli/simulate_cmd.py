@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("--mix", default=None, metavar="K=F,...",
                    help="fractions of kinds, default single=0.3,multiple=0.15,water=0.45,"
                         "nonhit=0.1 (normalised to sum 1)")
+    p.add_argument("--conditions", default=None, metavar="K=V,...",
+                   help="harder beamtime: jitter=PX,photons=LO-HI,dead_half=top|bottom,"
+                        "clipped=FRACTION,distance=M,pixel=M (docs/simulator.md)")
     p.add_argument("--layout", default="spi", help="spi (default) or sfx")
     p.add_argument("--experiment", default="amo06516", help="experiment name (default amo06516)")
     p.add_argument("--run", default="93", help="run number (default 93)")
@@ -54,7 +57,7 @@ def _shape(value: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     """Simulate, then print what was written."""
     from ..progress import ProgressPrinter
-    from ..simulate import simulate_run
+    from ..simulate import KINDS, simulate_run
 
     hits = _int(args.hits, "--hits")
     if hits < 1:
@@ -63,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     sim = simulate_run(args.out, hits=hits, shape=_shape(args.shape),
                        seed=_int(args.seed, "--seed"), mix=args.mix, layout=args.layout,
                        experiment=args.experiment, run=_int(args.run, "--run"),
-                       workers=_int(args.workers, "--workers"), progress=progress)
-    counts = {k: int((sim.kinds == k).sum()) for k in ("single", "multiple", "water", "nonhit")}
+                       workers=_int(args.workers, "--workers"), progress=progress,
+                       conditions=args.conditions)
+    counts = {k: int((sim.kinds == k).sum()) for k in KINDS}
+    counts = {k: v for k, v in counts.items() if v or k != "unknown"}
     files = [sim.path, *sim.rank_paths]
     print(f"wrote {len(sim.labels)} hits ({', '.join(f'{v} {k}' for k, v in counts.items())}) "
           f"in Psocake's {args.layout.upper()} layout:")

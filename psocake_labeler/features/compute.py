@@ -9,6 +9,7 @@ from .._parallel import block_range
 from ..errors import InputError
 from ..progress import ProgressCallback
 from .stream import Tracker, iter_blocks
+from .geometry import run_geometry
 from .transform import FeatureTransform, require_images
 
 
@@ -57,8 +58,10 @@ def compute_features(run, transform: FeatureTransform | None = None, comm=None,
                          f"the feature transform was fitted on")
     out = np.zeros((stop - start, transform.n_features), dtype=np.float32)
     row = 0
+    geometry = run_geometry(run, transform.q_edges is not None)
     for images in iter_blocks(run, start, stop):
-        out[row:row + len(images)] = transform.transform(images, mask=run.mask)
+        out[row:row + len(images)] = transform.transform(images, mask=run.mask,
+                                                         geometry=geometry)
         row += len(images)
         tracker.add(len(images))
     return out, transform

@@ -18,7 +18,7 @@ def binned_center(center: tuple[float, float], b: int) -> tuple[float, float]:
 
 
 def bin_images(images: np.ndarray, mask: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of the good, finite pixels in each ``b x b`` block.
+    """Mean of the good, finite pixels in each ``b x b`` block (``mask`` (H, W) or (n, H, W)).
 
     Returns ``(values, good)``: float32 ``(n, H//b, W//b)`` and bool, False where a block
     has no good pixel in that image (its value is then 0). Edges that do not fill a block
@@ -27,7 +27,8 @@ def bin_images(images: np.ndarray, mask: np.ndarray, b: int) -> tuple[np.ndarray
     n, h, w = images.shape
     hb, wb = h // b, w // b
     x = images[:, :hb * b, :wb * b]
-    good = np.isfinite(x) & mask[None, :hb * b, :wb * b]
+    m = mask if mask.ndim == 3 else mask[None]   # one mask, or one per image
+    good = np.isfinite(x) & m[:, :hb * b, :wb * b]
     x = np.where(good, x, np.float32(0)).astype(np.float32, copy=False)
     if b == 1:
         return x, good
@@ -91,18 +92,46 @@ class RingFiller:
 
 
 def polar_matrix(shape: tuple[int, int], center: tuple[float, float], n_rings: int,
-                 n_angles: int, r_max: float) -> sp.csr_matrix:
+                 n_angles: int, r_max: float, edges: np.ndarray | None = None
+                 ) -> sp.csr_matrix:
     """Sparse ``(n_rings * n_angles, H*W)`` operator: image -> polar grid about ``center``.
 
-    Each polar cell averages bilinear samples spread over its area (more samples on outer
-    rings, where a cell covers several pixels), so the grid neither aliases far out nor
-    leaves holes near the centre.
+    Rings are ``r_max / n_rings`` wide, or span ``edges[i] .. edges[i + 1]`` pixels when
+    ``edges`` (n_rings + 1 radii, e.g. fixed q rings of another geometry) is given. Each
+    polar cell averages bilinear samples spread over its area (more samples on outer rings,
+    where a cell covers several pixels), so the grid neither aliases far out nor leaves
+    holes near the centre.
     """
     h, w = shape
-    dr = r_max / n_rings
+    cell, ry, rx, wk = polar_points(n_rings, n_angles, r_max, edges)
+    y = np.clip(center[0] + ry, 0, h - 1)
+    x = np.clip(center[1] + rx, 0, w - 1)
+    y0 = np.minimum(np.floor(y).astype(np.intp), h - 2 if h > 1 else 0)
+    x0 = np.minimum(np.floor(x).astype(np.intp), w - 2 if w > 1 else 0)
+    fy, fx = y - y0, x - x0
     rows_i, cols_i, vals = [], [], []
+    for dy, dx, wt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                       (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        rows_i.append(cell)
+        cols_i.append(np.minimum(y0 + dy, h - 1) * w + np.minimum(x0 + dx, w - 1))
+        vals.append(wt * wk)
+    m = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))),
+                      shape=(n_rings * n_angles, h * w))
+    return m.tocsr().astype(np.float32)
+
+
+def polar_points(n_rings: int, n_angles: int, r_max: float, edges: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sample points of the polar grid relative to the centre: ``(cell, dy, dx, weight)``.
+
+    Each cell (ring * n_angles + angle) averages its samples (weights sum to 1 per cell).
+    """
+    if edges is None:
+        edges = np.arange(n_rings + 1) * (r_max / n_rings)
+    cells, ys, xs, ws = [], [], [], []
     for i in range(n_rings):
-        r0 = i * dr
+        r0 = float(edges[i])
+        dr = float(edges[i + 1]) - r0
         n_sub_r = max(1, int(np.ceil(dr)))
         radii = r0 + (np.arange(n_sub_r) + 0.5) * dr / n_sub_r
         arc = 2 * np.pi * (r0 + dr) / n_angles
@@ -110,25 +139,31 @@ def polar_matrix(shape: tuple[int, int], center: tuple[float, float], n_rings: i
         off = (np.arange(n_sub_t) + 0.5) / n_sub_t - 0.5
         theta = 2 * np.pi * (np.arange(n_angles)[:, None] + off[None, :]) / n_angles
         rr = radii[None, None, :]
-        y = center[0] + rr * np.sin(theta)[:, :, None]
-        x = center[1] + rr * np.cos(theta)[:, :, None]
-        y = np.clip(y, 0, h - 1)
-        x = np.clip(x, 0, w - 1)
-        y0 = np.minimum(np.floor(y).astype(np.intp), h - 2 if h > 1 else 0)
-        x0 = np.minimum(np.floor(x).astype(np.intp), w - 2 if w > 1 else 0)
-        fy, fx = y - y0, x - x0
+        y = rr * np.sin(theta)[:, :, None]
         cell = i * n_angles + np.broadcast_to(np.arange(n_angles)[:, None, None], y.shape)
-        k = n_sub_r * n_sub_t
-        for dy, dx, wt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                           (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-            yy = np.minimum(y0 + dy, h - 1)
-            xx = np.minimum(x0 + dx, w - 1)
-            rows_i.append(cell.ravel())
-            cols_i.append((yy * w + xx).ravel())
-            vals.append((wt / k).ravel())
-    m = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))),
-                      shape=(n_rings * n_angles, h * w))
-    return m.tocsr().astype(np.float32)
+        cells.append(cell.ravel())
+        ys.append(y.ravel())
+        xs.append((rr * np.cos(theta)[:, :, None]).ravel())
+        ws.append(np.full(y.size, 1.0 / (n_sub_r * n_sub_t)))
+    return (np.concatenate(cells), np.concatenate(ys), np.concatenate(xs),
+            np.concatenate(ws))
+
+
+def polar_at(images: np.ndarray, centers: np.ndarray, points, n_rings: int, n_angles: int
+             ) -> np.ndarray:
+    """float32 ``(n, n_rings, n_angles)``: each image sampled on the polar grid about its own
+    centre (``centers`` (n, 2)), bilinear as :func:`polar_matrix` (no resampled image)."""
+    from scipy import ndimage
+
+    cell, ry, rx, wk = points
+    n, h, w = images.shape
+    out = np.empty((n, n_rings * n_angles), dtype=np.float64)
+    for k in range(n):
+        y = np.clip(centers[k, 0] + ry, 0, h - 1)
+        x = np.clip(centers[k, 1] + rx, 0, w - 1)
+        v = ndimage.map_coordinates(images[k], [y, x], order=1, mode="nearest")
+        out[k] = np.bincount(cell, weights=v * wk, minlength=n_rings * n_angles)
+    return out.astype(np.float32).reshape(n, n_rings, n_angles)
 
 
 def polar_images(images: np.ndarray, pmat: sp.csr_matrix, n_rings: int) -> np.ndarray:

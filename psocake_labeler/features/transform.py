@@ -15,6 +15,8 @@ import numpy as np
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError, NoImagesError
 from ..io.schema import SCHEMA_FEATURES as SCHEMA
+from . import centering
+from .geometry import Geometry, hole_radius, ring_layout, run_geometry
 from . import representations as rep
 from .masking import MIN_SAMPLE, PixelStats
 from .reduction import COV_MAX_DIM, Moments, allreduce, pca_from_moments, randomized_pca
@@ -42,7 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "hot_sigma": 6.0,
     "hot_fraction": 0.9,
     "seed": 0,                   # randomized PCA start (large D only)
+    "beam_search": 0.0,          # find each hit's beam centre within this many pixels (0: off)
+    "fill": "ring",              # masked pixels: "ring" mean, or "friedel" mate, then ring
+    "zero_rows": False,          # mask blocks of rows reading exactly 0 in one event
+    "units": "pixel",            # polar rings in "pixel" or "q" (from the run's geometry)
+    "q_fraction": 0.85,          # q units: rings out to this fraction of the inscribed circle
 }
+UNITS = ("pixel", "q")
+FILLS = ("ring", "friedel")
 
 
 class FeatureTransform:
@@ -70,12 +79,23 @@ class FeatureTransform:
                              f"use one of {', '.join(rep.PHOTON_SCALES)}")
         if p["bin"] is not None and int(p["bin"]) < 1:
             raise InputError(f"feature option bin must be >= 1, not {p['bin']}")
+        if p["fill"] not in FILLS:
+            raise InputError(f"unknown fill {p['fill']!r}; use one of {', '.join(FILLS)}")
+        if p["units"] not in UNITS:
+            raise InputError(f"unknown units {p['units']!r}; use one of {', '.join(UNITS)}")
+        if not 0 < float(p["q_fraction"]) <= 1:
+            raise InputError(f"q_fraction must be in (0, 1], not {p['q_fraction']}")
+        if not 0 <= float(p["beam_search"]) <= 64:
+            raise InputError(f"beam_search must be 0-64 pixels, not {p['beam_search']}")
         if int(p["n_pca"]) < 0:
             raise InputError(f"feature option n_pca must be >= 0, not {p['n_pca']}")
         self.image_shape: tuple[int, int] | None = None
         self.center: tuple[float, float] | None = None
         self.mask: np.ndarray | None = None
         self.mean = self.scale = self.components = self.explained_variance = None
+        self.geometry: Geometry | None = None
+        self.q_edges: np.ndarray | None = None
+        self._pmats: dict = {}
 
     # -- geometry -------------------------------------------------------------------
     @property
@@ -90,7 +110,8 @@ class FeatureTransform:
             return int(self.components.shape[0])
         return 0 if self.mean is None else int(self.mean.size)
 
-    def _set_geometry(self, shape, center, mask) -> None:
+    def _set_geometry(self, shape, center, mask, geometry: Geometry | None = None,
+                      q_edges: np.ndarray | None = None) -> None:
         self.image_shape = (int(shape[0]), int(shape[1]))
         self.center = (float(center[0]), float(center[1]))
         self.mask = np.asarray(mask, dtype=bool)
@@ -112,17 +133,54 @@ class FeatureTransform:
             raise InputError(f"beam centre {self.center} lies outside (or at the edge of) the "
                              f"{self.image_shape} image, so there are no rings to resample; "
                              f"fix the geometry or use representation='image'")
-        self._r_max = float(r_max)
-        self._n_rings = int(p["n_rings"] or max(2, int(round(r_max))))
+        # A hit's own beam centre may lie beam_search pixels off: its rings stay inside the
+        # image, and start outside the beam hole, which would otherwise move with the beam
+        # relative to the rings and become the feature.
+        search = float(p["beam_search"]) / b
+        self._r_max = float(r_max) - search
+        r_start = hole_radius(self.mask, b, self._bcenter) + search if search > 0 else 0.0
+        q = p["units"] == "q"
+        # q units: rings out to q_fraction of the circle, so that a run at a somewhat longer
+        # distance (or lower energy) still sees every ring.
+        top = self._r_max * (float(p["q_fraction"]) if q else 1.0)
+        if top - r_start < 2 and p["representation"] != "image":
+            raise InputError(f"beam_search {p['beam_search']} leaves no rings inside the "
+                             f"{self.image_shape} image; use a smaller search")
+        self._n_rings = int(p["n_rings"] or max(2, int(round(top - r_start))))
+        self.geometry = geometry if q else None
+        self._edges, self.q_edges = ring_layout(r_start, top, self._n_rings, b, self.geometry,
+                                                q_edges)
         self._fill = rep.RingFiller(self._bshape, self._bcenter)
         self._pmat = None
+        self._pmats = {}
         if p["representation"] != "image":
             self._pmat = rep.polar_matrix(self._bshape, self._bcenter, self._n_rings,
-                                          int(p["n_angles"]), self._r_max)
+                                          int(p["n_angles"]), top, self._edges)
+
+    def _edges_for(self, geometry: Geometry | None) -> np.ndarray:
+        """Ring edges (working pixels) for a run of ``geometry``: the same q rings."""
+        if self.q_edges is None or geometry is None or geometry == self.geometry:
+            return self._edges
+        return geometry.radius_of_q(self.q_edges) / self._bin
+
+    def _polar_for(self, geometry: Geometry | None):
+        """The polar operator for a run of ``geometry``."""
+        if self.q_edges is None or geometry is None or geometry == self.geometry:
+            return self._pmat
+        if geometry not in self._pmats:
+            edges = self._edges_for(geometry)
+            self._pmats[geometry] = rep.polar_matrix(
+                self._bshape, self._bcenter, self._n_rings, int(self.params["n_angles"]),
+                float(edges[-1]), edges)
+        return self._pmats[geometry]
 
     # -- per-image features -----------------------------------------------------------
-    def raw_features(self, images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def raw_features(self, images: np.ndarray, mask: np.ndarray | None = None,
+                     geometry: Geometry | None = None) -> np.ndarray:
         """float32 ``(n, D)`` representation before centring and PCA.
+
+        ``geometry`` (q units only): the images' detector distance, pixel size and energy,
+        when they differ from the run the transform was fitted on.
 
         ``mask`` (bool ``(H, W)``, True = good) is combined with the fitted mask, e.g. the
         file mask of a new run. Non-finite pixels are masked image by image.
@@ -139,14 +197,17 @@ class FeatureTransform:
                              f"transform was fitted on; embed this detector separately")
         good = self.mask if mask is None else self.mask & np.asarray(mask, dtype=bool)
         p = self.params
+        if p["zero_rows"]:
+            good = good[None] & ~centering.zero_rows(images, good, max(2, images.shape[1] // 16))
         values, ok = rep.bin_images(images, good, self._bin)
         v = rep.photon_scale(values, ok, p["photon"])
+        off, v, ok = self._centre_and_mirror(v, ok)
         v = self._fill(v, ok)
         kind = p["representation"]
         if kind == "image":
             out = v.reshape(len(v), -1)
         else:
-            polar = rep.polar_images(v, self._pmat, self._n_rings)
+            polar = self._polar(v, off, geometry)
             if kind == "radial":
                 out = polar.mean(axis=2)
             elif kind == "polar":
@@ -156,6 +217,29 @@ class FeatureTransform:
         # Belt and braces: nothing non-finite may reach the distances.
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
 
+    def beam_offsets(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Per-hit beam-centre offsets (working pixels) of photon-scaled working images."""
+        search = float(self.params["beam_search"]) / self._bin
+        if search <= 0:
+            return np.zeros((len(v), 2))
+        return centering.beam_offsets(v, ok, self._bcenter, search)
+
+    def _centre_and_mirror(self, v: np.ndarray, ok: np.ndarray):
+        """Each hit's beam offset; bad pixels filled from their Friedel mates if asked."""
+        off = self.beam_offsets(v, ok)
+        if self.params["fill"] == "friedel":
+            v, ok = centering.friedel_fill(v, ok, off + np.asarray(self._bcenter))
+        return off, v, ok
+
+    def _polar(self, v: np.ndarray, off: np.ndarray, geometry: Geometry | None) -> np.ndarray:
+        """Polar grids of filled working images, each about its own beam centre."""
+        if not np.any(off):
+            return rep.polar_images(v, self._polar_for(geometry), self._n_rings)
+        edges = self._edges_for(geometry)
+        pts = rep.polar_points(self._n_rings, int(self.params["n_angles"]), edges[-1], edges)
+        return rep.polar_at(v, off + np.asarray(self._bcenter), pts, self._n_rings,
+                            int(self.params["n_angles"]))
+
     def project(self, raw: np.ndarray) -> np.ndarray:
         """Centre, scale and project pre-PCA features: ``(n, D) -> (n, d)`` float32."""
         z = (np.asarray(raw, dtype=np.float64) - self.mean) / self.scale
@@ -163,11 +247,12 @@ class FeatureTransform:
             z = z @ self.components.T
         return z.astype(np.float32)
 
-    def transform(self, images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def transform(self, images: np.ndarray, mask: np.ndarray | None = None,
+                  geometry: Geometry | None = None) -> np.ndarray:
         """Features of images ``(n, H, W)`` (or one ``(H, W)``): float32 ``(n, d)``."""
         if not self.fitted:
             raise InputError("this FeatureTransform is not fitted: call fit(run) or load() first")
-        return self.project(self.raw_features(images, mask))
+        return self.project(self.raw_features(images, mask, geometry))
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, run, comm=None, progress=None) -> FeatureTransform:
@@ -215,7 +300,7 @@ class FeatureTransform:
         if not mask.any():
             raise InputError(f"{path}: every pixel is masked (file mask, NaN/inf, dead or hot); "
                              f"check the mask or pass detect_bad_pixels=False")
-        self._set_geometry(shape, center, mask)
+        self._set_geometry(shape, center, mask, run_geometry(run, p["units"] == "q"))
 
         # 2. Pre-PCA features of this rank's rows: moments, and a cache if small enough.
         dim = self.raw_features(np.zeros((1,) + tuple(shape), np.float32)).shape[1]
@@ -269,6 +354,9 @@ class FeatureTransform:
         if self.components is not None:
             group.create_dataset("components", data=self.components)
             group.create_dataset("explained_variance", data=self.explained_variance)
+        if self.q_edges is not None:
+            group.create_dataset("q_edges", data=self.q_edges)
+            group.create_dataset("geometry", data=np.array(self.geometry.as_list()))
 
     @classmethod
     def load(cls, group) -> FeatureTransform:
@@ -287,8 +375,10 @@ class FeatureTransform:
                               f"(feature transform v{version}); upgrade to read it")
         params = json.loads(group.attrs["params"])
         self = cls(**{k: v for k, v in params.items() if k in DEFAULTS})
+        geometry = Geometry(*group["geometry"][()]) if "geometry" in group else None
         self._set_geometry(tuple(group["image_shape"][()]), tuple(group["center"][()]),
-                           group["mask"][()])
+                           group["mask"][()], geometry,
+                           group["q_edges"][()] if "q_edges" in group else None)
         self.mean = group["mean"][()]
         self.scale = group["scale"][()]
         if "components" in group:

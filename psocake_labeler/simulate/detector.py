@@ -4,7 +4,8 @@ The real AMO pnCCD front is 1024 x 1024 pixels of 75 um in two halves (top, bott
 gap between them and a hole in the middle for the direct beam. A requested shape N keeps the
 75 um pixel and moves the detector to ``REAL_DISTANCE_M * N / 1024`` so that the q range (the
 scattering angles) of the small image equals the real one: a small image is the real one
-binned. The beam centre is the image centre, ((H - 1) / 2, (W - 1) / 2) in pixel indices.
+binned. The beam centre is the image centre, ((H - 1) / 2, (W - 1) / 2) in pixel indices,
+unless a hit's ``beam_offset`` moves it (beam jitter); distance and pixel size can be set.
 """
 from __future__ import annotations
 
@@ -36,22 +37,29 @@ class Detector:
     dead_fraction: float = 1e-3
     hot_fraction: float = 5e-4
     supersample: int = field(default=0)  # 0: chosen from the shape
+    distance_m: float | None = None      # None: REAL_DISTANCE_M * N / REAL_SHAPE
+    pixel_m: float = PIXEL_M
+    # Where the beam hits, relative to the image centre (row, col) pixels; the sensor (gap,
+    # hole) stays where it is, only the scattering geometry moves.
+    beam_offset: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         h, w = self.shape
         n = max(h, w)
-        self.distance_m = REAL_DISTANCE_M * n / REAL_SHAPE
-        self.pixel_m = PIXEL_M
+        if self.distance_m is None:
+            self.distance_m = REAL_DISTANCE_M * n / REAL_SHAPE
         self.wavelength_nm = HC_EV_NM / self.photon_energy_eV
         self.center = ((h - 1) / 2.0, (w - 1) / 2.0)
+        self.beam_center = (self.center[0] + float(self.beam_offset[0]),
+                            self.center[1] + float(self.beam_offset[1]))
         if self.supersample <= 0:
             # Sub-pixel sampling so that pixels integrate the speckle like a binned pnCCD.
             self.supersample = int(min(4, max(1, np.ceil(128 / n))))
         s = self.supersample
         # Sub-pixel centres of pixel (i, j): i + (k + 0.5) / s - 0.5, k = 0..s-1.
         sub = (np.arange(s) + 0.5) / s - 0.5
-        rows = (np.arange(h)[:, None] + sub[None, :]).ravel() - self.center[0]
-        cols = (np.arange(w)[:, None] + sub[None, :]).ravel() - self.center[1]
+        rows = (np.arange(h)[:, None] + sub[None, :]).ravel() - self.beam_center[0]
+        cols = (np.arange(w)[:, None] + sub[None, :]).ravel() - self.beam_center[1]
         y = rows[:, None] * self.pixel_m
         x = cols[None, :] * self.pixel_m
         r = np.sqrt(x * x + y * y + self.distance_m ** 2)
@@ -67,6 +75,18 @@ class Detector:
         self.dq_pixel = self.pixel_m / self.distance_m / lam
         self.active = self._active_area()
         self.background_map = self._background()
+
+    def shifted(self, offset: tuple[float, float]) -> "Detector":
+        """The same detector with the beam ``offset`` (row, col) pixels off the centre."""
+        return Detector(self.shape, self.photon_energy_eV, self.gain_adu, self.read_noise_adu,
+                        self.dead_fraction, self.hot_fraction, self.supersample,
+                        self.distance_m, self.pixel_m, (float(offset[0]), float(offset[1])))
+
+    def half(self, which: str) -> np.ndarray:
+        """bool (H, W): the "top" or "bottom" pnCCD half (rows above / below the gap)."""
+        rows = np.arange(self.shape[0])[:, None] - self.center[0]
+        sel = rows < 0 if which == "top" else rows > 0
+        return np.broadcast_to(sel, self.shape) & self.active
 
     @property
     def q_max(self) -> float:

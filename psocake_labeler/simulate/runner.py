@@ -22,16 +22,10 @@ from ..errors import InputError
 from ..io.atomic import atomic_path
 from ..io.schema import kind_words, path_kind
 from ..progress import ProgressCallback, report
+from .conditions import Conditions, parse_conditions
 from .detector import MASK_HOT
 from .hits import PARTICLE_NM, detector_for, simulate_block, transform_for
-from .truth import (
-    DEFAULT_CLASSES,
-    KIND_TO_LABEL,
-    KINDS,
-    Truth,
-    truth_path_for,
-    write_truth,
-)
+from .truth import DEFAULT_CLASSES, KINDS, Truth, classes_for, truth_path_for, write_truth
 from .writers import RunInfo, SfxWriter, SpiWriter
 
 DEFAULT_MIX = {"single": 0.30, "multiple": 0.15, "water": 0.45, "nonhit": 0.10}
@@ -86,7 +80,7 @@ def parse_mix(mix: Mapping[str, float] | str | None) -> dict[str, float]:
 
 def draw_kinds(rng: np.random.Generator, hits: int, mix: dict[str, float]) -> np.ndarray:
     """Kinds of the hits in the exact proportions of ``mix`` (largest remainder), shuffled."""
-    p = np.array([mix[k] for k in KINDS])
+    p = np.array([mix.get(k, 0.0) for k in KINDS])
     counts = np.floor(p * hits).astype(int)
     rest = hits - counts.sum()
     counts[np.argsort(-(p * hits - counts), kind="stable")[:rest]] += 1
@@ -163,7 +157,7 @@ def _run_info(rng, hits, det, mask, experiment, run) -> RunInfo:
                    nanoseconds=ns % 10 ** 9, fiducials=(np.arange(n_events) * 3) % 131040)
 
 
-def _map_blocks(seed, blocks, shape, energy, workers):
+def _map_blocks(seed, blocks, shape, energy, workers, cond):
     """Yield (start, photons, truth values) per block, in order, computed by ``workers``.
 
     At most ``2 * workers`` blocks are in flight, so memory stays bounded however long the
@@ -171,7 +165,7 @@ def _map_blocks(seed, blocks, shape, energy, workers):
     """
     if workers <= 1 or len(blocks) < 2:
         for start, kinds in blocks:
-            yield (start, *simulate_block(seed, start, kinds, shape, energy))
+            yield (start, *simulate_block(seed, start, kinds, shape, energy, cond))
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -180,13 +174,13 @@ def _map_blocks(seed, blocks, shape, energy, workers):
         todo = iter(blocks)
         for start, kinds in itertools.islice(todo, 2 * workers):
             pending.append((start, pool.submit(simulate_block, seed, start, kinds, shape,
-                                               energy)))
+                                               energy, cond)))
         while pending:
             start, fut = pending.popleft()
             nxt = next(todo, None)
             if nxt is not None:
                 pending.append((nxt[0], pool.submit(simulate_block, seed, nxt[0], nxt[1],
-                                                    shape, energy)))
+                                                    shape, energy, cond)))
             yield (start, *fut.result())
 
 
@@ -210,7 +204,8 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
                  seed: int = 0, mix: Mapping[str, float] | str | None = None,
                  layout: str = "spi", experiment: str = "amo06516", run: int = 93,
                  photon_energy_eV: float = 1600.0, workers: int = 1,
-                 progress: ProgressCallback | None = None) -> SimulatedRun:
+                 progress: ProgressCallback | None = None,
+                 conditions: Conditions | Mapping | str | None = None) -> SimulatedRun:
     """Simulate a PR772-like run and write it in Psocake's layout, with ground truth.
 
     Parameters
@@ -222,6 +217,8 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
         :data:`DEFAULT_MIX`.
     layout : "spi" or "sfx".
     workers : processes computing hits in parallel (the result does not depend on it).
+    conditions : beam jitter, photon range, dead or clipped halves, distance, pixel size
+        (:class:`~.conditions.Conditions`, a dict or ``"jitter=2,clipped=0.1"``).
 
     Returns
     -------
@@ -230,18 +227,23 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
     shape = _check(hits, shape, layout, experiment, run)
     _check_options(workers, photon_energy_eV)
     mix = parse_mix(mix)
+    cond = parse_conditions(conditions)
+    class_names, kind_to_label = classes_for(mix)
     path = Path(path)
     hits, seed = int(hits), int(seed)
     rng = np.random.default_rng([seed, 2**31])   # run-level draws, apart from the hits'
-    det = detector_for(shape, float(photon_energy_eV))
+    det = detector_for(shape, float(photon_energy_eV), cond.distance_m, cond.pixel_m)
     mask = det.pixel_mask(rng)
     hot_values = rng.uniform(2000.0, 16000.0, size=int(((mask & MASK_HOT) > 0).sum()))
     info = _run_info(rng, hits, det, mask, experiment, run)
     kinds = draw_kinds(rng, hits, mix)
-    labels = np.array([KIND_TO_LABEL[k] for k in kinds], dtype=np.int64)
+    labels = np.array([kind_to_label[k] for k in kinds], dtype=np.int64)
     params = {k: np.zeros(hits) for k in ("photons", "background_photons", "diameter_nm")}
     params["n_particles"] = np.zeros(hits, dtype=np.int64)
     params["rotation"] = np.zeros((hits, 3, 3))
+    params["beam_center"] = np.zeros((hits, 2))
+    params["clipped"] = np.zeros(hits, dtype=np.int64)
+    params["unknown_type"] = np.zeros(hits, dtype=np.int64)
     params["detected_photons"] = np.zeros(hits, dtype=np.int64)
 
     rank_paths = _rank_paths(path, experiment, int(run)) if layout == "sfx" else ()
@@ -257,15 +259,16 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
             writer = SfxWriter(tmps, info, shape, det.gain_adu)
         block = max(1, min(BLOCK, BLOCK_PIXELS // (shape[0] * shape[1])))
         blocks = [(start, kinds[start:start + block]) for start in range(0, hits, block)]
-        if any(k in ("single", "multiple") for k in kinds):
+        if any(k in ("single", "multiple", "unknown") for k in kinds):
             transform_for(det)  # build the grid once, before any worker is forked
         for start, photons, values in _map_blocks(seed, blocks, shape, photon_energy_eV,
-                                                  workers):
+                                                  workers, cond):
             stop = start + len(photons)
             for k, v in values.items():
                 params[k][start:stop] = v
             params["detected_photons"][start:stop] = photons.sum(axis=(1, 2))
-            writer.write(start, det.to_adu(photons, mask, rng, hot_values))
+            adu = det.to_adu(photons, mask, rng, hot_values)
+            writer.write(start, read_out(adu, det, cond, values["clipped"]))
             report(progress, "simulate", stop, hits)
         if layout == "spi":
             writer.close(rng)
@@ -274,12 +277,21 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
                                           rng, hot_values)[0] for _ in range(4)])
             writer.close(tmp, rng, misses)
         attrs = _truth_attrs(det, info, seed=seed, shape=list(shape), layout=layout, mix=mix,
-                             experiment=experiment, run=int(run))
+                             experiment=experiment, run=int(run), conditions=cond.as_dict())
         for t in (tmp, *tmps):
             os.chmod(t, 0o644)  # mkstemp makes 0600; a run is meant to be shared
-        truth = Truth(info.events, labels, kinds, DEFAULT_CLASSES, params, attrs)
+        truth = Truth(info.events, labels, kinds, class_names, params, attrs)
         truth_path = truth_path_for(path)
         write_truth(truth_path, truth)
         os.chmod(truth_path, 0o644)
-    return SimulatedRun(path, truth_path, labels, info.events, kinds, DEFAULT_CLASSES,
-                        rank_paths)
+    return SimulatedRun(path, truth_path, labels, info.events, kinds, class_names, rank_paths)
+
+
+def read_out(adu: np.ndarray, det, cond: Conditions, clipped: np.ndarray) -> np.ndarray:
+    """Zero a dead half in every image and the clipped half of single events (no mask bit:
+    a failed read-out reads 0 and nothing in the file says so)."""
+    if cond.dead_half is not None:
+        adu[:, det.half(cond.dead_half)] = 0.0
+    for k in np.flatnonzero(clipped):
+        adu[k, det.half("top" if clipped[k] == 1 else "bottom")] = 0.0
+    return adu

@@ -13,9 +13,22 @@ from ..io.atomic import atomic_h5
 from ..io.schema import SCHEMA_TRUTH as SCHEMA
 from ..labelling.classes import DEFAULT_CLASSES
 
-KINDS = ("single", "multiple", "water", "nonhit")
+KINDS = ("single", "multiple", "water", "nonhit", "unknown")
 # Class index of each kind: water droplets and non-hits are both "Water/Unknown".
 KIND_TO_LABEL = {"single": 0, "multiple": 1, "water": 2, "nonhit": 2}
+#: Runs with "unknown" hits (particles with a droplet stuck to them, faint particles) have
+#: five classes, water and non-hits apart.
+FIVE_CLASSES = ("Single", "Multiple", "Water", "Non-hit", "Unknown")
+FIVE_KIND_TO_LABEL = {"single": 0, "multiple": 1, "water": 2, "nonhit": 3, "unknown": 4}
+
+
+def classes_for(mix: dict) -> tuple[tuple[str, ...], dict]:
+    """(class names, kind -> class index) of a run with this mix."""
+    if mix.get("unknown", 0.0) > 0:
+        return FIVE_CLASSES, FIVE_KIND_TO_LABEL
+    return DEFAULT_CLASSES, KIND_TO_LABEL
+
+
 VERSION = 1
 
 

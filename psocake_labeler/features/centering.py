@@ -1,0 +1,150 @@
+"""Beam centre per hit from Friedel symmetry, and masks that differ from event to event.
+
+A diffraction pattern of a (nearly) real object is centrosymmetric about the beam:
+I(c + d) = I(c - d) (Friedel's law). The beam moves by a few pixels from shot to shot, so
+the centre is found per hit: the point ``c`` about which the good pixels of the image best
+match their mirror images. For all candidate centres at once, with ``g`` the good-pixel
+mask and ``v`` the (photon-scaled) image,
+
+    S(t) = sum_x g(x) g(t - x) (v(x) - v(t - x))^2 = 2 (v^2 g * g)(t) - 2 (v g * v g)(t)
+    N(t) = (g * g)(t),   centre = argmin_t S(t) / N(t) / 2,
+
+where ``*`` is a convolution (three FFTs per image). Where too few mirror pairs are good
+(a dead or clipped half leaves almost none), a roundness fit takes over. A bad pixel whose
+mirror pixel about the found centre is good takes the mirror's value: the Friedel mate is
+the same intensity, unlike a ring average, which erases the speckle of a missing half. The
+polar grid is then sampled about the found centre (no resampled image, no extra blur).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import fft, ndimage
+
+#: Fraction of the good pixels that must have a good mirror pixel for a centre estimate.
+MIN_OVERLAP = 0.25
+
+
+def zero_rows(images: np.ndarray, good: np.ndarray, min_rows: int) -> np.ndarray:
+    """Per-event bad mask ``(n, H, W)``: runs of >= ``min_rows`` rows whose good pixels all
+    read exactly 0 in that image (a detector half that was not read out for that event).
+
+    Read noise makes a real pixel exactly 0 with probability ~0, and one row of zeros can be
+    a faint image's far edge; a block of them is a read-out failure.
+    """
+    n, h, w = images.shape
+    has = good.any(axis=1)
+    zero = np.all((images == 0) | ~good[None], axis=2) & has[None]   # (n, H)
+    bad = np.zeros((n, h), dtype=bool)
+    for k in np.flatnonzero(zero.sum(axis=1) >= min_rows):
+        lab, count = ndimage.label(zero[k])
+        sizes = ndimage.sum(zero[k], lab, np.arange(1, count + 1))
+        bad[k] = np.isin(lab, 1 + np.flatnonzero(sizes >= min_rows))
+    return np.broadcast_to(bad[:, :, None], (n, h, w))
+
+
+def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
+                    search: float) -> np.ndarray:
+    """Beam-centre offsets ``(n, 2)`` (row, col) from ``center`` that make each image most
+    centrosymmetric, within ``search`` pixels; 0 where too few mirror pairs are good."""
+    n, h, w = values.shape
+    shape = (2 * h, 2 * w)
+    g = good.astype(np.float32)
+    vg = values * g
+    fg = fft.rfft2(g, shape, workers=1)
+    fvg = fft.rfft2(vg, shape, workers=1)
+    fv2g = fft.rfft2(vg * values, shape, workers=1)
+    s = 2.0 * fft.irfft2(fv2g * fg - fvg * fvg, shape, workers=1)
+    cnt = fft.irfft2(fg * fg, shape, workers=1)
+    # t = 2 c (pixel indices); candidates within +-2 search of 2 * center.
+    t0 = np.array([2 * center[0], 2 * center[1]])
+    r = int(np.ceil(2 * search))
+    lo = np.floor(t0).astype(int) - r
+    win = (slice(lo[0], lo[0] + 2 * r + 2), slice(lo[1], lo[1] + 2 * r + 2))
+    sw, cw = s[:, win[0], win[1]], cnt[:, win[0], win[1]]
+    need = MIN_OVERLAP * g.reshape(n, -1).sum(axis=1)
+    score = np.where(cw > np.maximum(need, 1.0)[:, None, None], sw / np.maximum(cw, 1.0), np.inf)
+    out = np.full((n, 2), np.nan)
+    for k in range(n):
+        if not np.isfinite(score[k]).any():
+            continue
+        i, j = np.unravel_index(np.argmin(score[k]), score[k].shape)
+        di, dj = _vertex(score[k][:, j], i), _vertex(score[k][i, :], j)
+        t = lo + np.array([i + di, j + dj])
+        off = t / 2.0 - np.array(center)
+        if np.all(np.abs(off) <= search):
+            out[k] = off
+    return out
+
+
+def ring_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
+                 search: float) -> np.ndarray:
+    """Beam-centre offsets ``(n, 2)`` that make each image most nearly round: the centre
+    (on a one-pixel grid within ``search``, refined by a parabola) about which the good
+    pixels vary least within their one-pixel rings. Works on one half of a detector, where
+    Friedel pairs are missing; the steep fall of intensity from the beam dominates it."""
+    n, h, w = values.shape
+    g = good.reshape(n, -1).astype(np.float32)
+    vg = values.reshape(n, -1) * g
+    total = (vg * values.reshape(n, -1)).sum(axis=1)
+    r = int(np.ceil(search))
+    steps = np.arange(-r, r + 1)
+    cost = np.empty((n, steps.size, steps.size))
+    for a, dy in enumerate(steps):
+        for b, dx in enumerate(steps):
+            m = _ring_members((h, w), (center[0] + dy, center[1] + dx))
+            s1 = np.asarray(vg @ m)
+            s0 = np.asarray(g @ m)
+            cost[:, a, b] = total - (s1 * s1 / np.maximum(s0, 1.0)).sum(axis=1)
+    out = np.zeros((n, 2))
+    for k in range(n):
+        i, j = np.unravel_index(np.argmin(cost[k]), cost[k].shape)
+        out[k] = (steps[i] + _vertex(cost[k][:, j], i), steps[j] + _vertex(cost[k][i, :], j))
+    return out
+
+
+def _ring_members(shape: tuple[int, int], center: tuple[float, float]):
+    """Sparse ``(H*W, n_rings)`` one-pixel ring membership about ``center``."""
+    import scipy.sparse as sp
+
+    h, w = shape
+    rad = np.hypot(np.arange(h)[:, None] - center[0], np.arange(w)[None, :] - center[1])
+    ring = np.floor(rad).astype(np.intp).ravel()
+    return sp.csr_matrix((np.ones(ring.size, np.float32), (np.arange(ring.size), ring)),
+                         shape=(ring.size, int(ring.max()) + 1))
+
+
+def beam_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
+                 search: float) -> np.ndarray:
+    """Per-hit beam-centre offsets: Friedel symmetry where enough mirror pairs are good,
+    else the roundness fit of :func:`ring_offsets` (e.g. a dead or clipped half)."""
+    off = friedel_offsets(values, good, center, search)
+    miss = np.isnan(off[:, 0])
+    if miss.any():
+        off[miss] = ring_offsets(values[miss], good[miss], center, search)
+    return off
+
+
+def _vertex(line: np.ndarray, i: int) -> float:
+    """Sub-sample offset of the minimum of a parabola through ``line[i-1:i+2]``."""
+    if i == 0 or i == len(line) - 1 or not np.all(np.isfinite(line[i - 1:i + 2])):
+        return 0.0
+    a, b, c = line[i - 1], line[i], line[i + 1]
+    den = a - 2 * b + c
+    return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den > 0 else 0.0
+
+
+def friedel_fill(values: np.ndarray, good: np.ndarray, centers: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Fill bad pixels from their point mirror about each image's centre (``centers``
+    (n, 2), nearest pixel) where the mirror is good; returns values and the known mask."""
+    n, h, w = values.shape
+    v, g = values.copy(), good.copy()
+    for k in range(n):
+        mi = int(round(2 * centers[k, 0])) - np.arange(h)
+        mj = int(round(2 * centers[k, 1])) - np.arange(w)
+        inside = ((mi >= 0) & (mi < h))[:, None] & ((mj >= 0) & (mj < w))[None, :]
+        mi, mj = np.clip(mi, 0, h - 1), np.clip(mj, 0, w - 1)
+        take = ~good[k] & good[k][mi][:, mj] & inside
+        v[k] = np.where(take, values[k][mi][:, mj], values[k])
+        g[k] |= take
+    return v, g

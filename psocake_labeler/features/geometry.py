@@ -1,0 +1,89 @@
+"""Detector geometry -> q: ring radii in momentum transfer, so runs at other distances,
+pixel sizes or photon energies share one feature space.
+
+A pixel at distance ``r`` from the beam on a flat detector at distance ``D`` scatters at
+angle ``2 theta = atan(r / D)``; its momentum transfer is ``q = 2 sin(theta) / lambda``
+(nm^-1, no 2 pi), ``lambda = hc / E``. The same particle gives the same I(q) whatever the
+geometry, so features sampled on fixed q rings (not pixel rings) land on one manifold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+HC_EV_NM = 1239.841984
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Detector distance (m), pixel size (m) and photon energy (eV) of a run."""
+
+    distance_m: float
+    pixel_m: float
+    energy_eV: float
+
+    def q_of_radius(self, r_px: np.ndarray) -> np.ndarray:
+        """|q| (nm^-1) at ``r_px`` pixels from the beam."""
+        two_theta = np.arctan(np.asarray(r_px, dtype=np.float64) * self.pixel_m / self.distance_m)
+        return 2.0 * np.sin(two_theta / 2.0) * self.energy_eV / HC_EV_NM
+
+    def radius_of_q(self, q: np.ndarray) -> np.ndarray:
+        """Pixels from the beam at which ``|q|`` (nm^-1) is seen."""
+        s = np.clip(np.asarray(q, dtype=np.float64) * HC_EV_NM / self.energy_eV / 2.0, 0, 1)
+        return np.tan(2.0 * np.arcsin(s)) * self.distance_m / self.pixel_m
+
+    def as_list(self) -> list[float]:
+        return [self.distance_m, self.pixel_m, self.energy_eV]
+
+
+def run_geometry(run, required: bool = False) -> Geometry | None:
+    """The run's geometry from the metadata Psocake writes (detector distance, x pixel size,
+    photon energy); None when a value is missing, or InputError naming it if ``required``."""
+    meta = getattr(run, "metadata", None) or {}
+    vals = {k: meta.get(k) for k in ("distance_m", "pixel_size_m", "photon_energy_eV")}
+    try:
+        g = Geometry(float(np.mean(vals["distance_m"])), float(np.mean(vals["pixel_size_m"])),
+                     float(np.mean(vals["photon_energy_eV"])))
+        ok = all(np.isfinite(v) and v > 0 for v in g.as_list())
+    except (TypeError, ValueError):
+        ok = False
+    if ok:
+        return g
+    if required:
+        missing = ", ".join(k for k, v in vals.items() if v is None) or "a valid value"
+        raise InputError(f"{getattr(run, 'path', 'the run')}: features in q units need the "
+                         f"detector distance, pixel size and photon energy, but the file lacks "
+                         f"{missing}; embed with units='pixel'")
+    return None
+
+
+def ring_layout(r_start: float, r_top: float, n_rings: int, b: int,
+                geometry: Geometry | None, q_edges: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Ring edges in working pixels (binned by ``b``) and, with a geometry, in q.
+
+    Without a geometry the rings are evenly spaced in pixels from ``r_start`` to ``r_top``;
+    with one they are evenly spaced in q over the same span (or are the saved ``q_edges``).
+    """
+    if geometry is None:
+        return np.linspace(r_start, r_top, n_rings + 1), None
+    if q_edges is None:
+        q_edges = np.linspace(*geometry.q_of_radius(np.array([r_start, r_top]) * b),
+                              n_rings + 1)
+    q_edges = np.asarray(q_edges, dtype=np.float64)
+    return geometry.radius_of_q(q_edges) / b, q_edges
+
+
+def hole_radius(mask: np.ndarray, b: int, center: tuple[float, float]) -> float:
+    """Radius (working pixels) of the masked region about the beam: the first one-pixel
+    ring about ``center`` of the ``b``-binned ``mask`` with at least half its blocks good."""
+    h, w = mask.shape[0] // b, mask.shape[1] // b
+    good = mask[:h * b, :w * b].reshape(h, b, w, b).any(axis=(1, 3))
+    ring = np.floor(np.hypot(np.arange(h)[:, None] - center[0],
+                             np.arange(w)[None, :] - center[1])).astype(np.intp)
+    frac = np.bincount(ring.ravel(), good.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
+    ok = np.flatnonzero(frac >= 0.5)
+    return float(ok[0]) if ok.size else 0.0

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from psocake_labeler.embedding import engine_fingerprint
+from psocake_labeler.labelling.blend import blend
 from psocake_labeler.labelling.propagation import propagate
 from psocake_labeler.labelling.recommend import recommend
 
@@ -140,12 +141,15 @@ def stats(prop, rows, y, n_classes) -> dict:
             "found": int(np.unique(y[rows]).size)}
 
 
-def curve(m, y, n_classes, picker, top, with_sklearn, seed=0):
-    """Label 10 at a time up to ``top``; per budget: stats (+ sklearn on the same labels)."""
+def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True):
+    """Label 10 at a time up to ``top``; per budget: stats (+ sklearn on the same labels).
+
+    ``use_blend``: propagation blended with the feature classifier (the session's default);
+    False: graph propagation alone (before issue 13)."""
     n = y.size
     rng = np.random.default_rng(seed)
     rows = np.zeros(0, dtype=np.int64)
-    prop = None
+    prop = graph_prop = None
     out = {}
     t_prop = []
     first_found = {}
@@ -158,7 +162,9 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0):
         for c in np.unique(y[new]):
             first_found.setdefault(int(c), rows.size)
         t = time.perf_counter()
-        prop = propagate(m.graph, rows, y[rows], n_classes, warm_start=prop)
+        graph_prop = propagate(m.graph, rows, y[rows], n_classes, warm_start=graph_prop)
+        prop = blend(graph_prop, m.features, rows, y[rows], n_classes) if use_blend \
+            else graph_prop
         t_prop.append(time.perf_counter() - t)
         for b in BUDGETS:
             if b not in out and b <= top and rows.size >= round(b * n):
@@ -184,7 +190,8 @@ def transfer(m_a, y_a, rows, n_classes, targets_cxi):
         y_b, _ = truth_of(cxi)
         n0 = len(m.coords)
         m = m.extend(str(cxi))
-        prop = propagate(m.graph, rows, y_a[rows], n_classes)
+        prop = blend(propagate(m.graph, rows, y_a[rows], n_classes), m.features, rows,
+                     y_a[rows], n_classes)
         pred, conf = prop.predicted[n0:], prop.confidence[n0:]
         hi = conf > 0.9
         out.append({"acc": float(np.mean(pred == y_b)),
@@ -206,7 +213,9 @@ def run_case(case: Case, args, features: dict) -> dict:
     top = 0.05 if args.quick else max(BUDGETS)
     ours, rows, info = curve(m, y, c, "recommend", top, True)
     rand, _, _ = curve(m, y, c, "random", min(top, 0.05) if args.quick else top, False)
+    graph, _, _ = curve(m, y, c, "recommend", 0.05, False, use_blend=False)
     res = {"name": case.name, "names": names, "ours": ours, "random": rand, "info": info,
+           "graph": graph,
            "fractions": np.bincount(y, minlength=c) / y.size, "t_build": t_build,
            "supervised": supervised(m, y)}
     if case.targets:
@@ -222,7 +231,8 @@ def _f(v, fmt="{:.3f}") -> str:
 
 def report(results: list[dict]) -> None:
     head = "| case | " + " | ".join(f"{int(b * 100)}%" for b in BUDGETS) + \
-        " | sklearn LS 5% | random 5% | supervised 80% | conf>0.9 share / right (5%) |"
+        " | graph only 5% | sklearn LS 5% | random 5% | supervised 80% |" \
+        " conf>0.9 share / right (5%) |"
     print("\nAccuracy on unlabelled events (recommender picks unless said):\n")
     print(head)
     print("| --- " * (head.count("|") - 1) + "|")
@@ -231,6 +241,7 @@ def report(results: list[dict]) -> None:
         cells = [_f(o[b]["acc"]) if b in o else "-" for b in BUDGETS]
         s5 = o.get(0.05, {})
         print(f"| {r['name']} | " + " | ".join(cells) +
+              f" | {_f(r['graph'].get(0.05, {}).get('acc'))}"
               f" | {_f(s5.get('sk'))} | {_f(r['random'].get(0.05, {}).get('acc'))} | "
               f"{_f(r['supervised'])} | {_f(s5.get('share_hi'), '{:.0%}')} / "
               f"{_f(s5.get('prec_hi'), '{:.1%}')} |")

@@ -76,7 +76,7 @@ def _epsilon(text: str) -> str | float:
 
 def _open_runs(paths: list[str]) -> Any:
     from ..embedding.manifold import as_run
-    from ..features.transform import require_images
+    from ..features.stream import require_images
 
     run = as_run(paths)
     require_images(run)

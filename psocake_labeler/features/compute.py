@@ -8,9 +8,9 @@ import numpy as np
 from .._parallel import block_range
 from ..errors import InputError
 from ..progress import ProgressCallback
-from .stream import Tracker, iter_blocks
 from .geometry import run_geometry
-from .transform import FeatureTransform, require_images
+from .stream import Tracker, iter_blocks, require_images
+from .transform import FeatureTransform
 
 
 def compute_features(run, transform: FeatureTransform | None = None, comm=None,

@@ -202,3 +202,11 @@ def correlation_features(polar: np.ndarray, n_harmonics: int, band: int) -> np.n
         c = (f[:, :n_r - d, :] * np.conj(f[:, d:, :])).real
         parts.append((np.sign(c) * np.sqrt(np.abs(c))).reshape(n, -1))
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def unit_rms(polar: np.ndarray) -> np.ndarray:
+    """Each ``(n, ...)`` row scaled to unit RMS (all-zero rows stay zero)."""
+    n = len(polar)
+    rms = np.sqrt(np.mean(polar.reshape(n, -1).astype(np.float64) ** 2, axis=1))
+    scale = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 0.0).astype(np.float32)
+    return polar * scale.reshape((n,) + (1,) * (polar.ndim - 1))

@@ -5,6 +5,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import NoImagesError
 from ..progress import ProgressCallback, report
 
 # Pixels per block read: about 32 MB of float32 images, whatever the detector size.
@@ -39,3 +40,26 @@ class Tracker:
     def add(self, k: int) -> None:
         self.done += int(k)
         report(self.progress, "features", self.done, self.total)
+
+
+def require_images(run) -> None:
+    """Raise :class:`NoImagesError` when ``run`` has no images, with the run's own remedy."""
+    if run.image_shape is not None and getattr(run, "has_images", True):
+        return
+    path = getattr(run, "path", "the run")
+    # Several runs read as one: blame the file without images, not the first file.
+    for part in getattr(run, "runs", [run]):
+        if getattr(part, "has_images", True) and part.image_shape is not None:
+            continue
+        path = getattr(part, "path", path)
+        if len(part):
+            try:
+                part.image(0)   # a Run's image source says why (litPixels, no --saveADU)
+            except NoImagesError:
+                raise
+            except Exception:  # noqa: BLE001 - anything else: the generic message below
+                pass
+        break
+    raise NoImagesError(f"{path}: the run holds no images; save the hits with images "
+                        f"(xtc2cxi --saveADU), or open the run inside Psocake, where images "
+                        f"come from psana")

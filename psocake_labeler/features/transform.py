@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 
 from .._parallel import block_range
-from ..errors import EmptyRunError, InputError, LayoutError, NoImagesError
+from ..errors import EmptyRunError, InputError, LayoutError
 from ..io.schema import SCHEMA_FEATURES as SCHEMA
 from . import centering
-from .geometry import Geometry, hole_radius, ring_layout, run_geometry
 from . import representations as rep
+from .geometry import Geometry, hole_radius, ring_layout, run_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .reduction import COV_MAX_DIM, Moments, allreduce, pca_from_moments, randomized_pca
-from .stream import Tracker, chunk_rows, iter_blocks
+from .stream import Tracker, chunk_rows, iter_blocks, require_images
 
 SCHEMA_VERSION = 1
 # Keep this rank's pre-PCA features in memory (to avoid a second read) below this size.
@@ -138,8 +138,10 @@ class FeatureTransform:
         # relative to the rings and become the feature.
         search = float(p["beam_search"]) / b
         self._r_max = float(r_max) - search
-        r_start = hole_radius(self.mask, b, self._bcenter) + search if search > 0 else 0.0
         q = p["units"] == "q"
+        # q units: rings start a margin outside the beam hole, so that a run at another
+        # distance (whose hole covers other q) does not have part of the hole in its rings.
+        r_start = 1.25 * hole_radius(self.mask, b, self._bcenter) if q else 0.0
         # q units: rings out to q_fraction of the circle, so that a run at a somewhat longer
         # distance (or lower energy) still sees every ring.
         top = self._r_max * (float(p["q_fraction"]) if q else 1.0)
@@ -208,6 +210,10 @@ class FeatureTransform:
             out = v.reshape(len(v), -1)
         else:
             polar = self._polar(v, off, geometry)
+            if self.q_edges is not None:
+                # Unit RMS over the q range the rings cover, not over the image: a run at
+                # another distance sees another q range, whose RMS would set the scale.
+                polar = rep.unit_rms(polar)
             if kind == "radial":
                 out = polar.mean(axis=2)
             elif kind == "polar":
@@ -229,6 +235,9 @@ class FeatureTransform:
         off = self.beam_offsets(v, ok)
         if self.params["fill"] == "friedel":
             v, ok = centering.friedel_fill(v, ok, off + np.asarray(self._bcenter))
+            # Unit RMS again over the filled image: a half-missing hit was scaled on the
+            # half that holds the bright centre, and would look brighter than it is.
+            v = rep.photon_scale(v, ok, "none")
         return off, v, ok
 
     def _polar(self, v: np.ndarray, off: np.ndarray, geometry: Geometry | None) -> np.ndarray:
@@ -389,26 +398,3 @@ class FeatureTransform:
     def __repr__(self) -> str:
         state = f"d={self.n_features}" if self.fitted else "not fitted"
         return f"FeatureTransform({self.params['representation']}, {state})"
-
-
-def require_images(run) -> None:
-    """Raise :class:`NoImagesError` when ``run`` has no images, with the run's own remedy."""
-    if run.image_shape is not None and getattr(run, "has_images", True):
-        return
-    path = getattr(run, "path", "the run")
-    # Several runs read as one: blame the file without images, not the first file.
-    for part in getattr(run, "runs", [run]):
-        if getattr(part, "has_images", True) and part.image_shape is not None:
-            continue
-        path = getattr(part, "path", path)
-        if len(part):
-            try:
-                part.image(0)   # a Run's image source says why (litPixels, no --saveADU)
-            except NoImagesError:
-                raise
-            except Exception:  # noqa: BLE001 - anything else: the generic message below
-                pass
-        break
-    raise NoImagesError(f"{path}: the run holds no images; save the hits with images "
-                        f"(xtc2cxi --saveADU), or open the run inside Psocake, where images "
-                        f"come from psana")

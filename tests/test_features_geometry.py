@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from psocake_labeler.errors import InputError
-from psocake_labeler.features import FeatureTransform, compute_features
-from psocake_labeler.features import centering
+from psocake_labeler.features import FeatureTransform, centering, compute_features
 from psocake_labeler.features import representations as rep
 from psocake_labeler.features.geometry import Geometry
 from psocake_labeler.io import open_run

@@ -432,7 +432,8 @@ def test_conditions_jitter_halves_photons_geometry_and_five_classes(tmp_path):
     off = centre - 31.5
     assert off.shape == (40, 2) and 1.5 < off.std() < 5
     types = truth.params["unknown_type"]
-    assert set(types[truth.kinds == "unknown"]) <= {1, 2} and not types[truth.kinds != "unknown"].any()
+    unknown = truth.kinds == "unknown"
+    assert set(types[unknown]) <= {1, 2} and not types[~unknown].any()
     clipped = truth.params["clipped"]
     assert 5 < (clipped > 0).sum() < 35
     hits = truth.kinds != "nonhit"

@@ -76,7 +76,7 @@ class Detector:
         self.active = self._active_area()
         self.background_map = self._background()
 
-    def shifted(self, offset: tuple[float, float]) -> "Detector":
+    def shifted(self, offset: tuple[float, float]) -> Detector:
         """The same detector with the beam ``offset`` (row, col) pixels off the centre."""
         return Detector(self.shape, self.photon_energy_eV, self.gain_adu, self.read_noise_adu,
                         self.dead_fraction, self.hot_fraction, self.supersample,

@@ -33,9 +33,10 @@ UNKNOWN_TYPES = ("contaminated", "faint")
 DROPLET_NM = (30.0, 70.0)     # diameters of droplets stuck to a particle
 WATER_CONTRAST = 0.78         # water / protein electron density (334 / 430 e nm^-3)
 FAINT_FACTOR = 0.05           # faint particles: this times a single's photons
+CLEAN = Conditions()          # no conditions: the default run
 
 
-def hit_params(seed: int, i: int, kind: str, cond: Conditions = Conditions()) -> dict:
+def hit_params(seed: int, i: int, kind: str, cond: Conditions = CLEAN) -> dict:
     """Random parameters of hit ``i``: sizes, orientations, offsets, photon numbers.
 
     Draws for the conditions come after the default draws, so a run without conditions is
@@ -149,7 +150,7 @@ def detector_for(shape: tuple[int, int], photon_energy_eV: float,
 
 
 def simulate_block(seed: int, start: int, kinds, shape: tuple[int, int],
-                   photon_energy_eV: float, cond: Conditions = Conditions()
+                   photon_energy_eV: float, cond: Conditions = CLEAN
                    ) -> tuple[np.ndarray, dict]:
     """Photon counts (k, H, W) int32 of hits ``start .. start + k`` and their truth values."""
     det = detector_for(tuple(shape), float(photon_energy_eV), cond.distance_m, cond.pixel_m)

@@ -238,13 +238,7 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
     info = _run_info(rng, hits, det, mask, experiment, run)
     kinds = draw_kinds(rng, hits, mix)
     labels = np.array([kind_to_label[k] for k in kinds], dtype=np.int64)
-    params = {k: np.zeros(hits) for k in ("photons", "background_photons", "diameter_nm")}
-    params["n_particles"] = np.zeros(hits, dtype=np.int64)
-    params["rotation"] = np.zeros((hits, 3, 3))
-    params["beam_center"] = np.zeros((hits, 2))
-    params["clipped"] = np.zeros(hits, dtype=np.int64)
-    params["unknown_type"] = np.zeros(hits, dtype=np.int64)
-    params["detected_photons"] = np.zeros(hits, dtype=np.int64)
+    params = _empty_params(hits)
 
     rank_paths = _rank_paths(path, experiment, int(run)) if layout == "sfx" else ()
     for target in (path, *rank_paths, truth_path_for(path)):
@@ -285,6 +279,16 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
         write_truth(truth_path, truth)
         os.chmod(truth_path, 0o644)
     return SimulatedRun(path, truth_path, labels, info.events, kinds, class_names, rank_paths)
+
+
+def _empty_params(hits: int) -> dict:
+    """Per-hit truth arrays, filled block by block."""
+    params = {k: np.zeros(hits) for k in ("photons", "background_photons", "diameter_nm")}
+    for k in ("n_particles", "clipped", "unknown_type", "detected_photons"):
+        params[k] = np.zeros(hits, dtype=np.int64)
+    params["rotation"] = np.zeros((hits, 3, 3))
+    params["beam_center"] = np.zeros((hits, 2))
+    return params
 
 
 def read_out(adu: np.ndarray, det, cond: Conditions, clipped: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     out = _output(labels, plan.class_name, args)
     print(f"{out}: {_summary(data, plan)}")
     if plan.blocked and args.force:
-        print(f"warning: {plan.warning()}", file=sys.stderr)
+        print(f"warning: exported anyway (--force): {plan.problem()}", file=sys.stderr)
     require_plan(plan, args.force)
     from ..labelfiles.exports import export
     from ..progress import ProgressPrinter
@@ -94,7 +94,7 @@ def _psocake(data, labels: Path, plan, args: argparse.Namespace) -> int:
                          f"and run, so -o must name a folder")
     print(f"{out}: {_summary(data, plan)}")
     if plan.blocked and args.force:
-        print(f"warning: {plan.warning()}", file=sys.stderr)
+        print(f"warning: exported anyway (--force): {plan.problem()}", file=sys.stderr)
     require_plan(plan, args.force)
     for p in write_psocake(data, out, min_confidence=args.min_confidence):
         print(f"wrote {p}")

@@ -88,15 +88,22 @@ class ExportPlan:
         """True when the export needs ``force``: predictions while a class has no label."""
         return self.uses_predictions and bool(self.unlabelled_classes)
 
-    def warning(self) -> str:
-        """Why the export is refused without force ('' when it is not)."""
+    def problem(self) -> str:
+        """What is wrong with the predictions ('' when nothing blocks the export)."""
         if not self.blocked:
             return ""
         names = ", ".join(repr(n) for n in self.unlabelled_classes)
         one = len(self.unlabelled_classes) == 1
         return (f"no event is labelled {names}, so the propagated labels cannot tell "
-                f"{'that class' if one else 'those classes'} from the others; label some "
-                f"events of {'it' if one else 'each'} first, or force the export (--force)")
+                f"{'that class' if one else 'those classes'} from the others")
+
+    def warning(self) -> str:
+        """Why the export is refused without force, and what to do ('' when it is not)."""
+        if not self.blocked:
+            return ""
+        one = len(self.unlabelled_classes) == 1
+        return (f"{self.problem()}; label some events of {'it' if one else 'each'} first, or "
+                f"force the export (--force)")
 
     def summary(self) -> str:
         """The counts in one line."""

@@ -38,6 +38,7 @@ FORMATS = ("json", "csv", "cxi", "blacklist")
 # Per-run (not per-hit) arrays that may happen to have as many rows as there are hits.
 _PER_RUN = ("nHitsAll", "nPeaksAll", "powderHits", "powderMisses", "mask")
 _CHUNK = 256
+_COPY_BYTES = 16 * 2**20
 
 
 def export_format(path: str | os.PathLike, fmt: str | None = None) -> str:
@@ -270,11 +271,13 @@ def _copy_per_hit(out: h5py.File, plans: list[dict], names: list[str], stage: st
     report(progress, stage, 0, total)
     for name, (shape, dtype) in specs.items():
         ds = out.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=True)
+        # whole hits per read, about _COPY_BYTES at a time, whatever the image size
+        step = max(1, min(_CHUNK, _COPY_BYTES // max(1, int(np.prod(shape)) * dtype.itemsize)))
         pos = 0
         for p in plans:
             with h5py.File(p["source"], "r") as f:
-                for a in range(0, len(p["index"]), _CHUNK):
-                    part = _read_rows(f[name], p["index"][a:a + _CHUNK])
+                for a in range(0, len(p["index"]), step):
+                    part = _read_rows(f[name], p["index"][a:a + step])
                     ds[pos:pos + len(part)] = part
                     pos += len(part)
                     done += len(part) * int(np.prod(shape)) * dtype.itemsize

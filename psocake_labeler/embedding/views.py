@@ -33,8 +33,9 @@ def similar_rows(coords: np.ndarray, eigenvalues: np.ndarray | None, row: int,
     return near[np.argsort(d2[near], kind="stable")]
 
 
-def best_axes(coords: np.ndarray, seed: int = 0) -> tuple[int, int]:
-    """The pair of components (0-based ``(i, j)``, ``i < j``) that best shows the clusters.
+def best_axes(coords: np.ndarray, seed: int = 0, n: int = 2) -> tuple[int, ...]:
+    """The pair of components (0-based ``(i, j)``, ``i < j``) that best shows the clusters
+    (with ``n=3`` the best three, for a 3-D view).
 
     Each component is scored by the excess kurtosis of its values over the events (a random
     sample of at most ``SAMPLE``): a component that splits the events into groups has a flat
@@ -44,13 +45,12 @@ def best_axes(coords: np.ndarray, seed: int = 0) -> tuple[int, int]:
     components with the lowest kurtosis are shown; ties go to the leading ones.
     """
     c = np.asarray(coords, dtype=float)
-    if c.ndim != 2 or c.shape[1] < 2:
-        return (0, 0)
+    if c.ndim != 2 or c.shape[1] < n:
+        return tuple(min(k, max(c.shape[-1] - 1, 0)) for k in range(n))
     if len(c) > SAMPLE:
         c = c[np.random.default_rng(seed).choice(len(c), SAMPLE, replace=False)]
     order = np.argsort(component_kurtosis(c), kind="stable")
-    i, j = sorted(int(k) for k in order[:2])
-    return (i, j)
+    return tuple(sorted(int(k) for k in order[:n]))
 
 
 def component_kurtosis(c: np.ndarray) -> np.ndarray:

@@ -5,9 +5,31 @@ dock's workers and only their answers are drawn.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from . import settings
+
+
+def gl_problem() -> str | None:
+    """None when an OpenGL >= 2.1 context can be made here, else why not (one line)."""
+    try:
+        import OpenGL.GL  # noqa: F401  (PyOpenGL, which pyqtgraph.opengl needs)
+    except ImportError:
+        return "the 3-D view needs PyOpenGL: pip install PyOpenGL"
+    ctx = QtGui.QOpenGLContext()
+    if not ctx.create():
+        return "no OpenGL context can be created on this display"
+    surface = QtGui.QOffscreenSurface()
+    surface.setFormat(ctx.format())
+    surface.create()
+    version = ctx.format().version()
+    if not ctx.isOpenGLES() and tuple(version) < (2, 1):
+        return (f"this display offers OpenGL {version[0]}.{version[1]} "
+                f"({QtGui.QGuiApplication.platformName()}); the 3-D view needs 2.1")
+    return None
 
 
 class DockBrowse:
@@ -55,3 +77,56 @@ class DockBrowse:
         self.show_batch(rows, f"Similar to run {int(self.events[row]['run'])} "
                               f"event {int(self.events[row]['event'])}")
         self.show_row(row)
+
+    # -- 3-D --------------------------------------------------------------------------------
+    def build_view_tabs(self) -> QtWidgets.QTabWidget:
+        """Tabs "2-D" (the manifold view) and "3-D" (built when first shown)."""
+        self.view_tabs = QtWidgets.QTabWidget()
+        self.view_tabs.setDocumentMode(True)
+        self.view_tabs.addTab(self.view, "2-D")
+        self.view_tabs.addTab(QtWidgets.QWidget(), "3-D")
+        self.view_tabs.currentChanged.connect(self._view_tab)
+        self.view3d = None
+        self.gl_problem: str | None = None
+        return self.view_tabs
+
+    def _view_tab(self, index: int) -> None:
+        if index == 1 and self.view3d is None and self.gl_problem is None:
+            self.gl_problem = gl_problem()
+            if self.gl_problem is not None:
+                page = QtWidgets.QLabel(self.gl_problem)
+                page.setWordWrap(True)
+                page.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+            else:
+                from .view3d import ManifoldView3D
+
+                page = self.view3d = ManifoldView3D()
+                page.sigRowClicked.connect(self._point_clicked)
+            self.view_tabs.blockSignals(True)
+            self.view_tabs.removeTab(1)
+            self.view_tabs.insertTab(1, page, "3-D")
+            self.view_tabs.setCurrentIndex(1)
+            self.view_tabs.blockSignals(False)
+        self.update_3d()
+
+    def update_3d(self, marks_only: bool = False) -> None:
+        """Redraw the 3-D view if it is shown (it costs nothing while hidden)."""
+        v = self.view3d
+        if v is None or self.view_tabs.currentIndex() != 1 or self.manifold is None:
+            return
+        if not marks_only:
+            coords = np.asarray(self.manifold.coords)
+            if v.coords is not coords:
+                from ..embedding.views import best_axes
+
+                v.set_coords(coords, best_axes(coords, n=3))
+            pal, codes = self.view.palette, self.view.codes
+            if pal is not None and codes is not None:
+                v.set_colours(rgba_table(pal)[codes])
+        v.set_marks(self.selected, self.recommended, self.current_row)
+
+
+@functools.lru_cache(maxsize=4)   # per palette object: rebuilt when classes change
+def rgba_table(palette) -> np.ndarray:
+    """(codes, 4) float RGBA of a palette's brushes, indexed like ``Palette.codes_for``."""
+    return np.array([b.color().getRgbF() for b in palette.brushes.ravel()], np.float32)

@@ -70,7 +70,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self.controls = Controls()
         self.controls.set_classes(self.class_palette)
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        split.addWidget(self.view)
+        split.addWidget(self.build_view_tabs())
         split.addWidget(self.grid)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
@@ -212,6 +212,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
             flag = getattr(s, f"can_{name}", True)
             self.controls.buttons[name].setEnabled(bool(flag() if callable(flag) else flag))
         self.grid.refresh()
+        self.update_3d()
         self._update_overlay()
         self.sigUpdated.emit()
 
@@ -219,6 +220,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self.view.set_marks(self.selected, self.recommended, self.current_row)
         self.grid.set_current(self.current_row)
         self.controls.target.setText(self.target_text())
+        self.update_3d(marks_only=True)
 
     def label_of(self, row: int) -> tuple[int, int, float]:
         """``(user class or -1, predicted class or -1, confidence)`` of a row."""

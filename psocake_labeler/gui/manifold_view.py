@@ -46,7 +46,7 @@ class ManifoldView(QtWidgets.QWidget):
         self._current: int | None = None
         self.palette: Palette | None = None
         self._brushes: np.ndarray | None = None
-        self._codes: np.ndarray | None = None
+        self.codes: np.ndarray | None = None
 
         self.x_box, self.y_box = QtWidgets.QComboBox(), QtWidgets.QComboBox()
         for box, which in ((self.x_box, "horizontal"), (self.y_box, "vertical")):
@@ -63,6 +63,9 @@ class ManifoldView(QtWidgets.QWidget):
             lambda text: setattr(self.vb, "lasso", text == "lasso"))
         hint = QtWidgets.QLabel("click pick · ctrl-click add · shift-drag select")
         hint.setStyleSheet("color: gray; font-size: 9pt")
+        # the hint gives way when the dock is narrow (Psocake's dock area is crowded)
+        hint.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                           QtWidgets.QSizePolicy.Policy.Preferred)
         top = QtWidgets.QHBoxLayout()
         for w in (QtWidgets.QLabel("x"), self.x_box, QtWidgets.QLabel("y"), self.y_box,
                   self.auto_axes, QtWidgets.QLabel("select"), self.shape_box):
@@ -115,7 +118,7 @@ class ManifoldView(QtWidgets.QWidget):
             box.blockSignals(False)
         self.visible = None
         self._brushes = None
-        self._codes = None
+        self.codes = None
         if d:
             self.set_axes(0, min(1, d - 1))
 
@@ -180,12 +183,12 @@ class ManifoldView(QtWidgets.QWidget):
         """Colour every event by class (-1 grey) with confidence as opacity; mark user labels."""
         codes = palette.codes_for(classes, confidence)
         # codes only compare within one palette: new classes or colours restyle everything
-        old = self._codes if palette is self.palette else None
+        old = self.codes if palette is self.palette else None
         if palette is not self.palette:
             self.legend.setText(legend_html(palette))
         self.palette = palette
         self._brushes = palette.brushes.ravel()[codes]
-        self._codes = codes
+        self.codes = codes
         if old is not None and old.shape == codes.shape and self._patch(codes != old):
             pass
         else:

@@ -61,6 +61,9 @@ class StandaloneHost(Host):
         self.viewer.getView().invertY(True)
         self.viewer.getView().setAspectLocked(True)
         self.caption = QtWidgets.QLabel("no event")
+        # a long file name must not widen the viewer: the dock's tiles need the room
+        self.caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                   QtWidgets.QSizePolicy.Policy.Preferred)
         self.log = QtWidgets.QCheckBox("log scale")
         self.log.setChecked(True)
         self.log.toggled.connect(self._redraw)

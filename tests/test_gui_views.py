@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, isolated_row, keep, manifold_for  # noqa: E402
+from psocake_standin import close_kept, isolated_row, keep  # noqa: E402
 from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets  # noqa: E402
 
 LEFT = QtCore.Qt.MouseButton.LeftButton

@@ -11,6 +11,7 @@ import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from . import settings
+from .filters import ANY, FilterBar, filter_mask, parse_run_event
 
 
 def gl_problem() -> str | None:
@@ -76,6 +77,70 @@ class DockBrowse:
                             np.asarray(getattr(self.manifold, "eigenvalues", [])), row, k)
         self.show_batch(rows, f"Similar to run {int(self.events[row]['run'])} "
                               f"event {int(self.events[row]['event'])}")
+        self.show_row(row)
+
+    # -- filters and search ----------------------------------------------------------------
+    def build_grid_pane(self) -> QtWidgets.QWidget:
+        """The filter bar above the event grid."""
+        self.filters = FilterBar()
+        self.filter_mask: np.ndarray | None = None
+        self.filters.sigFilter.connect(self.apply_filter)
+        self.filters.sigJump.connect(self.jump_to)
+        self.filters.sigSimilar.connect(self.find_similar)
+        pane = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(pane)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.filters)
+        lay.addWidget(self.grid, 1)
+        return pane
+
+    def _mask(self) -> np.ndarray | None:
+        f = self.filters
+        final, conf, rows, _, _ = self.final_labels()
+        user = np.zeros(len(final), dtype=bool)
+        user[rows] = True
+        name = f.class_name
+        k = self.session.classes.index(name) if name in self.session.classes else None
+        return filter_mask(final, conf, user, f.show, k, f.limit, f.threshold), conf
+
+    def apply_filter(self) -> None:
+        """Show only the events the filter bar asks for: on the manifold, and in the grid
+        (least confident first), the first one current."""
+        if self.session is None:
+            return
+        self.filter_mask, conf = self._mask()
+        self.view.set_visible(self.filter_mask)
+        if self.filter_mask is None:
+            self.next_batch()
+            return
+        rows = np.flatnonzero(self.filter_mask)
+        rows = rows[np.argsort(conf[rows], kind="stable")]
+        f = self.filters
+        limit = "" if f.limit == ANY else f" · {f.limit} {f.threshold:.2f}"
+        self.show_batch(rows, f"Filter: {f.show}{limit}")
+        if len(rows):
+            self.show_row(int(rows[0]))
+
+    def refilter(self) -> None:
+        """After labels changed: the manifold shows the filter's events as they are now
+        (the grid keeps its batch, so that the keys go on through it)."""
+        if self.filter_mask is not None:
+            self.filter_mask = self._mask()[0]
+            self.view.set_visible(self.filter_mask)
+
+    def jump_to(self, text: str) -> None:
+        """Make (run, event), typed as "93 4661", the current event."""
+        if self.session is None:
+            self.show_error("open a manifold first")
+            return
+        found = parse_run_event(text, np.unique(self.events["run"]))
+        row = self.row_of(*found) if found is not None else None
+        if row is None:
+            what = f"run {found[0]} event {found[1]}" if found else repr(text)
+            self.show_error(f"{what} is not on this manifold (type: run event)")
+            return
+        self.clear_selection()
         self.show_row(row)
 
     # -- 3-D --------------------------------------------------------------------------------

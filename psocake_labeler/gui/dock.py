@@ -71,7 +71,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self.controls.set_classes(self.class_palette)
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         split.addWidget(self.build_view_tabs())
-        split.addWidget(self.grid)
+        split.addWidget(self.build_grid_pane())
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         split.setSizes([280, 400])   # two rows of tiles: ten recommendations in sight
@@ -156,6 +156,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self.selected = np.zeros(0, dtype=int)
         self.recommended = np.zeros(0, dtype=int)
         self.current_row = None
+        self.filter_mask = None
         self.grid.clear_cache()
         self.grid.set_rows([], "Events")
         self.view.set_coords(np.asarray(self.manifold.coords))
@@ -194,13 +195,8 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
             self.class_palette = Palette(list(s.classes), list(s.colours))
             self._colours = list(s.colours)
             self.controls.set_classes(self.class_palette)
-        user = s.user_labels()
-        rows = np.fromiter(user.keys(), dtype=int, count=len(user))
-        cls = np.fromiter(user.values(), dtype=int, count=len(user))
-        has_pred = bool((np.asarray(s.predicted) >= 0).any())
-        mine = np.full(len(s.predicted), -1, dtype=np.int64)
-        mine[rows] = cls
-        pred, conf = user_labels_win(s.predicted, s.confidence, mine)
+            self.filters.set_classes(self.class_palette.classes)
+        pred, conf, rows, cls, has_pred = self.final_labels()
         self.view.set_classes(self.class_palette, pred, conf if has_pred else None, rows, cls)
         self._redraw_marks()
         n_cls = len(self.class_palette.classes)
@@ -212,6 +208,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
             flag = getattr(s, f"can_{name}", True)
             self.controls.buttons[name].setEnabled(bool(flag() if callable(flag) else flag))
         self.grid.refresh()
+        self.refilter()
         self.update_3d()
         self._update_overlay()
         self.sigUpdated.emit()
@@ -221,6 +218,19 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self.grid.set_current(self.current_row)
         self.controls.target.setText(self.target_text())
         self.update_3d(marks_only=True)
+
+    def final_labels(self):
+        """``(label, confidence, user rows, their classes, has predictions)``: each row's
+        label is the user's (confidence 1), else the prediction (-1 before any)."""
+        s = self.session
+        user = s.user_labels()
+        rows = np.fromiter(user.keys(), dtype=int, count=len(user))
+        cls = np.fromiter(user.values(), dtype=int, count=len(user))
+        has_pred = bool((np.asarray(s.predicted) >= 0).any())
+        mine = np.full(len(s.predicted), -1, dtype=np.int64)
+        mine[rows] = cls
+        pred, conf = user_labels_win(s.predicted, s.confidence, mine)
+        return pred, conf, rows, cls, has_pred
 
     def label_of(self, row: int) -> tuple[int, int, float]:
         """``(user class or -1, predicted class or -1, confidence)`` of a row."""

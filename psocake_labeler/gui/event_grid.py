@@ -14,7 +14,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 from .style import CURRENT
 from .workers import TaskRunner
 
-THUMB = 150            # default tile: ten fit in the dock of a 1400 x 900 window
+THUMB = 140            # default tile: ten fit in the dock of a 1400 x 900 window
 THUMB_RANGE = (64, 480)
 CAPTION = 32
 MAX_TILES = 48

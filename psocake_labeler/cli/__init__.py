@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 1
+    if getattr(args, "external_links", False):
+        from ..io.h5files import allow_external_links
+        allow_external_links()
     try:
         return int(args.func(args) or 0)
     except LabelerError as exc:

@@ -61,6 +61,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--solver", default="eigsh", choices=("eigsh", "lobpcg"),
                    help="sparse eigensolver (default eigsh)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--external-links", action="store_true",
+                   help="follow HDF5 external links into other files (refused by default)")
     p.set_defaults(func=main)
 
 

@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--require-images", action="store_true",
                    help="also exit with 2 when the file has no images to read (litPixels "
                         "files, hits saved without --saveADU): a check before `embed`")
+    p.add_argument("--external-links", action="store_true",
+                   help="follow HDF5 external links into other files (refused by default)")
     p.set_defaults(func=run)
 
 

@@ -9,6 +9,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import LayoutError
+
 # Variable-length UTF-8 strings for ``source``: paths have no useful maximum length, and
 # h5py stores ``object`` strings with this dtype without conversion.
 SOURCE_DTYPE = np.dtype("O")
@@ -78,3 +80,52 @@ def event_keys(table: np.ndarray) -> list[tuple[str, int, int]]:
     """Rows as plain ``(source, run, event)`` tuples (for dictionaries and sets)."""
     return [(str(s), int(r), int(e)) for s, r, e in zip(table["source"], table["run"],
                                                           table["event"])]
+
+
+# Event numbers index the events of one run: a run at 120 Hz for a year has 3.8e9, so
+# anything from 2^32 up is damage, and would make per-run arrays (Psocake's labels.h5
+# export) impossible to allocate.
+MAX_EVENT = 2**32
+
+
+def check_event_numbers(path, name: str, values: np.ndarray, n_events: int | None = None,
+                        runs: np.ndarray | None = None) -> np.ndarray:
+    """``values`` as int64 event numbers, or a LayoutError naming ``path`` and ``name``.
+
+    Event numbers must be integers (floats only when whole), one per hit (1-D, or a column),
+    ``0 <= e < MAX_EVENT``, below ``n_events`` when the run's length is known, and unique
+    (per run when ``runs`` gives each hit's run, as in our one-class exports).
+    """
+    values = np.asarray(values)
+    where = f"{path}: dataset {name}"
+    if values.ndim > 1 and not (values.ndim == 2 and values.shape[1] == 1):
+        raise LayoutError(f"{where} has shape {values.shape}; expected one event number per "
+                          "hit")
+    values = values.reshape(-1)
+    if values.dtype.kind not in "iuf" or values.dtype.kind == "f" and not (
+            np.isfinite(values).all() and (values == np.round(values)).all()):
+        raise LayoutError(f"{where} holds {values.dtype} values, not integer event numbers; "
+                          "the file is damaged or not a Psocake output")
+    if values.dtype.kind == "f" and len(values) and np.abs(values).max() >= MAX_EVENT:
+        raise LayoutError(f"{where} holds event {values.max():.6g}, beyond any run")
+    ev = values.astype(np.int64)
+    if len(ev) == 0:
+        return ev
+    if ev.min() < 0:
+        raise LayoutError(f"{where} holds negative event number {int(ev.min())}; event "
+                          "numbers count a run's events from 0")
+    limit = MAX_EVENT if n_events is None else min(MAX_EVENT, int(n_events))
+    if ev.max() >= limit:
+        what = (f"the run has {n_events} events" if limit < MAX_EVENT
+                else "event numbers stop below 2^32")
+        raise LayoutError(f"{where} holds event {int(ev.max())}, but {what}; the file is "
+                          "damaged or mixes runs")
+    keys = ev if runs is None else np.stack([np.asarray(runs, np.int64).reshape(-1), ev], 1)
+    uniq, counts = np.unique(keys, axis=0, return_counts=True)
+    if len(uniq) < len(ev):
+        dup = uniq[np.argmax(counts > 1)]
+        what = int(dup) if runs is None else f"{int(dup[1])} of run {int(dup[0])}"
+        raise LayoutError(f"{where} holds event {what} "
+                          f"{int(counts.max())} times; each hit must have its own event "
+                          "number (the file is damaged or two runs were concatenated)")
+    return ev

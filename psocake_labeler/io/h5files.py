@@ -10,7 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingFileError, NotHDF5Error
+from ..errors import LayoutError, MissingFileError, NotHDF5Error
+
+# HDF5 gives up after 16 nested soft links; we stop there too, with the path in the message.
+MAX_LINK_DEPTH = 16
+# Whole datasets we read into memory (event numbers, metric, mask) are at most this big: a
+# header may declare 10^12 elements in a file of a few kB, and reading it would try to
+# allocate terabytes. Psocake's largest per-event array (10^7 events, int64) is 80 MB.
+MAX_READ_BYTES = 1 << 30
+_FOLLOW_EXTERNAL = {"allowed": False}
+
+
+def allow_external_links(allowed: bool = True) -> None:
+    """Follow HDF5 external links (data in another file) when reading runs.
+
+    Off by default: a run whose datasets point into other files is refused with one line
+    naming the link, since the data then depends on files the user did not name
+    (``--external-links`` on the command line turns this on).
+    """
+    _FOLLOW_EXTERNAL["allowed"] = bool(allowed)
 
 
 def check_file(path: str | Path, what: str | None = None) -> Path:
@@ -63,20 +81,95 @@ def open_h5(path: str | Path):
 
 
 def get_dataset(f, name: str):
-    """The dataset ``name`` or None (dangling soft links and groups count as absent)."""
+    """The dataset ``name``, or None when there is none (or a group is there).
+
+    Links on the way are followed one by one, so that a soft link to nothing, a loop of
+    soft links, or an external link (unless :func:`allow_external_links`) is a
+    :class:`LayoutError` naming the link, not a missing dataset or a RuntimeError.
+    """
     import h5py
 
-    try:
-        obj = f.get(name)
-    except (KeyError, OSError):
-        return None
+    obj = resolve(f, name)
     return obj if isinstance(obj, h5py.Dataset) else None
 
 
-def read_dataset(f, name: str, path: str | Path) -> np.ndarray:
-    """Read a whole small dataset, turning low-level read failures into NotHDF5Error."""
+def resolve(f, name: str, depth: int = 0):
+    """The object at ``name`` in the open file ``f`` (None if absent), links checked."""
+    import h5py
+
+    parts = [p for p in name.split("/") if p]
+    group = f["/"]
+    obj = group
+    for i, part in enumerate(parts):
+        here = "/" + "/".join(parts[:i + 1]) if group.name == "/" else \
+            f"{group.name}/{part}"
+        try:
+            link = group.get(part, getlink=True)
+        except (KeyError, OSError, RuntimeError, ValueError):
+            return None
+        if link is None:
+            return None
+        if isinstance(link, h5py.SoftLink):
+            obj = _follow_soft(f, here, link.path, group.name, depth)
+        elif isinstance(link, h5py.ExternalLink):
+            obj = _follow_external(f, group, part, here, link)
+        else:
+            try:
+                obj = group[part]
+            except (KeyError, OSError, RuntimeError, ValueError):
+                return None
+        if i < len(parts) - 1:
+            if not isinstance(obj, h5py.Group):
+                return None
+            group = obj
+    return obj
+
+
+def _follow_soft(f, here: str, target: str, parent: str, depth: int):
+    if depth >= MAX_LINK_DEPTH:
+        raise LayoutError(f"{f.filename}: {here} is part of a loop of soft links (more than "
+                          f"{MAX_LINK_DEPTH} links deep); the file is damaged: write it again")
+    full = target if target.startswith("/") else f"{parent.rstrip('/')}/{target}"
+    obj = resolve(f, full, depth + 1)
+    if obj is None:
+        raise LayoutError(f"{f.filename}: {here} is a broken soft link (it points to "
+                          f"{target}, which does not exist); the file is incomplete: write "
+                          "it again")
+    return obj
+
+
+def _follow_external(f, group, part: str, here: str, link):
+    where = f"{link.filename}:{link.path}"
+    if not _FOLLOW_EXTERNAL["allowed"]:
+        raise LayoutError(f"{f.filename}: {here} is an external link to {where}; external "
+                          "links are not followed unless asked for (--external-links)")
+    target = Path(link.filename)
+    if not target.is_absolute():
+        target = Path(f.filename).parent / target
     try:
-        return f[name][()]
+        return group[part]
+    except (KeyError, OSError, RuntimeError, ValueError):
+        missing = "does not exist" if not target.exists() else "has no such dataset"
+        raise LayoutError(f"{f.filename}: {here} is a broken external link ({where}: the "
+                          f"file {missing})") from None
+
+
+def read_dataset(f, name: str, path: str | Path) -> np.ndarray:
+    """Read a whole small dataset, turning low-level read failures into NotHDF5Error.
+
+    A dataset declared larger than :data:`MAX_READ_BYTES` is refused before any memory is
+    allocated (its header, not its contents, says how big it is).
+    """
+    ds = get_dataset(f, name)
+    if ds is None:
+        raise LayoutError(f"{path}: no dataset {name}")
+    nbytes = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize) if ds.shape else 0
+    if nbytes > MAX_READ_BYTES:
+        raise LayoutError(f"{path}: dataset {name} declares {ds.shape} elements "
+                          f"({nbytes / 2**30:.3g} GiB), far more than a run holds; the file "
+                          "is damaged or not a Psocake output")
+    try:
+        return ds[()]
     except OSError as exc:
         raise NotHDF5Error(f"{path}: dataset {name} cannot be read ({exc}); the file is "
                            "probably truncated: copy or write it again") from None

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
+from .events import check_event_numbers
 from .h5files import attr_text, get_dataset, open_h5, read_dataset, row_count
 from .runs import Run
 from .schema import LIT_PIXELS, parse_name
@@ -53,7 +54,7 @@ def open_litpixels(path: Path) -> Run:
         if n == 0:
             raise EmptyRunError(f"{path}: holds 0 events ({METRIC} is empty); run "
                                 "litPixels again over the run")
-        events = read_dataset(f, EVENT, path).reshape(-1)[:n].astype(np.int64)
+        events = check_event_numbers(path, EVENT, read_dataset(f, EVENT, path)[:n])
         metric = read_dataset(f, METRIC, path).reshape(-1)[:n]
         attrs = metric_ds.attrs
         md = {"kind": "litpixels"}

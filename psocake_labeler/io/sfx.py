@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
+from .events import check_event_numbers
 from .h5files import (
     get_dataset,
     median_number,
@@ -71,7 +72,8 @@ def _open_rank(path: Path) -> tuple[np.ndarray, object, dict]:
         # Here eventNumber's numEvents counts the rank's events, not its hits: the
         # peak finder crops every per-hit dataset to the hits, so lengths must agree.
         n = hit_count(path, lengths, None)
-        events = read_dataset(f, EVENT_NUMBER, path).reshape(-1)[:n].astype(np.int64)
+        events = check_event_numbers(path, EVENT_NUMBER,
+                                     read_dataset(f, EVENT_NUMBER, path)[:n])
         md = cxi_metadata(f, path, "sfx", n)
         clen = median_number(f, CLEN, n)
         mask, mask_name = read_mask(f, path, found[1] if found else None, SFX_MASK_PATHS)
@@ -117,7 +119,10 @@ def open_sfx(path: Path) -> Run:
     if n == 0:
         raise EmptyRunError(f"{path}: holds 0 hits in {len(parts)} per-rank file(s); lower "
                             "the peak-finder thresholds (minimum peaks) and run it again")
-    events = np.concatenate([ev for ev, _, _ in opened])
+    # every rank processes its own events: across rank files they are unique too
+    events = check_event_numbers(path, f"{EVENT_NUMBER} of {len(parts)} rank file(s)",
+                                 np.concatenate([ev for ev, _, _ in opened]),
+                                 master_info.get("n_events"))
     row_sources = [str(p) for p, (ev, _, _) in zip(parts, opened) for _ in range(len(ev))]
     source = ConcatSource([s for _, s, _ in opened])
     first = next(facts for ev, _, facts in opened if len(ev))  # ranks may have no hits

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmptyRunError, LayoutError
+from .events import check_event_numbers
 from .h5files import (
     attr_text,
     get_dataset,
@@ -75,6 +76,9 @@ def find_images(f, path: Path, paths=IMAGE_PATHS) -> tuple[str, tuple] | None:
                               "(hits, rows, cols)")
         if ds.dtype.kind not in "iuf":
             raise LayoutError(f"{path}: dataset {name} holds {ds.dtype}, not numbers")
+        if min(ds.shape[1:]) < 1:
+            raise LayoutError(f"{path}: dataset {name} has images of {ds.shape[1]}x"
+                              f"{ds.shape[2]} pixels; the file is damaged")
         return name, (int(ds.shape[1]), int(ds.shape[2]))
     return None
 
@@ -175,7 +179,12 @@ def open_spi(path: Path, use_psana: bool = False) -> Run:
         # Only nHits' numEvents counts hits ("Save hits" sets it); on eventNumber the peak
         # finder uses the attribute for events, so it is not trusted there.
         n = hit_count(path, lengths, num_events_attr(hits_ds))
-        events = read_dataset(f, events_name, path).reshape(-1)[:n].astype(np.int64)
+        n_events = (row_count(f[SPI_ALL]) if get_dataset(f, SPI_ALL) is not None
+                    and get_dataset(f, "/psocake_labeler/run") is None else None)
+        row_runs = get_dataset(f, "/psocake_labeler/run")
+        events = check_event_numbers(
+            path, events_name, read_dataset(f, events_name, path)[:n], n_events,
+            None if row_runs is None else read_dataset(f, "/psocake_labeler/run", path)[:n])
         if n == 0:
             raise EmptyRunError(f"{path}: holds 0 hits ({events_name} is empty); lower the "
                                 "hit threshold and run 'Save hits' again")
@@ -192,7 +201,6 @@ def open_spi(path: Path, use_psana: bool = False) -> Run:
             info["n_processed"] = int((all_hits >= 0).sum())
         if hits_ds is not None:
             info["lit_pixels"] = read_dataset(f, SPI_HITS, path).reshape(-1)[:n]
-        row_runs = get_dataset(f, "/psocake_labeler/run")
         if row_runs is not None and row_count(row_runs) == n:
             # our one-class CXI export: hits may come from several runs
             info["row_runs"] = read_dataset(f, "/psocake_labeler/run", path).reshape(-1)

@@ -7,17 +7,18 @@ Public API (docs/architecture.md; DESIGN.md, "Public API")::
     s = LabelSession(m, path="labels.h5")
 """
 from .errors import (
-                     ClassNameError,
+    ClassNameError,
     ConvergenceWarning,
-                     DistributedError,
-                     EmptyRunError,
-                     InputError,
-                     LabelerError,
-                     LayoutError,
-                     ManifoldMismatchError,
-                     MissingFileError,
-                     NoImagesError,
-                     NotHDF5Error,
+    DistributedError,
+    EmptyRunError,
+    InputError,
+    LabelerError,
+    LayoutError,
+    ManifoldMismatchError,
+    MissingFileError,
+    NoImagesError,
+    NotHDF5Error,
+    WriteError,
 )
 
 __version__ = "0.1.0"
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassNameError", "ConvergenceWarning", "DistributedError", "EmptyRunError", "InputError",
     "LabelerError", "LayoutError", "ManifoldMismatchError", "MissingFileError", "NoImagesError",
-    "NotHDF5Error", "__version__",
+    "NotHDF5Error", "WriteError", "__version__",
 ]
 
 from .embedding import DiffusionMap, Manifold, build_manifold  # noqa: E402

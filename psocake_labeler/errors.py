@@ -42,6 +42,10 @@ class ManifoldMismatchError(LabelerError):
     """A label file was made for another manifold."""
 
 
+class WriteError(LabelerError):
+    """A file could not be written (full disk, quota, permissions); nothing was lost."""
+
+
 class DistributedError(LabelerError):
     """A rank of an MPI job failed; the message names the rank and the cause."""
 

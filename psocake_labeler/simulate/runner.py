@@ -19,7 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, check_room
 from ..io.schema import kind_words, path_kind
 from ..progress import ProgressCallback, report
 from .conditions import Conditions, parse_conditions
@@ -34,6 +34,7 @@ UNPROCESSED = 0.04       # fraction of the run's events the hit finder never rea
 SFX_RANKS = 2
 BLOCK = 32               # hits per block at most
 BLOCK_PIXELS = 2 ** 21   # pixels per block at most (bounds memory for large images)
+MAX_HITS = 10**7         # an experiment of 10^6 hits, ten times over
 
 
 @dataclass
@@ -102,6 +103,9 @@ def _check(hits, shape, layout, experiment, run) -> tuple[int, int]:
         raise InputError(f"experiment name {experiment!r} must be letters and digits")
     if int(run) < 0:
         raise InputError(f"run number must be >= 0, got {run}")
+    if hits > MAX_HITS:
+        raise InputError(f"hits must be at most {MAX_HITS:,} (a run holds 10^3 to 10^5 hits), "
+                         f"got {hits:,}")
     return shape
 
 
@@ -243,6 +247,8 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
     rank_paths = _rank_paths(path, experiment, int(run)) if layout == "sfx" else ()
     for target in (path, *rank_paths, truth_path_for(path)):
         _refuse_to_replace(Path(target))
+    # images, float32, and their per-hit metadata: refuse before any work what cannot fit
+    check_room(path, hits * (shape[0] * shape[1] * 4 + 64))
     with contextlib.ExitStack() as stack:
         tmp = _enter(stack, path)
         tmps: list[Path] = []

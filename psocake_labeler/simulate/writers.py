@@ -13,6 +13,8 @@ import h5py
 import numpy as np
 from scipy import ndimage
 
+from ..io.atomic import close_guarded, guarded_h5, open_guarded
+
 STR = h5py.string_dtype()
 MAX_PEAKS = 2048
 
@@ -55,7 +57,7 @@ class SpiWriter:
 
     def __init__(self, path, info: RunInfo, shape: tuple[int, int], gain: float):
         self.info, self.gain = info, gain
-        self.f = h5py.File(path, "w")
+        self.f = open_guarded(path)   # a full disk is an OSError at close, no crash
         n = len(info.events)
         det = self.f.require_group("entry_1/instrument_1/detector_1")
         self.data = det.create_dataset("data", shape=(n, *shape), dtype=np.float32,
@@ -101,7 +103,7 @@ class SpiWriter:
         m = det.create_dataset("mask", data=info.mask_cxi)
         m.attrs["convention"] = ("CXI pixel mask bits, 0 = good; 1 = no pixel (gap, hole), "
                                  "4 = hot, 8 = dead")
-        f.close()
+        close_guarded(f)
 
 
 def find_peaks(img: np.ndarray, good: np.ndarray, threshold: float):
@@ -125,7 +127,7 @@ class SfxWriter:
         self.pos = np.zeros(len(info.events), dtype=np.int64)
         self.files = []
         for r, p in enumerate(tmp_paths):
-            f = h5py.File(p, "w")
+            f = open_guarded(p)
             n = int((self.rank_of == r).sum())
             self.pos[self.rank_of == r] = np.arange(n)
             f.create_dataset("entry_1/data_1/data", shape=(n, *shape), dtype=np.float32,
@@ -179,12 +181,12 @@ class SfxWriter:
             _write_scalar(det, "x_pixel_size", info.pixel_m)
             _write_scalar(det, "y_pixel_size", info.pixel_m)
             det.create_dataset("description", data=info.detector, dtype=STR)
-            f.close()
+            close_guarded(f)
         thr = int(self.npeaks.min()) if len(self.npeaks) else 1
         all_ = misses_metric(rng, info.n_events, thr)
         all_[info.events] = self.npeaks
         all_[~info.processed] = -1
-        with h5py.File(master_tmp, "w") as m:
+        with guarded_h5(master_tmp) as m:
             m.create_dataset("entry_1/result_1/nPeaksAll", data=all_)
             d = m.require_group("entry_1/data_1")
             d.create_dataset("powderHits", data=self.powder_hits)

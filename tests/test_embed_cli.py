@@ -73,7 +73,7 @@ def test_embed_refuses_to_replace_a_file_that_is_not_a_manifold(small_spi_run, t
     run_copy = tmp_path / "copy.cxi"
     shutil.copy(small_spi_run.path, run_copy)
     for target, what in [(label_file(tmp_path / "alice.h5"), "is a label file"),
-                         (notes, "is not a manifold file"),
+                         (notes, "is a file of unknown content"),
                          (run_copy, "is a Psocake run"),
                          (tmp_path, "is a folder")]:
         before = sha256(target) if target.is_file() else None

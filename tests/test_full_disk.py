@@ -22,9 +22,9 @@ def _cli(*args, cwd=None):
 
 @pytest.fixture(scope="module")
 def full_disk(tmp_path_factory):
-    """A 1 MB tmpfs with only about 16 kB free."""
+    """A 4 MB tmpfs with only about 16 kB free."""
     folder = tmp_path_factory.mktemp("tmpfs")
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
                            capture_output=True, text=True)
     if mount.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mount.stderr.strip() or 'not root'})")
@@ -76,14 +76,14 @@ def test_export_on_a_full_disk(full_disk, labelled, fmt):
 def test_export_cxi_keeps_the_previous_export(full_disk, labelled):
     # the SIGSEGV of issue 11 (rc 139) happened here: h5py closing after a failed write
     target = full_disk / "single.cxi"
-    _leave_free(full_disk, 400 * 1024)
+    _leave_free(full_disk, 3 << 20)
     assert _cli("export", labelled, "--format", "cxi", "-o", target).returncode == 0
     older = target.read_bytes()
     _leave_free(full_disk, 16 * 1024)
     before = sorted(q.name for q in full_disk.iterdir())
     try:
         p = _cli("export", labelled, "--format", "cxi", "--min-confidence", "0.1", "-o",
-                 target, "--force")
+                 target)
         _assert_clean_refusal(p, full_disk, target, before)
         assert "the existing file is unchanged" in p.stderr
         assert target.read_bytes() == older
@@ -92,6 +92,7 @@ def test_export_cxi_keeps_the_previous_export(full_disk, labelled):
 
 
 def test_export_psocake_on_a_full_disk(full_disk, labelled):
+    _leave_free(full_disk, 16 * 1024)
     out = full_disk / "psocake"
     out.mkdir()
     try:
@@ -104,6 +105,7 @@ def test_export_psocake_on_a_full_disk(full_disk, labelled):
 
 
 def test_merge_on_a_full_disk(full_disk, labelled):
+    _leave_free(full_disk, 16 * 1024)
     before = sorted(q.name for q in full_disk.iterdir())
     target = full_disk / "merged.h5"
     p = _cli("merge", labelled, "-o", target)
@@ -111,6 +113,7 @@ def test_merge_on_a_full_disk(full_disk, labelled):
 
 
 def test_embed_on_a_full_disk(full_disk, small_spi_run):
+    _leave_free(full_disk, 16 * 1024)
     before = sorted(q.name for q in full_disk.iterdir())
     target = full_disk / "m.h5"
     p = _cli("embed", small_spi_run.path, "-o", target, "-q", "--knn", "8",
@@ -120,6 +123,7 @@ def test_embed_on_a_full_disk(full_disk, small_spi_run):
 
 @pytest.mark.parametrize("layout", ["spi", "sfx"])
 def test_simulate_on_a_full_disk(full_disk, layout):
+    _leave_free(full_disk, 16 * 1024)
     before = sorted(q.name for q in full_disk.iterdir())
     target = full_disk / "amo06516_0093.cxi"
     p = _cli("simulate", target, "--hits", "40", "--shape", "64", "--layout", layout,
@@ -129,6 +133,7 @@ def test_simulate_on_a_full_disk(full_disk, layout):
 
 def test_guarded_write_past_the_space_check(full_disk):
     """No size known in advance: HDF5 itself meets the full disk, part-way through."""
+    _leave_free(full_disk, 16 * 1024)
     import numpy as np
 
     from psocake_labeler.io.atomic import atomic_h5

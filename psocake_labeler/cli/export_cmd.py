@@ -6,9 +6,13 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.outputs import check_output
 
 _SUFFIX = {"json": ".json", "csv": ".csv", "cxi": ".cxi", "blacklist": ".dat",
            "psocake": ""}
+# What an earlier export of each format is, as io.outputs.output_kind tells it.
+_KIND = {"json": "label-table-json", "csv": "label-table-csv", "cxi": "class-cxi",
+         "blacklist": "blacklist"}
 
 
 def register(subparsers) -> None:
@@ -35,6 +39,9 @@ def register(subparsers) -> None:
                         f"right)")
     p.add_argument("--force", action="store_true",
                    help="export predictions even while a class has no user label")
+    p.add_argument("--replace", action="store_true",
+                   help="psocake: replace Psocake's own _labels.h5/.label.json (our own "
+                        "earlier exports are replaced anyway)")
     p.add_argument("-o", "--output", default=None,
                    help="output file (folder for --format psocake); default beside LABELS")
     p.add_argument("--manifold", default=None,
@@ -96,7 +103,8 @@ def _psocake(data, labels: Path, plan, args: argparse.Namespace) -> int:
     if plan.blocked and args.force:
         print(f"warning: exported anyway (--force): {plan.problem()}", file=sys.stderr)
     require_plan(plan, args.force)
-    for p in write_psocake(data, out, min_confidence=args.min_confidence):
+    for p in write_psocake(data, out, min_confidence=args.min_confidence,
+                           replace=args.replace):
         print(f"wrote {p}")
     return 0
 
@@ -110,9 +118,8 @@ def _output(labels: Path, class_name: str | None, args: argparse.Namespace) -> P
         out = labels.with_name(labels.stem + tag.replace("/", "-") + _SUFFIX[args.format])
     if out.resolve() == labels.resolve():
         raise InputError(f"{out}: the export would overwrite the label file; give -o")
-    if out.is_file() and _is_ours(out):
-        raise InputError(f"{out}: is a psocake-labeler label or manifold file; exports never "
-                         f"replace those: give another -o")
+    # an earlier export of the same format is replaced; anything else is refused
+    check_output(out, _KIND[args.format])
     return out
 
 
@@ -125,10 +132,3 @@ def _summary(data, plan) -> str:
         text += ("; the label file holds no predictions: only hand labels were used "
                  "(run 'psocake-labeler propagate' or pass --manifold)")
     return text
-
-
-def _is_ours(path: Path) -> bool:
-    """True for our label and manifold files (which an export must not replace)."""
-    from ..io.schema import path_kind
-
-    return path_kind(path) in ("labels", "manifold")

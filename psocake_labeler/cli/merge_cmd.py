@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..io.atomic import atomic_write_text
+from ..io.outputs import check_output
 
 
 def register(subparsers) -> None:
@@ -18,6 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="merged label file to write")
     p.add_argument("--report", default=None,
                    help="conflict report CSV (default: OUTPUT with .conflicts.csv)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing label file at OUTPUT (it may hold someone's "
+                        "labels, so this is never done without it)")
     p.add_argument("--users", default=None,
                    help="comma-separated user names for Psocake files (they carry none)")
     p.set_defaults(func=run)
@@ -38,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
             from ..errors import InputError
             raise InputError(f"{f}: is one of the files to merge; write the merge to a new "
                              f"file with -o (inputs are never overwritten)")
+    # before any work: -o and --report never replace another kind of file; an existing
+    # label file only with --force; an earlier conflict report is replaced
+    check_output(out, "labels", force=args.force, replace=False)
+    check_output(report, "conflict-report")
     result = merge_labels(args.files, users=users)
     result.write(out)
     atomic_write_text(report, result.report())

@@ -28,6 +28,7 @@ from ..io.events import (
     make_event_table,
 )
 from ..io.h5files import check_file, first_line, open_h5
+from ..io.outputs import check_output as check_output_kind
 from ..io.schema import SCHEMA_MANIFOLD as SCHEMA
 from ..io.schema import file_kind, kind_words
 from ..progress import ProgressCallback
@@ -244,23 +245,9 @@ def _open_manifold(path: Path) -> h5py.File:
 def check_output(path: str | os.PathLike) -> bool:
     """Whether writing a manifold to ``path`` replaces an older manifold.
 
-    Returns False when ``path`` does not exist and True when it is a manifold file; raises
+    Returns False when ``path`` does not exist and True when it is a manifold file (the
+    documented default of ``embed -o``); raises
     :class:`~psocake_labeler.errors.InputError` for anything else (a label file, a run, a
-    folder, a non-HDF5 file), so that ``embed -o`` never destroys another kind of file.
+    folder, a file we cannot identify), so that ``embed -o`` never destroys another file.
     """
-    p = Path(path)
-    if not p.exists() and not p.is_symlink():
-        return False
-    refuse = (f"; refusing to replace it with a manifold: give another -o name "
-              f"(or move {p.name} away first)")
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder{refuse}")
-    try:
-        with open_h5(check_file(p)) as f:
-            kind = file_kind(f)
-    except InputError:
-        raise InputError(f"{p}: exists and is not a manifold file (not readable as HDF5)"
-                         f"{refuse}") from None
-    if kind != "manifold":
-        raise InputError(f"{p}: exists and is {kind_words(kind)}{refuse}")
-    return True
+    return check_output_kind(path, "manifold")

@@ -155,12 +155,13 @@ def write_error(path: str | os.PathLike, exc: OSError, needed: int | None = None
         what = "no space left" if exc.errno == errno.ENOSPC else "disk quota exceeded"
         room = (f"needs {human_size(needed)}" if needed else "needs more space") + (
             f", {human_size(free)} free in {path.parent}" if free is not None else "")
-        what += f" ({room})"
+        what = f"cannot be written: {what} ({room})"
     else:
-        what = exc.strerror or str(exc).splitlines()[0]
+        what = (f"cannot write there ({exc.strerror or str(exc).splitlines()[0]}); choose a "
+                "writable folder")
     kept = "the existing file is unchanged" if existed else "no file was created"
-    return WriteError(f"{path}: cannot be written: {what}; nothing was lost: {kept} and the "
-                      "temporary file was removed")
+    return WriteError(f"{path}: {what}; nothing was lost: {kept} and the temporary file was "
+                      "removed")
 
 
 def check_room(path: str | os.PathLike, needed: int) -> None:

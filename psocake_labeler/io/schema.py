@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from ..errors import InputError, LayoutError
-from .h5files import get_dataset, open_h5
+from .h5files import attr_str, get_dataset, open_h5
 
 # Psocake's datasets (docs/inputs.md).
 SPI_HITS = "/entry_1/result_1/nHits"
@@ -39,7 +39,17 @@ KIND_WORDS = {
     "sfx-rank": "a Psocake run (hits file)", "spi": "a Psocake run (hits file)",
     "spi-hitfinder": "a Psocake hit-finder file", "cxi": "a CXI file of images",
     "truth": "a simulation truth file",
+    # text files, told by their first bytes (io.outputs.output_kind)
+    "label-table-csv": "a label table (CSV export)",
+    "label-table-json": "a label table (JSON export)",
+    "conflict-report": "a merge conflict report", "blacklist": "a blacklist export",
+    "psocake-json": "a Psocake label JSON file", "sqlite": "an SQLite database",
+    "empty": "an empty file", "unknown": "a file of unknown content",
 }
+
+# Columns of the label table export (CSV header, JSON keys) and of merge's conflict report.
+TABLE_FIELDS = ("exp", "run", "event", "label", "source", "confidence")
+CONFLICT_FIELDS = ("run", "event", "users", "labels", "files")
 
 
 def parse_name(path: str | Path) -> dict:
@@ -104,6 +114,15 @@ def path_kind(path: str | Path) -> str:
             return file_kind(f)
     except (InputError, OSError, KeyError):
         return "unreadable"
+
+
+def path_schema(path: str | Path) -> str:
+    """The ``schema`` attribute of the HDF5 file at ``path`` ("" when none or not HDF5)."""
+    try:
+        with open_h5(path) as f:
+            return attr_str(f, "schema")
+    except (InputError, OSError):
+        return ""
 
 
 def kind_words(kind: str) -> str:

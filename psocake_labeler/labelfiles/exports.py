@@ -19,7 +19,10 @@ import numpy as np
 
 from ..errors import InputError, LayoutError, NoImagesError
 from ..io.atomic import atomic_h5, atomic_write_text
+from ..io.events import check_event_numbers
+from ..io.outputs import check_output
 from ..io.schema import SCHEMA_CLASS_CXI as CXI_SCHEMA
+from ..io.schema import SCHEMA_PSOCAKE_LABELS, TABLE_FIELDS, path_schema
 from ..io.spi import IMAGE_PATHS
 from ..labelling.quality import CONFIDENT
 from ..labelling.state import LabelData
@@ -107,8 +110,7 @@ def write_table(data: LabelData, path: str | os.PathLike, fmt: str = "json",
         atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
         return
     out = io.StringIO()
-    w = csv.DictWriter(out, ["exp", "run", "event", "label", "source", "confidence"],
-                       lineterminator="\n")
+    w = csv.DictWriter(out, list(TABLE_FIELDS), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(path, out.getvalue())
@@ -182,34 +184,52 @@ def write_class_cxi(data: LabelData, path: str | os.PathLike,
 
 
 def write_psocake(data: LabelData, folder: str | os.PathLike,
-                  experiment: str | None = None, min_confidence: float = CONFIDENT
-                  ) -> list[Path]:
+                  experiment: str | None = None, min_confidence: float = CONFIDENT,
+                  replace: bool = False) -> list[Path]:
     """Write Psocake's ``<exp>_%04d_labels.h5`` and ``<exp>_%04d.label.json`` per run.
 
     ``propLabels`` holds the propagated labels of at least ``min_confidence`` (0 = none).
+    Our earlier exports there are replaced; Psocake's own files (an ``_labels.h5``
+    without our schema, and the ``.label.json`` beside it) only with ``replace``. Every
+    target is checked before the first is written.
     """
     folder = Path(folder)
     user = data.user_index()
     _label, source, _conf = trusted_final(data, min_confidence)
     predicted = np.where(source == "unsure", -1, np.asarray(data.predicted))
     ev = data.events
-    written = []
+    plans = []
     for run in np.unique(ev["run"]):
         sel = np.flatnonzero(ev["run"] == run)
-        src = str(ev["source"][sel[0]])
-        exp = experiment or _experiment(src) or "exp"
-        n = events_in_run(src, ev["event"][sel])
+        check_event_numbers("the label file", f"events of run {int(run)}", ev["event"][sel])
+        exp = experiment or _experiment(str(ev["source"][sel[0]])) or "exp"
+        plans.append((run, sel, folder / psocake_h5_name(exp, int(run)),
+                      folder / psocake_json_name(exp, int(run))))
+    for _run, _sel, h5, js in plans:
+        _check_psocake_target(h5, js, replace)
+    written = []
+    for run, sel, h5, js in plans:
+        n = events_in_run(str(ev["source"][sel[0]]), ev["event"][sel])
         labels = np.zeros(n, np.int64)
         prop = np.zeros(n, np.int64)
         labels[ev["event"][sel]] = user[sel] + 1          # -1 (none) becomes 0
         prop[ev["event"][sel]] = predicted[sel] + 1
-        h5 = folder / psocake_h5_name(exp, int(run))
         write_psocake_h5(h5, labels, prop)
-        js = folder / psocake_json_name(exp, int(run))
         write_psocake_json(js, {int(ev["event"][r]): data.classes.names[user[r]]
                                 for r in sel if user[r] >= 0})
         written += [h5, js]
     return written
+
+
+def _check_psocake_target(h5: Path, js: Path, replace: bool) -> None:
+    """Refuse to replace anything but our own earlier export (Psocake's own with replace)."""
+    ours = check_output(h5, "psocake-labels") and path_schema(h5) == SCHEMA_PSOCAKE_LABELS
+    if h5.exists() and not ours and not replace:
+        raise InputError(f"{h5}: is Psocake's own label file (not written by psocake-labeler);"
+                         " replace it with --replace, or export to another folder with -o")
+    if check_output(js, "psocake-json") and not ours and not replace:
+        raise InputError(f"{js}: is Psocake's own label JSON (no export of ours beside it); "
+                         "replace it with --replace, or export to another folder with -o")
 
 
 # -- helpers ------------------------------------------------------------------------------

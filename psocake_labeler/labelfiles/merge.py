@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import InputError, LayoutError, MissingFileError
 from ..io.events import make_event_table
 from ..io.h5files import attr_str
+from ..io.schema import CONFLICT_FIELDS
 from ..labelling.classes import DEFAULT_CLASSES, ClassList
 from ..labelling.log import ActionLog
 from ..labelling.state import LabelData
@@ -67,7 +68,7 @@ class MergeResult:
         """The conflicts as CSV text: run, event, users, labels (``;``-separated)."""
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(["run", "event", "users", "labels", "files"])
+        w.writerow(CONFLICT_FIELDS)
         for c in self.conflicts:
             w.writerow([c.run, c.event, ";".join(c.users), ";".join(c.labels),
                         ";".join(c.files)])

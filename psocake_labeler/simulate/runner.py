@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.atomic import atomic_path, check_room
+from ..io.outputs import output_kind
 from ..io.schema import kind_words, path_kind
 from ..progress import ProgressCallback, report
 from .conditions import Conditions, parse_conditions
@@ -34,6 +35,7 @@ UNPROCESSED = 0.04       # fraction of the run's events the hit finder never rea
 SFX_RANKS = 2
 BLOCK = 32               # hits per block at most
 BLOCK_PIXELS = 2 ** 21   # pixels per block at most (bounds memory for large images)
+_RUN_KINDS = ("spi", "sfx-master", "sfx-rank")
 MAX_HITS = 10**7         # an experiment of 10^6 hits, ten times over
 
 
@@ -109,17 +111,23 @@ def _check(hits, shape, layout, experiment, run) -> tuple[int, int]:
     return shape
 
 
-def _refuse_to_replace(path: Path) -> None:
-    """Raise InputError when ``path`` holds labels or a manifold (work a run must not erase).
+def _refuse_to_replace(targets: list[Path], truth: Path) -> None:
+    """Raise InputError unless every existing target is a run we simulated before.
 
-    Earlier simulated runs (and any Psocake output) may be replaced: re-simulating is cheap.
+    A simulated run is known by its truth file beside it; re-simulating it is cheap, but
+    a real Psocake run, a label file, a manifold or a file we cannot identify is never
+    replaced.
     """
-    if not path.is_file():
-        return
-    kind = path_kind(path)
-    if kind in ("labels", "manifold", "psocake-labels"):
-        raise InputError(f"{path}: is {kind_words(kind)}; a simulated run never replaces "
-                         "it: choose another output name")
+    simulated = path_kind(truth) == "truth"
+    for target in targets:
+        if not target.exists():
+            continue
+        kind = output_kind(target)
+        if kind == "truth" and target == truth or simulated and kind in _RUN_KINDS:
+            continue
+        raise InputError(f"{target}: exists and is {kind_words(kind)}; simulate replaces only "
+                         f"a run it simulated itself (with its {truth.name} beside it): "
+                         "choose another output name")
 
 
 def _enter(stack: contextlib.ExitStack, path: Path) -> Path:
@@ -245,8 +253,8 @@ def simulate_run(path: str | Path, hits: int = 2000, shape: int | tuple[int, int
     params = _empty_params(hits)
 
     rank_paths = _rank_paths(path, experiment, int(run)) if layout == "sfx" else ()
-    for target in (path, *rank_paths, truth_path_for(path)):
-        _refuse_to_replace(Path(target))
+    _refuse_to_replace([Path(t) for t in (path, *rank_paths, truth_path_for(path))],
+                       Path(truth_path_for(path)))
     # images, float32, and their per-hit metadata: refuse before any work what cannot fit
     check_room(path, hits * (shape[0] * shape[1] * 4 + 64))
     with contextlib.ExitStack() as stack:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from test_io_layouts import DET, write_spi
 
 import psocake_labeler as pl
 from psocake_labeler.io import open_run
 from psocake_labeler.io.h5files import allow_external_links
-from test_io_layouts import DET, write_spi
 
 EVENTS = "/LCLS/eventNumber"
 IDS = "/entry_1/experimental_identifier"

@@ -28,7 +28,7 @@ from ..errors import InputError, WriteError
 
 # Memory kept for writes after a failure (HDF5's metadata and the data in flight).
 OVERLAY_LIMIT = 1 << 30
-_GUARDS: dict[int, "GuardedFile"] = {}   # open HDF5 file id -> its guard
+_GUARDS: dict[int, GuardedFile] = {}   # open HDF5 file id -> its guard
 
 
 class GuardedFile(io.FileIO):

@@ -208,7 +208,7 @@ def write_psocake(data: LabelData, folder: str | os.PathLike,
     for _run, _sel, h5, js in plans:
         _check_psocake_target(h5, js, replace)
     written = []
-    for run, sel, h5, js in plans:
+    for _run, sel, h5, js in plans:
         n = events_in_run(str(ev["source"][sel[0]]), ev["event"][sel])
         labels = np.zeros(n, np.int64)
         prop = np.zeros(n, np.int64)

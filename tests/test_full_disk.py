@@ -49,6 +49,7 @@ def labelled(small_spi_manifold_path, tmp_path_factory):
     s = pl.LabelSession(pl.Manifold.load(small_spi_manifold_path), path=path)
     s.label(list(range(0, 60, 3)), "Single")
     s.label(list(range(1, 60, 3)), "Multiple")
+    s.label(list(range(2, 60, 3)), "Water/Unknown")
     s.propagate()
     s.save()
     return path
@@ -69,7 +70,7 @@ def test_export_on_a_full_disk(full_disk, labelled, fmt):
     _leave_free(full_disk, 0 if fmt in ("csv", "json", "blacklist") else 16 * 1024)
     before = sorted(q.name for q in full_disk.iterdir())
     target = full_disk / f"out.{fmt}"
-    p = _cli("export", labelled, "--format", fmt, "-o", target)
+    p = _cli("export", labelled, "--format", fmt, "-o", target, "--quiet")
     _assert_clean_refusal(p, full_disk, target, before)
 
 
@@ -83,7 +84,7 @@ def test_export_cxi_keeps_the_previous_export(full_disk, labelled):
     before = sorted(q.name for q in full_disk.iterdir())
     try:
         p = _cli("export", labelled, "--format", "cxi", "--min-confidence", "0.1", "-o",
-                 target)
+                 target, "--quiet")
         _assert_clean_refusal(p, full_disk, target, before)
         assert "the existing file is unchanged" in p.stderr
         assert target.read_bytes() == older

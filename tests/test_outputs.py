@@ -36,6 +36,7 @@ def labels(small_spi_manifold_path, tmp_path_factory):
     s = pl.LabelSession(pl.Manifold.load(small_spi_manifold_path), path=path)
     s.label(list(range(0, 30, 3)), "Single")
     s.label(list(range(1, 30, 3)), "Multiple")
+    s.label(list(range(2, 30, 3)), "Water/Unknown")
     s.propagate()
     s.save()
     return path

@@ -222,3 +222,23 @@ def test_propagate_carries_labels_onto_an_extended_manifold(spi_manifold, second
     assert code == 2 and "exists" in err and len(err.strip().splitlines()) == 1
     code, text, err = _run_cli(capsys, "propagate", bigger, out)   # now it is bigger's own
     assert code == 0 and "carried" not in text, err
+    # a manifold of another run holds none of the labelled events: one line, nothing written
+    other = tmp_path / "other.h5"
+    pl.build_manifold(pl.open_run(second_spi_run.path), n_components=5, knn=10).save(other)
+    code, _, err = _run_cli(capsys, "propagate", other, s.path)
+    assert code == 2 and "none of the" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "l.other.h5").exists()
+
+
+def test_propagate_names_the_labels_to_review(spi_manifold, small_spi_manifold_path, tmp_path,
+                                              capsys):
+    m, truth = spi_manifold
+    rows = stratified(truth, 0.1)
+    labels = truth[rows].copy()
+    slip = np.flatnonzero(labels == 2)[0]
+    labels[slip] = 0
+    s = labelled_session(m, truth, rows, labels, path=tmp_path / "l.h5")
+    code, text, err = _run_cli(capsys, "propagate", small_spi_manifold_path, s.path)
+    assert code == 0, err
+    ev = int(m.events["event"][rows[slip]])
+    assert f"event {ev}: labelled Single, the other labels say Water/Unknown" in text

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+#: Labels to review printed by name; the rest are counted.
+REVIEW_SHOWN = 5
+
 
 def register(subparsers) -> None:
     """Add the ``propagate`` sub-command."""
@@ -60,8 +63,16 @@ def run(args: argparse.Namespace) -> int:
     if carried is not None:
         print(carried)
     print(f"{s.path}: {len(s.labelled_rows())} user labels propagated to {len(s)} events")
-    for line in assess_session(s, args.min_confidence).lines():
+    q = assess_session(s, args.min_confidence)
+    for line in q.lines():
         print(line)
+    ev = s.events
+    for it in q.review[:REVIEW_SHOWN]:
+        print(f"  review run {int(ev['run'][it.row])} event {int(ev['event'][it.row])}: labelled "
+              f"{s.classes[it.label]}, the other labels say {s.classes[it.suggested]} "
+              f"({it.confidence:.2f})")
+    if len(q.review) > REVIEW_SHOWN:
+        print(f"  ... and {len(q.review) - REVIEW_SHOWN} more (the dock's review queue lists all)")
     return 0
 
 

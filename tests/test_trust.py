@@ -66,6 +66,10 @@ def test_estimate_is_close_to_the_truth(spi_manifold):
     assert sum(c.user for c in q.classes) == len(rows)
     assert sum(c.user + c.confident + c.unsure for c in q.classes) == len(truth)
     assert "estimated accuracy" in q.summary()
+    assert q.can_stop() == (q.accuracy >= 0.95)
+    assert q.lines()[-1] == q.verdict()
+    assert q.verdict().startswith("enough labels" if q.can_stop() else "keep labelling")
+    assert not q.can_stop(target=min(1.0, q.accuracy + 0.01))
 
 
 def test_review_queue_lists_slips_of_the_key(spi_manifold):
@@ -100,6 +104,8 @@ def test_one_labelled_class_warns_and_gives_no_estimate(only_single):
     assert q.unlabelled_classes == ["Multiple", "Water/Unknown"]
     assert q.accuracy is None
     assert "'Multiple', 'Water/Unknown'" in q.warnings()[0]
+    assert not q.can_stop(target=0.0)
+    assert q.verdict().startswith("keep labelling (a class has no label)")
 
 
 def test_class_average_is_the_mean_of_the_confident_members(spi_manifold, small_spi_run):
@@ -189,6 +195,7 @@ def test_propagate_prints_the_stopping_signal(only_single, spi_manifold, small_s
     assert "events confident" in text and "accuracy not estimated" in text
     assert "warning: no event is labelled 'Multiple', 'Water/Unknown'" in text
     assert "mean confidence" not in text
+    assert text.strip().splitlines()[-1].startswith("keep labelling")
     m, truth = spi_manifold
     s = labelled_session(m, truth, stratified(truth, 0.1), path=tmp_path / "l.h5")
     code, text, err = _run_cli(capsys, "propagate", small_spi_manifold_path, s.path)

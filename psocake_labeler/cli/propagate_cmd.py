@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print(carried)
     print(f"{s.path}: {len(s.labelled_rows())} user labels propagated to {len(s)} events")
     q = assess_session(s, args.min_confidence)
-    for line in q.lines():
+    *lines, verdict = q.lines()
+    for line in lines:
         print(line)
     ev = s.events
     for it in q.review[:REVIEW_SHOWN]:
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
               f"({it.confidence:.2f})")
     if len(q.review) > REVIEW_SHOWN:
         print(f"  ... and {len(q.review) - REVIEW_SHOWN} more (the dock's review queue lists all)")
+    print(verdict)
     return 0
 
 

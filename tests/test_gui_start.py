@@ -3,6 +3,7 @@ any number of classes gets colours."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -37,6 +38,18 @@ def test_gui_with_a_display_qt_cannot_open_is_one_line(small_spi_manifold_path, 
     assert len(lines) == 1 and lines[0].startswith("psocake-labeler gui: error: Qt cannot")
     assert "apt-get install" in lines[0] or "cannot open display ':97'" in lines[0]
     assert not labels.exists()                  # nothing was built before the check
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed")
+def test_a_working_display_passes_the_check():
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    code = "from psocake_labeler.gui.preflight import display_problem; print(display_problem())"
+    r = subprocess.run(["xvfb-run", "-a", sys.executable, "-c", code], env=env,
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout.strip()
+    if "lacks" in out:
+        pytest.skip(f"Xvfb runs but Qt's xcb libraries are missing: {out}")
+    assert r.returncode == 0 and out == "None", (out, r.stderr[-2000:])
 
 
 def test_explanations_name_packages_or_the_display(monkeypatch):

@@ -170,6 +170,9 @@ def test_cxi_export_keeps_only_confident_events_with_progress(spi_manifold, tmp_
     # lowering the threshold exports more Singles
     low = plan_export(s.to_data(), "cxi", "Single", 0.0)
     assert low.n_selected > plan.n_selected and low.n_unsure == 0
+    assert low.n_selected == plan.n_selected + plan.unsure_per_class["Single"]
+    assert sum(plan.unsure_per_class.values()) == plan.n_unsure
+    assert f"{plan.unsure_per_class['Single']} more are predicted Single" in plan.summary()
     code, text, err = _run_cli(capsys, "export", s.path, "--format", "cxi", "--class",
                                "single", "-o", tmp_path / "c.cxi", "--quiet")
     assert code == 0, err
@@ -249,3 +252,15 @@ def test_propagate_names_the_labels_to_review(spi_manifold, small_spi_manifold_p
     assert code == 0, err
     ev = int(m.events["event"][rows[slip]])
     assert f"event {ev}: labelled Single, the other labels say Water/Unknown" in text
+
+
+def test_cli_output_into_a_closed_pipe_is_no_traceback(spi_manifold, small_spi_manifold_path,
+                                                        tmp_path):
+    m, truth = spi_manifold
+    s = labelled_session(m, truth, stratified(truth, 0.1), path=tmp_path / "l.h5")
+    p = subprocess.Popen([sys.executable, "-m", "psocake_labeler", "propagate",
+                          str(small_spi_manifold_path), str(s.path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                      # the reader leaves before anything is printed
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Traceback" not in err, err

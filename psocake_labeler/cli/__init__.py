@@ -56,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabelerError as exc:
         print(f"psocake-labeler {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `... | head`: the reader left; stay silent (Python would fail again at exit)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"psocake-labeler {args.command}: interrupted", file=sys.stderr)
         return 130

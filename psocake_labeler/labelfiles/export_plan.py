@@ -61,6 +61,7 @@ class ExportPlan:
     n_confident : events with a propagated label of at least ``min_confidence``.
     n_unsure : events with a propagated label below it (exported without a class).
     per_class : final trusted events per class name.
+    unsure_per_class : events predicted as each class, but below ``min_confidence``.
     unlabelled_classes : classes with no user label.
     uses_predictions : True when propagated labels enter the export.
     """
@@ -73,6 +74,7 @@ class ExportPlan:
     n_confident: int
     n_unsure: int
     per_class: dict[str, int] = field(default_factory=dict)
+    unsure_per_class: dict[str, int] = field(default_factory=dict)
     unlabelled_classes: list[str] = field(default_factory=list)
     uses_predictions: bool = False
 
@@ -112,7 +114,13 @@ class ExportPlan:
                 f"{self.n_events - self.n_user - self.n_confident - self.n_unsure} "
                 f"without a label")
         if self.class_name is not None:
-            return f"{self.n_selected} of {self.n_events} events are {self.class_name} ({head})"
+            text = f"{self.n_selected} of {self.n_events} events are {self.class_name} ({head})"
+            more = self.unsure_per_class.get(self.class_name, 0)
+            if more:
+                # the threshold trades completeness for purity: say what it leaves out
+                text += (f"; {more} more are predicted {self.class_name} with confidence "
+                         f"< {self.min_confidence:g} (lower --min-confidence to include them)")
+            return text
         per = ", ".join(f"{k} {v}" for k, v in self.per_class.items())
         return f"{self.n_events} events ({head}); per class: {per}"
 
@@ -125,6 +133,7 @@ def plan_export(data: LabelData, fmt: str, class_name: str | None = None,
     holds the class's own spelling. ClassNameError names the classes when it is unknown.
     """
     label, source, _conf = trusted_final(data, min_confidence)
+    unsure = source == "unsure"
     names = data.classes.names
     if fmt in CLASS_FORMATS:
         class_name = names[data.classes.find(class_name or DEFAULT_EXPORT_CLASS)]
@@ -135,8 +144,10 @@ def plan_export(data: LabelData, fmt: str, class_name: str | None = None,
         fmt=fmt, class_name=class_name, min_confidence=float(min_confidence),
         n_events=len(label), n_user=int(np.sum(source == "user")),
         n_confident=int(np.sum(source == "propagated")),
-        n_unsure=int(np.sum(source == "unsure")),
+        n_unsure=int(unsure.sum()),
         per_class={n: int(np.sum(label == k)) for k, n in enumerate(names)},
+        unsure_per_class={n: int(np.sum(unsure & (data.predicted == k)))
+                          for k, n in enumerate(names)},
         unlabelled_classes=[n for k, n in enumerate(names) if not np.any(user == k)],
         uses_predictions=bool(np.any((data.predicted >= 0) & (user < 0))))
 

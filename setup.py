@@ -22,6 +22,7 @@ setup(
         "threadpoolctl>=3",
         "PyQt5>=5.12",
         "pyqtgraph>=0.12.4",
+        "PyOpenGL>=3.1",          # the 3-D view (pyqtgraph.opengl)
         "mpi4py>=3.1",
     ],
     extras_require={

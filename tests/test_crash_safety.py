@@ -1,5 +1,5 @@
-"""Kill a labelling process (SIGKILL) between and during saves: nothing confirmed is lost and
-the label file always opens."""
+"""Kill a labelling process (SIGKILL) between and during saves, ten times: nothing confirmed
+is lost, the label store always opens, and nothing is left beside it."""
 from __future__ import annotations
 
 import os
@@ -42,13 +42,13 @@ def test_sigkill_loses_nothing_confirmed(small_spi_run, small_spi_manifold_path,
     confirmed: list[int] = []
     rng = np.random.default_rng(0)
     start = 0
-    for round_ in range(3):
+    for round_ in range(10):
         proc = subprocess.Popen([sys.executable, "-c", CHILD, str(mpath), str(lpath),
                                  str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         try:
             assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-            want = 5 + int(rng.integers(0, 5))
+            want = 2 + int(rng.integers(0, 4))
             for _ in range(want):
                 line = proc.stdout.readline()
                 assert line, proc.stderr.read()
@@ -73,5 +73,8 @@ def test_sigkill_loses_nothing_confirmed(small_spi_run, small_spi_manifold_path,
         for r in confirmed:
             assert labels[r] == r % 3
         assert data.log.labels.max() >= 0
+        # SQLite's own -journal may remain (rolled back by the next writer); nothing of ours
+        left = {p.name for p in tmp_path.iterdir()} - {"labels.h5-journal"}
+        assert left == {"labels.h5", "manifold.h5"}
         start = max(labels) + 1
-    assert len(confirmed) >= 15
+    assert len(confirmed) >= 20

@@ -1,7 +1,8 @@
-"""Label files: our HDF5 format and Psocake's older *_labels.h5 / *.label.json, both ways."""
+"""Label files: our store and Psocake's older *_labels.h5 / *.label.json, both ways."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import h5py
 import numpy as np
@@ -41,15 +42,16 @@ def test_our_format_round_trip(session, tmp_path):
     assert e.log.done == d.log.done and e.log.undone == d.log.undone
     assert e.events_hash == session.manifold.events_hash()
     assert np.array_equal(e.events["event"], session.events["event"])
-    with h5py.File(tmp_path / "copy.h5") as f:
-        assert f.attrs["schema"] == SCHEMA
-        ent = f["log/entries"]
-        # the log is readable on its own: event, run, class name, user and time per entry
-        first = ent["row"][0]
-        assert ent["event"][0] == session.events["event"][first]
-        assert ent["class_name"].asstr()[0] == "Single"
-        assert ent["user"].asstr()[0] == "erin" and ent["time"][0] > 1e9
-        assert list(f["labels"][:3]) == [0, 0, 0]
+    con = sqlite3.connect(tmp_path / "copy.h5")
+    assert dict(con.execute("SELECT key, value FROM meta"))["schema"] == SCHEMA
+    # the log is readable on its own: event, run, class name, user and time per entry
+    user, event, name, when = con.execute(
+        "SELECT user, event, class_name, time FROM readable_log LIMIT 1").fetchone()
+    assert event == session.events["event"][0] and name == "Single"
+    assert user == "erin" and when > 1e9
+    first3 = "SELECT row, class_id FROM current_labels ORDER BY row LIMIT 3"
+    assert con.execute(first3).fetchall() == [(0, 0), (1, 0), (2, 0)]
+    con.close()
 
 
 def test_bad_files_raise_clear_errors(tmp_path):
@@ -66,6 +68,15 @@ def test_bad_files_raise_clear_errors(tmp_path):
         f.attrs["schema"] = SCHEMA
     with pytest.raises(pl.LayoutError, match="damaged"):
         read_label_file(tmp_path / "broken.h5")
+    con = sqlite3.connect(tmp_path / "someone_elses.db")     # SQLite, but not ours
+    con.execute("CREATE TABLE t(x)")
+    con.commit()
+    con.close()
+    with pytest.raises(pl.LayoutError, match="not a psocake-labeler label store"):
+        read_label_file(tmp_path / "someone_elses.db")
+    (tmp_path / "empty.h5").write_bytes(b"")
+    with pytest.raises(pl.NotHDF5Error, match="empty"):
+        read_label_file(tmp_path / "empty.h5")
 
 
 def test_psocake_h5_and_json_round_trip(tmp_path):

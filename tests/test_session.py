@@ -2,10 +2,10 @@
 propagation, recommendation, extension to a second run."""
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import pytest
 
@@ -150,15 +150,17 @@ def test_autosave_load_restores_exactly(spi, second_spi_run, tmp_path):
     assert (undo.kind, undo.rows.tolist(), undo.predictions) == ("undo", [0], True)
     assert [c.kind for _, c in calls[-3:]] == ["note", "label", "undo"]
     assert calls[-3][1].classes and not calls[-2][1].classes
-    with h5py.File(path) as f:
-        assert f.attrs["schema"] == "psocake-labeler/labels"
-    r = pl.LabelSession.load(path, m)
+    con = sqlite3.connect(path)
+    assert dict(con.execute("SELECT key, value FROM meta"))["schema"] == "psocake-labeler/labels"
+    con.close()
+    r = pl.LabelSession.load(path, m, user="carol")     # undo and redo are per user
     assert r.user_labels() == s.user_labels()
     assert r.classes == s.classes and r.colours == s.colours
     assert np.array_equal(r.predicted, s.predicted)
     assert np.allclose(r.confidence, s.confidence)
     assert [(a.kind, a.user, a.time) for a in r.log.actions] == \
            [(a.kind, a.user, a.time) for a in s.log.actions]
+    assert not pl.LabelSession.load(path, m, user="dan").can_redo
     assert r.can_redo and r.redo() and r.user_labels()[0] == 3
     with pytest.raises(pl.InputError, match="exists"):
         pl.LabelSession(m, path=path)

@@ -29,7 +29,13 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the report; raise the file's problem (exit 2) after printing what is known."""
     from ..io import inspect_file
+    from ..io.schema import sqlite_schema
 
+    if os.path.isfile(args.file) and sqlite_schema(args.file) is not None:
+        from ..labelfiles.store import describe_store  # our label store (SQLite)
+
+        print("\n".join(describe_store(args.file)), flush=True)
+        return 0
     report = inspect_file(args.file, sample=args.sample)
     try:
         print(report.text(), flush=True)

@@ -24,6 +24,7 @@ from .event_grid import EventGrid
 from .flow import DockFlow
 from .manifold_view import ManifoldView
 from .overlay import LabelOverlay
+from .store_watch import StoreWatch
 from .style import Palette
 from .workers import TaskRunner
 
@@ -60,6 +61,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self._view_key: str | None = None  # the manifold's key in the settings file
         self.runner = TaskRunner(self, threads=2)           # images and files
         self.session_runner = TaskRunner(self, threads=1)   # session calls, in order
+        self.store_watch = StoreWatch(self)     # full disk: say so, save when room returns
 
         self.view = ManifoldView()
         self.view.describe = self.describe
@@ -211,6 +213,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self.refilter()
         self.update_3d()
         self._update_overlay()
+        self.store_watch.show(s)
         self.sigUpdated.emit()
 
     def _redraw_marks(self) -> None:

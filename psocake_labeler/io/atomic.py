@@ -9,11 +9,18 @@ HDF5 files are written through :class:`GuardedFile`. When the HDF5 library itsel
 full disk it leaves its caches in a state in which closing the file (or Python's exit)
 dies of SIGSEGV; the guard instead takes every write, remembers the first failure and lets
 HDF5 finish as if all went well, and the file, which is then discarded, is never used.
+
+The temporary file ``.<name>.<random>.tmp`` is locked (POSIX ``lockf``; HDF5 takes ``flock``
+locks of its own, which would conflict) while it is written, so that
+:func:`clean_stray_temps` can tell one a crashed writer left (no lock) from one being
+written now.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import glob
 import io
 import os
 import shutil
@@ -29,6 +36,8 @@ from ..errors import InputError, WriteError
 # Memory kept for writes after a failure (HDF5's metadata and the data in flight).
 OVERLAY_LIMIT = 1 << 30
 _GUARDS: dict[int, GuardedFile] = {}   # open HDF5 file id -> its guard
+# this process's temporary files being written: POSIX locks do not stop their owner
+_WRITING: set[Path] = set()
 
 
 class GuardedFile(io.FileIO):
@@ -173,12 +182,15 @@ def check_room(path: str | os.PathLike, needed: int) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, size_hint: int = 0) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, size_hint: int = 0,
+                exclusive: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
     The temporary file lives in the same folder so that the final ``os.replace`` is a
     rename on one file system, which POSIX makes atomic. ``size_hint`` (bytes) is checked
     against the free space first; any OSError while writing becomes a WriteError.
+    ``exclusive``: put it in place only if ``path`` does not exist (a hard link, atomic
+    too); FileExistsError otherwise.
     """
     path = Path(path)
     if path.exists() and not path.is_file():   # follows links: /dev/stdout is a pipe
@@ -189,23 +201,68 @@ def atomic_path(path: str | os.PathLike, size_hint: int = 0) -> Iterator[Path]:
     existed = path.exists()
     if size_hint:
         check_room(path, size_hint)
-    tmp = None
+    tmp, fd = None, None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        fcntl.lockf(fd, fcntl.LOCK_EX)    # held to the end: "being written, not stray"
         tmp = Path(name)
+        _WRITING.add(tmp)
         _set_mode(tmp, path)
         yield tmp
+        fcntl.lockf(fd, fcntl.LOCK_EX)    # again: the writer closing its handle released it
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            _link_new(tmp, path)
+        else:
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise                             # exclusive: the caller says what exists
     except OSError as exc:
         _remove(tmp)   # first, so that the free space said is the space there is
         raise write_error(path, exc, getattr(exc, "needed", None) or size_hint or None,
                           existed) from None
     finally:
         _remove(tmp)
+        if fd is not None:
+            os.close(fd)
+        _WRITING.discard(tmp)
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)            # atomic, and fails when path exists
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP) or path.exists():
+            raise
+        os.replace(tmp, path)         # a file system without hard links: best effort
+
+
+def clean_stray_temps(path: str | os.PathLike) -> int:
+    """Delete the temporary files of ``path`` that crashed writers left; returns how many.
+
+    A temporary file whose lock can be taken has no writer any more. Files we cannot
+    delete (another user's folder) are left.
+    """
+    path = Path(path)
+    count = 0
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if tmp in _WRITING:
+            continue
+        try:
+            fd = os.open(tmp, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            tmp.unlink()
+            count += 1
+        except OSError:
+            pass    # locked: being written right now; or not ours to delete
+        finally:
+            os.close(fd)
+    return count
 
 
 def _remove(tmp: Path | None) -> None:

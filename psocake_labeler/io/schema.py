@@ -28,6 +28,8 @@ SCHEMA_FEATURES = "psocake-labeler/feature-transform"
 SCHEMA_TRUTH = "psocake-labeler/simulation-truth"
 # Written into Psocake's own ``<exp>_%04d_labels.h5`` by our export, to recognise it.
 SCHEMA_PSOCAKE_LABELS = "psocake/labels"
+# The label store is an SQLite database (its ``meta`` table holds the schema), not HDF5.
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 NAME_RE = re.compile(r"^(?P<exp>[A-Za-z]+\d+)_(?P<run>\d+)(?:_(?P<rest>.+))?$")
 
@@ -107,8 +109,34 @@ def file_kind(f) -> str:
     return "unknown"
 
 
+def sqlite_schema(path: str | Path) -> str | None:
+    """The ``schema`` of an SQLite file's ``meta`` table ("" if it has none); None when the
+    file is not SQLite (or cannot be read)."""
+    import sqlite3
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(16) != SQLITE_MAGIC:
+                return None
+        con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        return str(row[0]) if row else ""
+    except sqlite3.Error:
+        return ""
+    finally:
+        con.close()
+
+
 def path_kind(path: str | Path) -> str:
-    """:func:`file_kind` of the file at ``path``; ``unreadable`` when it is not HDF5."""
+    """:func:`file_kind` of the file at ``path`` (our label store too); ``unreadable`` when
+    it is neither HDF5 nor SQLite."""
+    schema = sqlite_schema(path)
+    if schema is not None:
+        return "labels" if schema.startswith(SCHEMA_LABELS) else (
+            f"schema:{schema}" if schema else "unknown")
     try:
         with open_h5(path) as f:
             return file_kind(f)

@@ -26,7 +26,8 @@ from ..labelling.log import ActionLog
 from ..labelling.state import LabelData
 from .psocake import parse_run_name, read_psocake_h5, read_psocake_json
 from .store import SCHEMA as LABELS_SCHEMA
-from .store import open_label_h5, read_label_file, write_label_file
+from .store import file_format, read_label_file, write_label_file
+from .store_v1 import open_label_h5
 
 Key = tuple[int, int]   # (run, event)
 
@@ -136,6 +137,8 @@ def read_label_set(path: str | os.PathLike, run: int | None = None,
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"{p}: no such label file")
+    if not p.name.endswith(".json") and file_format(p) == "sqlite":
+        return _our_set(p)        # a store: read_label_file says it if it is not ours
     if not p.name.endswith(".json"):
         with open_label_h5(p) as f:   # a clear error for folders, empty, truncated, not HDF5
             ours = attr_str(f, "schema") == LABELS_SCHEMA

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError, LayoutError, MissingFileError
 from ..io.atomic import atomic_h5, atomic_write_text
 from ..io.schema import SCHEMA_PSOCAKE_LABELS, SPI_ALL
-from .store import open_label_h5
+from .store_v1 import open_label_h5
 
 _RUN_NAME = re.compile(r"^(?P<exp>.+?)_(?P<run>\d{4})(?:_|\.|$)")
 

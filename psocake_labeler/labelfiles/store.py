@@ -1,148 +1,201 @@
-"""Our label file (schema ``psocake-labeler/labels``).
+"""Our label files on disk (schema ``psocake-labeler/labels``): create a store, open one for
+a session (converting an HDF5 file of an earlier release), read any of our formats, clean
+what crashed writers left. The store's tables are in :mod:`.store_db`, the old HDF5 layout
+in :mod:`.store_v1`; docs/labels.md says what holds, also on cluster file systems.
 
-Ours is an HDF5 file written atomically (see docs/labels.md for the layout). It keeps the
-whole action log, so it can be merged with other users' files; the current labels,
-predictions and confidences are stored beside it for readers that do not replay the log.
+Conversion of a version-1 HDF5 file (``open_store``): the new store is built in a temporary
+file beside it, the old file is kept under ``<name>.v1-backup`` (a hard link made before the
+switch, so it exists at every instant), and the store is renamed over ``<name>``: the path
+the user gave keeps its name and every program that opens it from then on finds the store.
+The old file is never changed. Two processes converting at once: the second finds the backup
+already linked to the same file, waits for the first, and puts an identical store in place.
 """
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import sqlite3
+import time
+from pathlib import Path
 
-import h5py
-import numpy as np
-
-from ..errors import LayoutError, NotHDF5Error
-from ..io.atomic import atomic_h5
-from ..io.events import make_event_table
-from ..io.h5files import attr_str
+from ..errors import InputError, NotHDF5Error, WriteError
+from ..io.atomic import atomic_path, clean_stray_temps
 from ..io.schema import SCHEMA_LABELS as SCHEMA
-from ..labelling.classes import ClassList
-from ..labelling.log import ActionLog
 from ..labelling.state import LabelData
+from .store_db import VERSION, connect, file_format, fill, read_store, schema_of
+from .store_v1 import read_v1
 
-VERSION = 1
-_STR = h5py.string_dtype("utf-8")
-
-
-# -- our format ---------------------------------------------------------------------------
-def write_label_file(path: str | os.PathLike, data: LabelData) -> None:
-    """Write ``data`` to ``path`` atomically (a crash leaves the previous file intact)."""
-    ev = data.events
-    flat = data.log.flat()
-    acts = data.log.actions
-    with atomic_h5(path, SCHEMA, VERSION) as f:
-        f.attrs["events_hash"] = data.events_hash
-        f.attrs["n_rows"] = len(ev)
-        cg = f.create_group("classes")
-        cg.create_dataset("name", data=np.array(data.classes.names, dtype=object), dtype=_STR)
-        cg.create_dataset("id", data=np.array(data.classes.ids, dtype=np.int64))
-        cg.create_dataset("colour", data=np.array(data.classes.colours, dtype=object),
-                          dtype=_STR)
-        cg.attrs["next_id"] = data.classes.next_id
-        hist = sorted(data.class_history.items())
-        cg.create_dataset("history_id", data=np.array([h[0] for h in hist], dtype=np.int64))
-        cg.create_dataset("history_name", data=np.array([h[1] for h in hist], dtype=object),
-                          dtype=_STR)
-        _write_events(f.create_group("events"), data)
-        lg = f.create_group("log")
-        ag = lg.create_group("actions")
-        ag.create_dataset("kind", data=np.array([a.kind for a in acts], dtype=object), dtype=_STR)
-        ag.create_dataset("user", data=np.array([a.user for a in acts], dtype=object), dtype=_STR)
-        ag.create_dataset("time", data=np.array([a.time for a in acts], dtype=np.float64))
-        ag.create_dataset("ref", data=np.array([a.ref for a in acts], dtype=np.int64))
-        ag.create_dataset("detail", data=np.array([a.detail for a in acts], dtype=object),
-                          dtype=_STR)
-        eg = lg.create_group("entries")
-        rows = flat["row"]
-        for key in ("action", "row", "class_id", "prev_id"):
-            eg.create_dataset(key, data=flat[key])
-        # Readable copies so that the log is understood without replaying it.
-        eg.create_dataset("run", data=np.asarray(ev["run"][rows], dtype=np.int32))
-        eg.create_dataset("event", data=np.asarray(ev["event"][rows], dtype=np.int64))
-        eg.create_dataset("source", data=np.asarray(ev["source"][rows], dtype=object),
-                          dtype=_STR)
-        names = np.array([data.class_history.get(int(c), "") if c >= 0 else ""
-                          for c in flat["class_id"]], dtype=object)
-        eg.create_dataset("class_name", data=names, dtype=_STR)
-        a_of = flat["action"]
-        eg.create_dataset("user", data=np.array([acts[i].user for i in a_of], dtype=object),
-                          dtype=_STR)
-        eg.create_dataset("time", data=np.array([acts[i].time for i in a_of], dtype=np.float64))
-        f.create_dataset("labels", data=data.user_index())
-        pg = f.create_group("predictions")
-        pg.create_dataset("predicted", data=np.asarray(data.predicted, dtype=np.int64))
-        pg.create_dataset("confidence", data=np.asarray(data.confidence, dtype=np.float64))
-        pg.create_dataset("scores", data=np.asarray(data.scores, dtype=np.float64))
-        pg.attrs["propagated_at"] = int(data.propagated_at)
-        pg.attrs["method"] = data.method
-        pg.attrs["auto_propagate"] = bool(data.auto_propagate)
+BACKUP_SUFFIX = ".v1-backup"
 
 
 def read_label_file(path: str | os.PathLike) -> LabelData:
-    """Read a label file written by :func:`write_label_file`.
+    """Read our label file, store or version-1 HDF5, without changing it; checked.
 
-    Raises MissingFileError, NotHDF5Error, or LayoutError naming the file and what is wrong.
+    Raises MissingFileError, NotHDF5Error, or LayoutError naming the file and table.
     """
-    f = open_label_h5(path)
-    with f:
-        schema = attr_str(f, "schema")
-        if schema != SCHEMA:
-            raise LayoutError(f"{path}: not a psocake-labeler label file (schema {schema!r}, "
-                              f"expected {SCHEMA!r}); Psocake's *_labels.h5 files are read "
-                              f"with read_psocake_h5 / session.import_labels")
-        try:
-            cg = f["classes"]
-            classes = ClassList(list(cg["name"].asstr()[()]), list(cg["colour"].asstr()[()]),
-                                list(cg["id"][()]), int(cg.attrs["next_id"]))
-            history = dict(zip((int(i) for i in cg["history_id"][()]),
-                               cg["history_name"].asstr()[()]))
-            events = _read_events(f["events"])
-            ag, eg = f["log/actions"], f["log/entries"]
-            log = ActionLog.from_flat(
-                len(events), list(ag["kind"].asstr()[()]), list(ag["user"].asstr()[()]),
-                ag["time"][()], ag["ref"][()], list(ag["detail"].asstr()[()]),
-                eg["action"][()], eg["row"][()], eg["class_id"][()], eg["prev_id"][()])
-            pg = f["predictions"]
-            data = LabelData(classes, log, events, attr_str(f, "events_hash"),
-                             {**history}, pg["predicted"][()], pg["confidence"][()],
-                             pg["scores"][()], int(pg.attrs["propagated_at"]),
-                             attr_str(pg, "method"), bool(pg.attrs["auto_propagate"]))
-        except (KeyError, ValueError) as exc:
-            raise LayoutError(f"{path}: damaged label file ({exc}); restore it from a copy "
-                              f"or start a new session") from exc
-    return data
+    fmt = file_format(path)
+    if fmt == "sqlite":
+        return read_store(path)
+    if fmt == "empty":
+        raise NotHDF5Error(f"{path}: is empty (0 bytes), not a label file; restore it from "
+                           "a copy")
+    return read_v1(path)   # HDF5, or the clear "not HDF5" error
 
 
-def _write_events(g: h5py.Group, data: LabelData) -> None:
-    # source files as indices into a list of distinct paths: a run has one source for
-    # 10^5 events, and 10^5 variable-length strings make every autosave slow. The
-    # encoding is cached on ``data`` since a session's events never change.
-    ev = data.events
-    cached = getattr(data, "_events_enc", None)
-    if cached is None or cached[0] is not ev:
-        names, index = np.unique(np.asarray(ev["source"], dtype=str), return_inverse=True)
-        cached = (ev, names, index)
-        data._events_enc = cached
-    names, index = cached[1], cached[2]
-    g.create_dataset("source_list", data=np.array(names, dtype=object), dtype=_STR)
-    g.create_dataset("source", data=index.astype(np.int32))
-    g.create_dataset("run", data=np.asarray(ev["run"], dtype=np.int32))
-    g.create_dataset("event", data=np.asarray(ev["event"], dtype=np.int64))
-
-
-def _read_events(g: h5py.Group) -> np.ndarray:
-    names = np.array(list(g["source_list"].asstr()[()]), dtype=object)
-    return make_event_table(names[g["source"][()]] if len(names) else [], g["run"][()],
-                            g["event"][()])
-
-
-def open_label_h5(path, what: str = "label file") -> h5py.File:
-    """``path`` opened read-only; each way it can be unusable is one clear error."""
-    from ..io.h5files import check_file, first_line  # missing, folder, empty, not HDF5
-
-    p = check_file(path, what)
+def is_our_label_file(path: str | os.PathLike) -> bool:
+    """True when ``path`` is one of our label files (a store, or a version-1 HDF5 file)."""
     try:
-        return h5py.File(p, "r")
-    except OSError as exc:
-        raise NotHDF5Error(f"{p}: not a readable HDF5 file ({first_line(exc)}); it is "
-                           f"probably truncated: restore the {what} from a copy") from None
+        fmt = file_format(path)
+    except InputError:
+        return False
+    if fmt == "sqlite":
+        con = connect(path)
+        try:
+            return schema_of(con)[0] == SCHEMA
+        finally:
+            con.close()
+    if fmt == "hdf5":
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                v = f.attrs.get("schema", "")
+                return (v.decode() if isinstance(v, bytes) else str(v)) == SCHEMA
+        except OSError:
+            return False
+    return False
+
+
+def create_store(path: str | os.PathLike, data: LabelData, replace: bool = False) -> Path:
+    """Write ``data`` as a new store: built beside ``path``, then put in place at once.
+
+    Without ``replace`` an existing ``path`` is never touched (FileExistsError); with it the
+    old file is replaced atomically (a crash leaves the old or the new one, whole).
+    """
+    with atomic_path(path, exclusive=not replace) as tmp:
+        con = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            con.execute("PRAGMA synchronous=FULL")
+            fill(con, data)
+        finally:
+            con.close()
+    return Path(path)
+
+
+def write_label_file(path: str | os.PathLike, data: LabelData) -> None:
+    """Write ``data`` to ``path`` as a new store, replacing ``path`` atomically."""
+    create_store(path, data, replace=True)
+
+
+def open_store(path: str | os.PathLike) -> Path | None:
+    """Make ``path`` a store a session can append to; returns the backup if it converted.
+
+    Cleans the temporary files crashed writers left beside it. A version-1 HDF5 file is
+    checked, converted and kept as ``<name>.v1-backup`` (see the module docstring).
+    """
+    p = Path(path)
+    clean_stray_temps(p)
+    fmt = file_format(p)
+    if fmt == "sqlite":
+        read_store(p)      # raises on a damaged or foreign store before anyone appends
+        return None
+    if fmt != "hdf5":
+        read_label_file(p)   # the specific error
+    return _convert_v1(p)    # replaces p by the store, even if another process did it first
+
+
+class _ConvertedMeanwhileError(Exception):
+    """Another process put the store in place while we built ours: keep theirs."""
+
+
+def _convert_v1(p: Path) -> Path | None:
+    data = read_v1(p)
+    real = Path(os.path.realpath(p))
+    try:
+        with atomic_path(p) as tmp:
+            con = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                con.execute("PRAGMA synchronous=FULL")
+                fill(con, data)
+            finally:
+                con.close()
+            backup = _claim_backup(real)
+            if backup is None:
+                raise _ConvertedMeanwhileError
+    except _ConvertedMeanwhileError:
+        return None
+    except PermissionError:
+        raise InputError(f"{p}: a label file of an earlier release, which must be converted "
+                         "to append to it, but its folder is not writable for you; copy it "
+                         "into a folder of yours and open the copy") from None
+    except (OSError, sqlite3.Error) as exc:
+        raise WriteError(f"{p}: could not convert it into a label store ({exc}; about "
+                              f"{2 * p.stat().st_size // 1024 + 64} KiB of free space "
+                              "needed); nothing is lost: the file is unchanged") from None
+    return backup
+
+
+def _claim_backup(real: Path) -> Path | None:
+    """Hard-link the old file as ``<name>.v1-backup`` (or ``.2``, ...), before the switch.
+
+    A backup that already is the same file means another process is converting it: None
+    once its store is in place; if it died doing so, that backup is ours to use.
+    """
+    base = real.with_name(real.name + BACKUP_SUFFIX)
+    for i in range(1, 1000):
+        cand = base if i == 1 else base.with_name(f"{base.name}.{i}")
+        try:
+            os.link(real, cand)
+            return cand
+        except FileExistsError:
+            if os.path.samefile(cand, real):
+                _wait_for_store(real)
+                return None if file_format(real) == "sqlite" else cand
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            if not cand.exists():
+                shutil.copy2(real, cand)   # no hard links on this file system
+                return cand
+    raise InputError(f"{real}: too many {BACKUP_SUFFIX} files beside it; remove old ones")
+
+
+def _wait_for_store(real: Path, seconds: float = 10.0) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and file_format(real) != "sqlite":
+        time.sleep(0.05)
+
+
+def describe_store(path: str | os.PathLike) -> list[str]:
+    """What a label store holds, in words (for ``info``); checked like any open."""
+    from collections import Counter
+
+    p = Path(path)
+    d = read_store(p)
+    names = d.classes.names
+    idx = d.user_index()
+    counts = Counter(int(v) for v in idx if v >= 0)
+    per = ", ".join(f"{names[k]} {c}" for k, c in sorted(counts.items()))
+    users = sorted({a.user for a in d.log.actions})
+    lines = [f"{p}: psocake-labeler label file (labels given by hand, with who and when, "
+             f"and propagated predictions), schema version {VERSION} (SQLite store: "
+             "every action appended, several writers at once).",
+             f"  Events: {len(d.events)} events from {len(set(d.events['source']))} file(s), "
+             f"runs {sorted(set(int(r) for r in d.events['run']))}.",
+             f"  Classes: {', '.join(names)}.",
+             f"  Labelled by hand: {sum(counts.values())} of {len(idx)} events"
+             + (f" ({per})." if per else "."),
+             f"  History: {len(d.log.actions)} actions by {len(users)} user(s)"
+             + (f": {', '.join(users)}." if users else ".")]
+    conflicts = d.log.conflicts()
+    if conflicts:
+        lines.append(f"  Conflicts: {len(conflicts)} events labelled differently by two "
+                     "writers at once (the later label is current; both are in the log).")
+    pred = d.predicted
+    lines.append(f"  Predictions: {int((pred >= 0).sum())} events by {d.method}, mean "
+                 f"confidence {d.confidence[pred >= 0].mean():.2f}." if (pred >= 0).any()
+                 else "  Predictions: none yet.")
+    if d.events_hash:
+        lines.append(f"  Made for the manifold whose events hash is {d.events_hash[:16]}...")
+    return lines

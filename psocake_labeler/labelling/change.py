@@ -14,7 +14,8 @@ class Change:
     ----------
     kind : str
         The action kind (``label``, ``unlabel``, ``import``, ``merge``, ``undo``, ``redo``,
-        ``classes``, ``note``), ``propagate`` or ``colour``.
+        ``classes``, ``note``), ``propagate``, ``colour``, or ``refresh`` (actions other
+        writers appended to the store were read).
     rows : ndarray of int
         Rows whose user label changed (empty when none did).
     predictions : bool

@@ -1,8 +1,11 @@
 """``LabelSession``: the labels of one manifold, who gave them, and what they predict.
 
-Every change goes through the action log (:mod:`psocake_labeler.labelling.log`), is saved
-atomically to ``path`` before the call returns (so a label is never lost once the call has
-returned), re-propagates when propagation is on, and then tells the listeners (the GUI).
+Every change goes through the action log (:mod:`psocake_labeler.labelling.log`), is
+appended to the label store at ``path`` before the call returns, after what other writers
+appended meanwhile (:mod:`psocake_labeler.labelling.autosave`), re-propagates when
+propagation is on, and then tells the listeners (the GUI). When the store cannot be written
+(a full disk) the labels stay in memory: :attr:`~.saving.StoreSaving.ahead` is True and
+``save_error`` says why in one line; the next change or ``flush()`` saves them.
 """
 from __future__ import annotations
 
@@ -12,20 +15,21 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ManifoldMismatchError
+from ..errors import InputError
 from ..labelfiles.merge import merge_labels, read_label_set
-from ..labelfiles.store import read_label_file, write_label_file
+from .autosave import Autosave
 from .change import Change
 from .class_edits import ClassEditing
 from .classes import DEFAULT_CLASSES, ClassList
 from .log import ActionLog, user_name
 from .propagation import DEFAULT_METHOD
+from .saving import StoreSaving
 from .state import LabelData, user_labels_win
 
 __all__ = ["LabelSession", "merge_labels"]
 
 
-class LabelSession(ClassEditing):
+class LabelSession(ClassEditing, StoreSaving):
     """User labels on a manifold, with propagation, recommendation and autosave.
 
     Parameters
@@ -35,8 +39,8 @@ class LabelSession(ClassEditing):
     classes : sequence of str
         Class names in order (default Single, Multiple, Water/Unknown).
     path : path, optional
-        Label file, rewritten atomically after every change. It must not exist yet
-        (continue an existing file with :meth:`load`) unless ``overwrite`` is True.
+        Label store; every change is appended to it before the call returns. It must not
+        exist yet (continue one with :meth:`load`) unless ``overwrite`` is True.
     user : str, optional
         Name logged with every action; default the login name.
     method : str, optional
@@ -54,17 +58,15 @@ class LabelSession(ClassEditing):
         self._listeners: list[Callable[[Change], None]] = []
         self._propagation = None      # last Propagation, for warm starts
         self._row_of: dict | None = None
+        self._save: Autosave | None = None
         if _data is None:
             events = np.asarray(manifold.events)
             cl = classes.copy() if isinstance(classes, ClassList) else ClassList(classes)
             _data = LabelData(cl, ActionLog(len(events)), events, manifold.events_hash(),
                               method=method or DEFAULT_METHOD)
-            if self.path is not None and self.path.exists() and not overwrite:
-                raise InputError(f"{self.path}: label file exists; continue it with "
-                                 f"LabelSession.load(path, manifold), or pass overwrite=True")
         self._d = _data
         if self.path is not None:
-            self.save()
+            self._save = Autosave.create(self.path, self._d, replace=overwrite)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -167,22 +169,24 @@ class LabelSession(ClassEditing):
         return self._record("unlabel", self._rows(rows), -1)
 
     def undo(self) -> bool:
-        """Undo the last labelling action; False when there is nothing to undo."""
-        return self._changed(self._d.log.undo(self.user, live=self._d.classes.ids))
+        """Undo this user's last labelling action; False when there is nothing to undo."""
+        return self._change(lambda base: self._d.log.undo(
+            self.user, live=self._d.classes.ids, base=base))
 
     def redo(self) -> bool:
-        """Redo the last undone action; False when there is nothing to redo."""
-        return self._changed(self._d.log.redo(self.user, live=self._d.classes.ids))
+        """Redo this user's last undone action; False when there is nothing to redo."""
+        return self._change(lambda base: self._d.log.redo(
+            self.user, live=self._d.classes.ids, base=base))
 
     @property
     def can_undo(self) -> bool:
         """True when :meth:`undo` would change something."""
-        return self._d.log.can_undo
+        return self._d.log.can_undo(self.user)
 
     @property
     def can_redo(self) -> bool:
         """True when :meth:`redo` would change something."""
-        return self._d.log.can_redo
+        return self._d.log.can_redo(self.user)
 
     def import_labels(self, path: str | os.PathLike, run: int | None = None) -> int:
         """Add the user labels of another label file (ours or Psocake's) as one action.
@@ -261,40 +265,10 @@ class LabelSession(ClassEditing):
         if new._d.auto_propagate:
             new._propagate_now()
         if new.path is not None:
-            new.save()
+            new._save = Autosave.create(new.path, new._d)
         return new
 
     # -- files -----------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the label file atomically to ``path`` (default: the session's path)."""
-        target = Path(path) if path is not None else self.path
-        if target is None:
-            raise InputError("this session has no label file: give save() a path")
-        write_label_file(target, self._d)
-        return target
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, manifold, user: str | None = None) -> LabelSession:
-        """Reopen a label file on its manifold; ManifoldMismatchError if it is another's."""
-        data = read_label_file(path)
-        want = manifold.events_hash()
-        n = len(manifold.events)
-        if not data.events_hash:
-            raise ManifoldMismatchError(
-                f"{path}: a merged label file tied to no manifold; start a session on your "
-                f"manifold and call import_labels({str(path)!r}) to take its labels")
-        if data.events_hash != want or len(data.events) != n:
-            raise ManifoldMismatchError(
-                f"{path}: these labels belong to another manifold ({len(data.events)} events, "
-                f"hash {data.events_hash[:12]}) than the one given ({n} events, hash "
-                f"{want[:12]}); open it with its own manifold, or start a new session and "
-                f"use import_labels({str(path)!r}) to copy the labels of shared events")
-        s = cls(manifold, path=None, user=user, _data=data)
-        s.path = Path(path)
-        if data.auto_propagate and len(s.labelled_rows()) and data.propagated_at < 0:
-            s._propagate_now()
-        return s
-
     def to_data(self) -> LabelData:
         """The session's state as a :class:`LabelData` (shared, not copied)."""
         return self._d
@@ -331,23 +305,8 @@ class LabelSession(ClassEditing):
         return arr
 
     def _record(self, kind, rows, class_ids, detail: str = "") -> bool:
-        return self._changed(self._d.log.record(kind, self.user, rows, class_ids, detail))
-
-    def _changed(self, action) -> bool:
-        if action is None:
-            return False
-        if self._d.auto_propagate:
-            self._propagate_now()
-        rows = np.unique(np.asarray(getattr(action, "rows", ()), dtype=np.int64))
-        self._saved_and_notify(Change(action.kind, rows, predictions=self._d.auto_propagate,
-                                      classes=action.kind in ("classes", "note")))
-        return True
-
-    def _saved_and_notify(self, change: Change) -> None:
-        if self.path is not None:
-            self.save()
-        for cb in list(self._listeners):
-            cb(change)
+        return self._change(lambda base: self._d.log.record(kind, self.user, rows, class_ids,
+                                                            detail, base=base))
 
     def _reset_predictions(self) -> None:
         n, c = len(self), len(self._d.classes)

@@ -1,0 +1,210 @@
+"""The label store: two writers keep both, old HDF5 label files are converted on open,
+temporary files crashed writers left are cleaned, damaged stores are refused in one line."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import psocake_labeler as pl
+from psocake_labeler.labelfiles.store import read_label_file
+from psocake_labeler.labelfiles.store_v1 import read_v1, write_v1
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_store_is_sqlite_with_a_schema_and_readable_views(manifold, tmp_path):
+    s = pl.LabelSession(manifold, path=tmp_path / "labels.h5", user="erin")
+    s.label([0, 1], "Single")
+    s.label([5], "Multiple")
+    s.unlabel([1])
+    con = sqlite3.connect(tmp_path / "labels.h5")
+    meta = dict(con.execute("SELECT key, value FROM meta"))
+    assert meta["schema"] == "psocake-labeler/labels" and meta["schema_version"] == "2"
+    assert sorted(con.execute("SELECT row, class_id FROM current_labels")) == [(0, 0), (5, 1)]
+    first = con.execute("SELECT user, event, class_name FROM readable_log LIMIT 1").fetchone()
+    assert first == ("erin", int(manifold.events["event"][0]), "Single")
+    con.close()
+
+
+def test_a_session_opened_earlier_merges_what_another_saved(manifold, tmp_path):
+    path = tmp_path / "labels.h5"
+    pl.LabelSession(manifold, path=path, user="alice")
+    early = pl.LabelSession.load(path, manifold, user="alice")
+    late = pl.LabelSession.load(path, manifold, user="bob")
+    for r in range(10):
+        late.label([r], "Single")
+    early.label([20], "Multiple")          # used to wipe bob's 10 labels
+    want = {**{r: 0 for r in range(10)}, 20: 1}
+    assert early.user_labels() == want
+    assert pl.LabelSession.load(path, manifold).user_labels() == want
+    assert late.refresh() == 1 and late.user_labels() == want
+    # undo reverts your own last action, not the other writer's
+    assert early.undo() and early.user_labels() == {r: 0 for r in range(10)}
+    late.label([3], "Water/Unknown")
+    assert early.redo()                   # pulls bob's change, then redoes alice's label
+    final = pl.LabelSession.load(path, manifold).user_labels()
+    assert final[3] == 2 and final[20] == 1 and early.user_labels() == final
+
+
+def test_concurrent_different_labels_are_conflicts(manifold, tmp_path):
+    path = tmp_path / "labels.h5"
+    pl.LabelSession(manifold, path=path, user="alice")
+    a = pl.LabelSession.load(path, manifold, user="alice")
+    b = pl.LabelSession.load(path, manifold, user="bob")
+    a.label([7], "Single")
+    b.label([7], "Multiple")              # bob never saw alice's label
+    b.label([8], "Single")
+    a.label([8], "Single")                # same label: no conflict
+    r = pl.LabelSession.load(path, manifold)
+    (c,) = r.conflicts()
+    assert (c.run, c.event) == (int(manifold.events["run"][7]), int(manifold.events["event"][7]))
+    assert c.users == ("alice", "bob") and c.labels == ("Single", "Multiple")
+    assert r.user_labels()[7] == 1        # the later one is current, both are in the log
+    assert [x.user for x in r.log.actions if 7 in x.rows] == ["alice", "bob"]
+    a.label([7], "Water/Unknown")         # alice, having seen bob's, decides: resolved
+    assert pl.LabelSession.load(path, manifold).conflicts() == []
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import psocake_labeler as pl
+
+    mpath, lpath, user, first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    m = pl.Manifold.load(mpath)
+    s = pl.LabelSession.load(lpath, m, user=user)
+    while not Path(lpath + ".go").exists():
+        time.sleep(0.01)
+    for i in range(25):
+        s.label([first + i], s.classes[i % 3])
+        assert not s.ahead, s.save_error
+    print(len(s.user_labels()), flush=True)
+""")
+
+
+def test_two_processes_writing_one_store_keep_both(manifold, small_spi_manifold_path,
+                                                   tmp_path):
+    path = tmp_path / "labels.h5"
+    pl.LabelSession(manifold, path=path, user="lead")
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(small_spi_manifold_path),
+                               str(path), user, str(first)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for user, first in (("alice", 0), ("bob", 100))]
+    (tmp_path / "labels.h5.go").touch()
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        assert int(out) >= 25
+    s = pl.LabelSession.load(path, manifold)
+    labels = s.user_labels()
+    want = {first + i: i % 3 for first in (0, 100) for i in range(25)}
+    assert labels == want                          # alice 25/25 and bob 25/25
+    assert {a.user for a in s.log.actions} == {"alice", "bob"}
+
+
+def test_old_hdf5_label_file_is_converted_on_open(manifold, tmp_path):
+    # a file of the earlier release, for this manifold
+    s = pl.LabelSession(manifold, user="erin")
+    s.label([0, 1, 2], "Single")
+    s.label([5], "Multiple")
+    s.add_class("Need help")
+    s.label([9], "Need help")
+    s.undo()
+    path = tmp_path / "labels.h5"
+    write_v1(path, s.to_data())
+    original = path.read_bytes()
+    r = pl.LabelSession.load(path, manifold, user="erin")
+    backup = tmp_path / "labels.h5.v1-backup"
+    assert backup.read_bytes() == original          # the old file, untouched
+    assert path.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert r.user_labels() == s.user_labels() and r.classes == s.classes
+    assert r.can_redo and r.redo() and r.user_labels()[9] == 3   # the undo history too
+    assert read_v1(backup).user_index().tolist() == s.to_data().user_index().tolist()
+    pl.LabelSession.load(path, manifold)            # a store now: converted once only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.h5", "labels.h5.v1-backup"]
+
+
+def test_label_file_of_the_earlier_release_reads(tmp_path):
+    # written by the HDF5 writer before the store existed (tests/data/labels_v1.h5)
+    d = read_label_file(DATA / "labels_v1.h5")
+    assert d.classes.names == ["Single", "Multiple", "Water", "Background"]
+    assert d.user_index()[:12].tolist() == [0, 0, 0, -1, -1, 1, -1, -1, -1, 2, 2, -1]
+    assert d.user_index()[20:22].tolist() == [3, 3]
+    assert [a.user for a in d.log.actions][:3] == ["alice", "alice", "bob"]
+    assert d.log.can_undo("alice") and d.method == "spreading"
+
+
+def test_stray_temporary_files_are_cleaned_on_open(manifold, tmp_path):
+    path = tmp_path / "labels.h5"
+    pl.LabelSession(manifold, path=path, user="x")
+    strays = [tmp_path / f".labels.h5.{k}.tmp" for k in ("a1b2", "c3d4", "e5f6")]
+    for p in strays:
+        p.write_bytes(b"half a file")
+    busy = tmp_path / ".labels.h5.busy.tmp"          # another process is writing this one
+    busy.write_bytes(b"")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+         "fcntl.lockf(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
+         str(busy)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    other = tmp_path / ".other.h5.x.tmp"
+    other.write_bytes(b"")
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        pl.LabelSession.load(path, manifold)
+    finally:
+        holder.communicate("")
+    assert not any(p.exists() for p in strays)
+    assert busy.exists() and other.exists()
+
+
+def _damage(path: Path, sql: str) -> None:
+    con = sqlite3.connect(path)
+    con.execute(sql)
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("sql, words", [
+    ("UPDATE meta SET value = '99' WHERE key = 'schema_version'", "schema_version 99"),
+    ("UPDATE actions SET kind = 'teleport' WHERE id = 0", "unknown action kind 'teleport'"),
+    ("UPDATE entries SET class_id = 77 WHERE action = 0", "class id 77"),
+    ("INSERT INTO entries VALUES (55, 1, 0, -1)", "names action 55"),
+    ("UPDATE entries SET row = 100000 WHERE action = 0", "row 100000"),
+    ("UPDATE actions SET kind = 'undo', ref = 5 WHERE id = 1", "table 'actions'"),
+])
+def test_damaged_store_is_one_line_exit_2(manifold, tmp_path, sql, words):
+    path = tmp_path / "labels.h5"
+    s = pl.LabelSession(manifold, path=path, user="x")
+    s.label([0, 1], "Single")
+    s.label([2], "Multiple")
+    _damage(path, sql)
+    with pytest.raises(pl.InputError, match=words):
+        pl.LabelSession.load(path, manifold)
+    for cmd in (["info", str(path)], ["export", str(path), "--format", "csv",
+                                      "-o", str(tmp_path / "out.csv")]):
+        p = subprocess.run([sys.executable, "-m", "psocake_labeler", *cmd],
+                           capture_output=True, text=True)
+        assert p.returncode == 2, (cmd, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1 and str(path) in p.stderr
+        assert "Traceback" not in p.stderr
+
+
+def test_damaged_old_file_is_one_line(tmp_path):
+    import h5py
+
+    path = tmp_path / "labels.h5"
+    path.write_bytes((DATA / "labels_v1.h5").read_bytes())
+    with h5py.File(path, "a") as f:
+        f["log/entries/class_id"][0] = 77
+    with pytest.raises(pl.InputError, match="class id 77"):
+        read_label_file(path)
+    with h5py.File(path, "a") as f:
+        f["log/entries/class_id"][0] = 0
+        f.attrs["schema_version"] = 99
+    with pytest.raises(pl.InputError, match="schema_version 99"):
+        read_label_file(path)

@@ -80,7 +80,7 @@ def test_new_store_on_a_full_disk_is_created_when_room_returns(manifold, small_d
 def test_dock_on_a_full_disk_says_so_and_saves_when_room_returns(qtbot, small_spi_run,
                                                                   small_disk):
     pytest.importorskip("pytestqt")
-    from psocake_standin import close_kept, isolated_row, keep, manifold_for
+    from psocake_standin import close_kept, isolated_rows, keep, manifold_for
     from pyqtgraph.Qt import QtCore
 
     from psocake_labeler.gui.hosts.standalone import StandaloneWindow
@@ -93,19 +93,22 @@ def test_dock_on_a_full_disk_says_so_and_saves_when_room_returns(qtbot, small_sp
             w.open(m, small_disk / "labels.h5")
         dock = w.dock
         assert dock.wait()
+        first, row = isolated_rows(dock.view, 2)
+        dock.select_rows([first])
+        qtbot.keyClick(dock, QtCore.Qt.Key.Key_1)   # saved from the dock's worker thread
+        assert dock.wait() and not dock.session.ahead
         filler = fill(small_disk)
-        row = isolated_row(dock.view)
         dock.select_rows([row])
         qtbot.keyClick(dock, QtCore.Qt.Key.Key_2)
         assert dock.wait()
         status = dock.controls.status.text()
         assert "nothing is lost" in status and "labels.h5" in status
-        assert dock.session.user_labels() == {row: 1} and dock.session.ahead
+        assert dock.session.user_labels() == {first: 0, row: 1} and dock.session.ahead
         filler.unlink()
         dock.store_watch.tick()                       # what the 5 s timer does
         assert dock.wait()
         assert "all labels saved" in dock.controls.status.text()
         again = pl.LabelSession.load(small_disk / "labels.h5", dock.session.manifold)
-        assert again.user_labels() == {row: 1}
+        assert again.user_labels() == {first: 0, row: 1}
     finally:
         close_kept()

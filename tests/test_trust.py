@@ -223,7 +223,7 @@ def test_propagate_carries_labels_onto_an_extended_manifold(spi_manifold, second
     assert "carried its" in text and str(out) in text
     assert hashlib.sha256(s.path.read_bytes()).hexdigest() == before
     big = pl.Manifold.load(bigger)
-    carried = pl.LabelSession.load(out, big)
+    carried = pl.LabelSession.load(out, big, user=s.user)   # undo history is per user
     assert carried.user_labels() == s.user_labels()        # old rows come first
     assert [a.kind for a in carried.log.actions] == [a.kind for a in s.log.actions]
     assert carried.can_redo

@@ -83,14 +83,15 @@ def connect(path: str | os.PathLike) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), synchronous=FULL.
 
     Opened read-only when the file is not writable for us (another user's store): SQLite
-    then reads it without rolling back a crashed writer's journal.
+    then reads it without rolling back a crashed writer's journal. Usable from any thread:
+    a session's calls come one at a time, from whichever worker thread the GUI runs them on.
     """
     p = Path(path)
+    args = {"timeout": BUSY_TIMEOUT, "isolation_level": None, "check_same_thread": False}
     if p.exists() and not os.access(p, os.W_OK):
-        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True,
-                              timeout=BUSY_TIMEOUT, isolation_level=None)
+        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, **args)
     else:
-        con = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT, isolation_level=None)
+        con = sqlite3.connect(str(p), **args)
     con.execute("PRAGMA synchronous=FULL")
     return con
 

@@ -52,6 +52,8 @@ class StoreSaving:
             return Path(path)
         if self.path is None:
             raise InputError("this session has no label file: give save() a path")
+        if self._save is None:     # a path given after the session was made: a new store
+            self._save = Autosave.create(self.path, self._d)
         if not self.flush():
             raise WriteError(self.save_error)
         return self.path

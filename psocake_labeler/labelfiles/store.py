@@ -19,11 +19,20 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..errors import InputError, NotHDF5Error, WriteError
+from ..errors import InputError, NotHDF5Error
 from ..io.atomic import atomic_path, clean_stray_temps
 from ..io.schema import SCHEMA_LABELS as SCHEMA
 from ..labelling.state import LabelData
-from .store_db import VERSION, connect, file_format, fill, read_store, schema_of
+from .store_db import (
+    VERSION,
+    as_os_error,
+    connect,
+    file_format,
+    fill,
+    read_store,
+    schema_of,
+    size_estimate,
+)
 from .store_v1 import read_v1
 
 BACKUP_SUFFIX = ".v1-backup"
@@ -73,14 +82,21 @@ def create_store(path: str | os.PathLike, data: LabelData, replace: bool = False
     Without ``replace`` an existing ``path`` is never touched (FileExistsError); with it the
     old file is replaced atomically (a crash leaves the old or the new one, whole).
     """
-    with atomic_path(path, exclusive=not replace) as tmp:
-        con = sqlite3.connect(str(tmp), isolation_level=None)
-        try:
-            con.execute("PRAGMA synchronous=FULL")
-            fill(con, data)
-        finally:
-            con.close()
+    with atomic_path(path, size_estimate(data), exclusive=not replace) as tmp:
+        build(tmp, data)
     return Path(path)
+
+
+def build(tmp: Path, data: LabelData) -> None:
+    """Write ``data`` into the new database ``tmp``; SQLite's errors become OSError."""
+    con = sqlite3.connect(str(tmp), isolation_level=None)
+    try:
+        con.execute("PRAGMA synchronous=FULL")
+        fill(con, data)
+    except sqlite3.Error as exc:
+        raise as_os_error(exc) from None
+    finally:
+        con.close()
 
 
 def write_label_file(path: str | os.PathLike, data: LabelData) -> None:
@@ -112,27 +128,18 @@ class _ConvertedMeanwhileError(Exception):
 def _convert_v1(p: Path) -> Path | None:
     data = read_v1(p)
     real = Path(os.path.realpath(p))
-    try:
-        with atomic_path(p) as tmp:
-            con = sqlite3.connect(str(tmp), isolation_level=None)
-            try:
-                con.execute("PRAGMA synchronous=FULL")
-                fill(con, data)
-            finally:
-                con.close()
+    if not os.access(real.parent, os.W_OK):
+        raise InputError(f"{p}: a label file of an earlier release, which must be converted "
+                         "to append to it, but its folder is not writable for you; copy it "
+                         "into a folder of yours and open the copy")
+    try:       # a full disk: atomic_path's one-line WriteError, the old file unchanged
+        with atomic_path(p, size_estimate(data)) as tmp:
+            build(tmp, data)
             backup = _claim_backup(real)
             if backup is None:
                 raise _ConvertedMeanwhileError
     except _ConvertedMeanwhileError:
         return None
-    except PermissionError:
-        raise InputError(f"{p}: a label file of an earlier release, which must be converted "
-                         "to append to it, but its folder is not writable for you; copy it "
-                         "into a folder of yours and open the copy") from None
-    except (OSError, sqlite3.Error) as exc:
-        raise WriteError(f"{p}: could not convert it into a label store ({exc}; about "
-                              f"{2 * p.stat().st_size // 1024 + 64} KiB of free space "
-                              "needed); nothing is lost: the file is unchanged") from None
     return backup
 
 

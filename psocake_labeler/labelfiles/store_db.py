@@ -15,6 +15,7 @@ bytes). Views ``readable_log`` and ``current_labels`` let the sqlite3 shell read
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sqlite3
@@ -124,6 +125,24 @@ def fill(con: sqlite3.Connection, data: LabelData) -> None:
     append_actions(con, data.log.actions)
     write_predictions(con, data)
     con.execute("COMMIT")
+
+
+def as_os_error(exc: sqlite3.Error) -> OSError:
+    """SQLite's error as the OSError it stands for (a full disk is ENOSPC), so that the
+    atomic writers turn it into their one-line WriteError."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    num = {sqlite3.SQLITE_FULL: errno.ENOSPC, sqlite3.SQLITE_PERM: errno.EACCES,
+           sqlite3.SQLITE_READONLY: errno.EROFS}.get(code, errno.EIO)
+    if num == errno.EIO and "full" in str(exc):
+        num = errno.ENOSPC
+    return OSError(num, str(exc))
+
+
+def size_estimate(data: LabelData) -> int:
+    """Bytes a new store of ``data`` takes, about (for the free-space check)."""
+    entries = sum(len(a.rows) for a in data.log.actions)
+    return (64 * 1024 + 48 * len(data.events) + 64 * entries + 96 * len(data.log.actions)
+            + int(data.scores.nbytes) + 16 * len(data.events))
 
 
 def set_meta(con: sqlite3.Connection, **values) -> None:

@@ -203,6 +203,12 @@ def test_damaged_old_file_is_one_line(tmp_path):
         f["log/entries/class_id"][0] = 77
     with pytest.raises(pl.InputError, match="class id 77"):
         read_label_file(path)
+    for cmd in (["info", path], ["export", path, "--format", "csv", "-o", tmp_path / "o.csv"],
+                ["merge", path, "-o", tmp_path / "m.h5"]):
+        p = subprocess.run([sys.executable, "-m", "psocake_labeler", *map(str, cmd)],
+                           capture_output=True, text=True)
+        assert p.returncode == 2 and "class id 77" in p.stderr, (cmd, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1
     with h5py.File(path, "a") as f:
         f["log/entries/class_id"][0] = 0
         f.attrs["schema_version"] = 99

@@ -30,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
     """Print the report; raise the file's problem (exit 2) after printing what is known."""
     from ..io import inspect_file
     from ..io.schema import sqlite_schema
+    from ..labelfiles.store import describe_store, is_our_label_file, read_label_file
 
     if os.path.isfile(args.file) and sqlite_schema(args.file) is not None:
-        from ..labelfiles.store import describe_store  # our label store (SQLite)
-
-        print("\n".join(describe_store(args.file)), flush=True)
+        print("\n".join(describe_store(args.file)), flush=True)   # our label store (SQLite)
         return 0
+    if os.path.isfile(args.file) and is_our_label_file(args.file):
+        read_label_file(args.file)   # an earlier release's label file: checked like any open
     report = inspect_file(args.file, sample=args.sample)
     try:
         print(report.text(), flush=True)

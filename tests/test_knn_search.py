@@ -57,6 +57,37 @@ def test_knn_equals_brute_force_without_structure():
     np.testing.assert_allclose(dist, ref_d, rtol=1e-9)
 
 
+def noise_through_a_curve(seed: int) -> np.ndarray:
+    """1000 rows of 200-D noise (unprunable) around a dense curve of 500 rows through its
+    centre (pruned), far from the origin, with duplicate noise rows."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((1000, 200))
+    t = np.linspace(-3, 3, 500)[:, None]
+    curve = np.sin(t * rng.normal(0, 1, 200)) + rng.normal(0, 0.01, (500, 200))
+    x = np.concatenate([noise, curve]) + 50.0
+    x[10:20] = x[3]
+    return x.astype(np.float32)
+
+
+def test_unprunable_rows_meet_every_column_once_per_tile(monkeypatch):
+    # Small tiles: the noise rows span many tiles of the symmetric pass, its bounds are
+    # tightened as tiles come in, and the noise rows meet the curve's rows (which the
+    # pruned search handles) in rectangular tiles; their nearest are often curve rows.
+    from psocake_labeler.neighbors import dense
+
+    monkeypatch.setattr(dense, "TILE", 128)
+    monkeypatch.setattr(dense, "KEEP", 2)
+    x = noise_through_a_curve(seed=8)
+    stats: dict = {}
+    idx, dist = knn(x, 9, stats=stats)
+    ref_i, ref_d = brute_force(x, x, 9, exclude_self=True)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-9, atol=1e-9)
+    assert (idx[:1000] >= 1000).any()  # noise rows found curve neighbours
+    assert 1000 * 1500 <= stats["pairs"] < 1500 * 1500  # both paths ran
+    assert idx[3].tolist() == list(range(10, 19)) and np.all(dist[3] == 0)
+
+
 def test_duplicates_are_neighbours_in_index_order():
     x = lifted_curve(1000, 300, seed=4)
     idx, dist = knn(x, 12)

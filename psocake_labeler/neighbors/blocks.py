@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 import numpy as np
 from scipy.cluster.vq import kmeans2, vq
+from threadpoolctl import threadpool_limits
 
 # Screening dimensions; data with at most 2x as many features are screened as they are.
 PROJECTION_DIM = 64
@@ -190,8 +191,15 @@ def projection_basis(local: np.ndarray, mean: np.ndarray, comm: object,
         # (x - mu)^T (x - mu) q without a centred copy of x: two rank-one corrections.
         y = local @ q - mu @ q
         b = comm.allreduce(local.T @ y - np.outer(mu, y.sum(axis=0)))
-        q = np.linalg.qr(np.asarray(b, dtype=np.float64))[0].astype(np.float32)
-    return comm.bcast(np.linalg.qr(q.astype(np.float64))[0], root=0)
+        q = _orthonormal(np.asarray(b, dtype=np.float64)).astype(np.float32)
+    return comm.bcast(_orthonormal(q.astype(np.float64)), root=0)
+
+
+def _orthonormal(b: np.ndarray) -> np.ndarray:
+    # One thread: a (d, 64) QR is milliseconds, but OpenBLAS's threads waiting for each
+    # other on a busy machine made each call 0.4-0.8 s.
+    with threadpool_limits(1):
+        return np.linalg.qr(b)[0]
 
 
 def to_wire(block: Block) -> tuple:

@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from .._parallel import available_cores
 from .blocks import Block
+from .dense import symmetric_candidates
 
 EPS = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)
@@ -104,8 +105,32 @@ def search(rows: Block, cols: Block, found: Neighbours, col_position: Callable,
             found.pairs += pairs
             if on_rows is not None:
                 on_rows(n_rows)
+    if ctx.deferred:
+        _search_dense(ctx, col_position, threads)
     if make_exact:
         _make_exact(rows, cols, found, col_position)
+
+
+def _search_dense(ctx: "_Context", col_position: Callable, threads: int) -> None:
+    """The rows of the clusters the balls could not prune, against all rows at once: each
+    tile of their symmetric distance matrix is computed once (:mod:`neighbors.dense`)."""
+    rows, found = ctx.rows, ctx.found
+    ctx.deferred.sort(key=lambda q: q[0].start)
+    pos = np.concatenate([np.arange(q[0].start, q[0].stop) for q in ctx.deferred])
+    limit = np.concatenate([q[1] for q in ctx.deferred])
+    bound = np.where(limit < np.finfo(np.float64).max, limit, np.inf)
+    r, c, val = symmetric_candidates(rows, pos, bound, found.k, threads)
+    found.pairs += len(pos) * len(rows.xsq)
+    order = np.argsort(r, kind="stable")
+    r, c, val = r[order], c[order], val[order]
+    # Merged by runs of consecutive rows (what the merge takes), a few thousand at a time.
+    breaks = np.flatnonzero(np.diff(pos) != 1) + 1
+    for run in np.split(pos, breaks):
+        for s in range(0, len(run), 4096):
+            c0, c1 = int(run[s]), int(run[min(s + 4096, len(run)) - 1]) + 1
+            lo, hi = np.searchsorted(r, [c0, c1])
+            _merge_rows(rows, rows, found, c0, c1, r[lo:hi] - c0, c[lo:hi], val[lo:hi],
+                        np.zeros(hi - lo, bool), col_position)
 
 
 class _Context:
@@ -116,6 +141,10 @@ class _Context:
         self.rows, self.cols, self.found, self.self_offset = rows, cols, found, self_offset
         self.scale = _error_scale(rows, cols)
         self.xsq_cols_max = float(cols.xsq.max(initial=0.0))
+        # A block searched against itself: its unprunable clusters wait for one symmetric
+        # pass (rows, bound of their k-th) instead of each meeting all columns alone.
+        self.symmetric = rows is cols and self_offset == 0
+        self.deferred: list[tuple[slice, np.ndarray]] = []
 
     def candidates(self, a: int) -> tuple:
         """(row, column position, squared distance, whether exact) of the candidates of
@@ -161,6 +190,10 @@ class _Context:
         if len(pos) > DENSE * len(cols.xsq):
             # The balls keep most columns (data without low-dimensional structure): screening
             # pair by pair would keep most pairs too. Brute force in float32 instead.
+            if self.symmetric:
+                self.deferred.append((sl, limit))
+                return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0),
+                        np.zeros(0, bool), 0)
             return self._dense(sl, parts, cols.positions(np.flatnonzero(done)), limit)
         if len(pos):
             bound = _sq_dist(rows.z[sl], rows.zsq[sl], cols.z[pos], cols.zsq[pos])

@@ -1,0 +1,153 @@
+"""Exact k-NN candidates of rows the screening cannot prune: each tile of the symmetric
+float32 distance matrix is computed once.
+
+Data without low-dimensional structure (noise, a high intrinsic dimension) leave most
+clusters after the ball test of :mod:`psocake_labeler.neighbors.search`. For those rows every
+column must be seen, and one GEMM per tile ``(I, J)``, ``J >= I``, serves both the rows of
+``I`` (their distances to ``J``) and the rows of ``J`` (the transpose): half the work of
+all pairs. Each row keeps the columns whose float32 value is under its bound ``T + err``
+(``T`` an upper bound of its k-th distance, ``err`` the float32 rounding bound); ``T``
+tightens as tiles come in. Finally the surviving candidates (about k per row) get float64
+values ``|a|^2 + |b|^2 - 2ab`` from one matrix-vector product per row, which the merge
+then treats like any float64 GEMM value (near ties recomputed exactly): the choice stays
+the brute-force one.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .blocks import Block
+
+EPS32 = float(np.finfo(np.float32).eps)
+# Rows (and columns) per tile: a tile's GEMM is efficient and its float32 values (4 MiB)
+# stay in cache for the comparisons that follow.
+TILE = 1024
+# A row tile's buffered candidates are pruned to its bound when they exceed this many per row.
+KEEP = 8
+
+
+class _Tile:
+    """Buffered candidates (local row, column position, float32 value) of one row tile."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.count = 0
+
+
+def symmetric_candidates(block: Block, rows: np.ndarray, bound: np.ndarray, k: int,
+                         threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates of the block's rows ``rows`` (positions, sorted) among all its rows.
+
+    ``bound`` (len(rows),) bounds each row's k-th squared distance from above (inf if
+    unknown). Returns ``(row position, column position, float64 GEMM-form squared
+    distance)``; among them are each row's k nearest.
+    """
+    c32, sq32 = block.centred32()
+    n, d = c32.shape
+    in_rows = np.zeros(n, dtype=bool)
+    in_rows[rows] = True
+    others = np.flatnonzero(~in_rows)
+    # |float32 value - distance| <= err (centring, products and sums in float32)
+    err = 8 * (d + 4) * EPS32 * (block.xsq[rows] + float(block.xsq.max(initial=0.0)))
+    lim = _up32(np.where(np.isfinite(bound), bound + err, np.inf))
+    cuts = np.arange(0, len(rows) + TILE, TILE).clip(max=len(rows))
+    cuts = np.unique(cuts)
+    ocuts = np.unique(np.arange(0, len(others) + TILE, TILE).clip(max=len(others)))
+    tiles = [_Tile(int(b - a)) for a, b in zip(cuts[:-1], cuts[1:])]
+    lock = threading.Lock()
+
+    def tile_pair(job: tuple[int, int, bool]) -> None:
+        i, j, other = job
+        ri = rows[cuts[i]:cuts[i + 1]]
+        cj = others[ocuts[j]:ocuts[j + 1]] if other else rows[cuts[j]:cuts[j + 1]]
+        dist = (c32[ri] * np.float32(-2.0)) @ c32[cj].T
+        dist += sq32[ri][:, None]
+        dist += sq32[cj][None, :]
+        if not other and i == j:
+            np.fill_diagonal(dist, np.inf)  # a row is not its own neighbour
+        li = lim[cuts[i]:cuts[i + 1]]
+        r, c = np.nonzero(dist <= li[:, None])
+        got = [(i, r, cj[c], dist[r, c])]
+        if not other and i != j:
+            lj = lim[cuts[j]:cuts[j + 1]]
+            c, r = np.nonzero(dist <= lj[None, :])
+            got.append((j, r, ri[c], dist[c, r]))
+        with lock:
+            for t, r, c, v in got:
+                tiles[t].parts.append((r, c, v))
+                tiles[t].count += len(r)
+                if tiles[t].count > KEEP * max(k, 16) * tiles[t].n_rows:
+                    _prune(tiles[t], lim[cuts[t]:cuts[t + 1]], err[cuts[t]:cuts[t + 1]], k)
+
+    jobs = [(i, j, False) for i in range(len(tiles)) for j in range(i, len(tiles))]
+    jobs += [(i, j, True) for i in range(len(tiles)) for j in range(len(ocuts) - 1)]
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(tile_pair, jobs))
+        out = []
+        for t, tile in enumerate(tiles):
+            _prune(tile, lim[cuts[t]:cuts[t + 1]], err[cuts[t]:cuts[t + 1]], k)
+            r, c, _ = tile.parts[0] if tile.parts else (np.zeros(0, np.int64),) * 3
+            out.append((rows[cuts[t] + r], c.astype(np.int64)))
+        r = np.concatenate([o[0] for o in out])
+        c = np.concatenate([o[1] for o in out])
+        val = _float64_values(block, r, c, pool, threads)
+    return r, c, val
+
+
+def _up32(x: np.ndarray) -> np.ndarray:
+    """float32 values no smaller than ``x`` (a bound must not shrink by rounding)."""
+    y = np.asarray(x, dtype=np.float32)
+    return np.where(y < x, np.nextafter(y, np.float32(np.inf)), y).astype(np.float32)
+
+
+def _prune(tile: _Tile, lim: np.ndarray, err: np.ndarray, k: int) -> None:
+    """Tighten the rows' bounds from their buffered candidates and drop those above them.
+
+    The k-th smallest float32 value among a row's candidates (distinct columns) plus
+    ``err`` bounds its k-th distance from above; a column can then be among the k nearest
+    only if its float32 value is within ``err`` of that bound.
+    """
+    if not tile.parts:
+        return
+    r, c, v = (np.concatenate(q) for q in zip(*tile.parts))
+    counts = np.bincount(r, minlength=tile.n_rows)
+    full = counts >= k
+    if full.any():
+        order = np.argsort(r, kind="stable")
+        r, c, v = r[order], c[order], v[order]
+        width = int(counts.max())
+        slot = np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
+        mat = np.full((tile.n_rows, width), np.inf, dtype=np.float32)
+        mat[r, slot] = v
+        kth = np.partition(mat[full], k - 1, axis=1)[:, k - 1].astype(np.float64)
+        lim[full] = np.minimum(lim[full], _up32(kth + 2 * err[full]))
+    keep = v <= lim[r]
+    tile.parts = [(r[keep], c[keep], v[keep])]
+    tile.count = int(keep.sum())
+
+
+def _float64_values(block: Block, r: np.ndarray, c: np.ndarray, pool: ThreadPoolExecutor,
+                    threads: int) -> np.ndarray:
+    """``|a|^2 + |b|^2 - 2ab`` in float64 of the centred rows, one matrix-vector product
+    per row: the error of a float64 GEMM value, for about k columns per row."""
+    c64 = np.subtract(block.raw, block.mean, dtype=np.float64)
+    order = np.argsort(r, kind="stable")
+    r_sorted, c_sorted = r[order], c[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(r_sorted)) + 1, [len(r)]])
+    out = np.empty(len(r))
+
+    def run(span: range) -> None:
+        for g in span:
+            lo, hi = starts[g], starts[g + 1]
+            row, cols = r_sorted[lo], c_sorted[lo:hi]
+            dots = c64[cols] @ c64[row]
+            out[order[lo:hi]] = block.xsq[row] + block.xsq[cols] - 2.0 * dots
+
+    groups = len(starts) - 1
+    step = -(-groups // max(1, threads))
+    list(pool.map(run, [range(s, min(s + step, groups)) for s in range(0, groups, step)]))
+    return out

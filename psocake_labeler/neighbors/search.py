@@ -42,6 +42,8 @@ EPS32 = float(np.finfo(np.float32).eps)
 FIRST = 2
 # Above this fraction of the columns left by the balls, pairs are not screened one by one.
 DENSE = 0.5
+# Clusters of rows tried first: when none can be pruned, no other is tried.
+SAMPLE = 4
 # Threads searching clusters of rows side by side (None: the cores this process may use).
 THREADS: Optional[int] = None
 
@@ -100,6 +102,8 @@ def search(rows: Block, cols: Block, found: Neighbours, col_position: Callable,
         return c1 - c0, sum(g[4] for g in got)
 
     threads = threads or THREADS or available_cores()
+    if ctx.symmetric and _all_unprunable(ctx, clusters):
+        tasks = []  # every row goes to the symmetric pass; no ball test is worth its cost
     with threadpool_limits(1), ThreadPoolExecutor(max_workers=threads) as pool:
         for n_rows, pairs in pool.map(run, tasks):
             found.pairs += pairs
@@ -107,8 +111,29 @@ def search(rows: Block, cols: Block, found: Neighbours, col_position: Callable,
                 on_rows(n_rows)
     if ctx.deferred:
         _search_dense(ctx, col_position, threads)
+        if on_rows is not None and not tasks:
+            on_rows(len(rows.xsq))
     if make_exact:
         _make_exact(rows, cols, found, col_position)
+
+
+def _all_unprunable(ctx: "_Context", clusters: list[int]) -> bool:
+    """Whether a sample of clusters of rows all fail the ball test (then every cluster is
+    deferred to the symmetric pass, its k-th unknown)."""
+    if len(clusters) < 4 * SAMPLE:
+        return False
+    sample = [clusters[i] for i in np.linspace(0, len(clusters) - 1, SAMPLE).astype(int)]
+    with threadpool_limits(1):
+        for a in sample:
+            ctx.candidates(a)
+    if len(ctx.deferred) < len(sample):
+        ctx.deferred.clear()
+        return False
+    rows = ctx.rows
+    ctx.deferred[:] = [(slice(int(rows.starts[a]), int(rows.starts[a + 1])),
+                        np.full(int(rows.starts[a + 1] - rows.starts[a]), np.inf))
+                       for a in clusters]
+    return True
 
 
 def _search_dense(ctx: "_Context", col_position: Callable, threads: int) -> None:

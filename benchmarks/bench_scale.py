@@ -1,0 +1,228 @@
+"""A whole experiment on one manifold: every scale number of issue 14 in one run.
+
+    python benchmarks/bench_scale.py [--parts knn,build,propagate,extend,features,dock]
+        [--n 1000000] [--workdir /tmp/bench_scale] [--skip-sklearn] [--skip-pydiffmap]
+
+Parts (each timed step runs in a fresh Python process, so that its peak RSS is its own; the
+1-minute load average is printed beside every time, since the machine is shared):
+
+* ``knn``: 20,000 x 1,000 float32 features of a 5-D latent lifted by random Fourier
+  features plus noise (the k-NN cannot prune them): our k-NN (k = 64), one all-pairs
+  float32 GEMM ``X @ X.T``, ``build_manifold`` and pydiffmap
+  ``DiffusionMap.from_sklearn(n_evecs=10, k=64, epsilon="bgh", alpha=1.0)``; then the same
+  on the structured data of bench_diffusion.py (a 3-D latent), where the goal is >= 5x.
+* ``build``: ``build_manifold(X, n_components=10)`` of ``--n`` events x 40 features (three
+  classes, each a 4-D latent lifted to 40 features), with the time of each stage; the
+  manifold is cached in ``--workdir`` for the parts below.
+* ``propagate``: on that manifold, 300 labels, then the click: one more label with its
+  durable save (the label store), ``propagate`` warm-started, ``recommend(10)``; the
+  warm answer against the full solve; scikit-learn ``LabelSpreading`` on the coordinates.
+* ``extend``: ``--n // 10`` new events placed on the manifold (``Manifold.extend``).
+* ``features``: the features pass of a simulated run at 256 px against h5py's raw read of
+  the same blocks.
+* ``dock``: the Label Manifold dock opening the manifold, and its label-propagate-redraw
+  cycle (offscreen Qt).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("knn", "build", "propagate", "extend", "features", "dock")
+
+
+def peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def unprunable(n: int = 20000, dim: int = 1000, seed: int = 0) -> np.ndarray:
+    """A 5-D latent box lifted to ``dim`` features plus noise: distances concentrate, the
+    k-th neighbour is as far as a typical pair, and no bound prunes."""
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0, 6, (n, 5))
+    x = np.sin(z @ rng.normal(0, 1, (5, dim)) + rng.uniform(0, 2 * np.pi, dim))
+    return (x + rng.normal(0, 0.05, (n, dim))).astype(np.float32)
+
+
+def structured(n: int = 20000, dim: int = 1000, seed: int = 0) -> np.ndarray:
+    """bench_diffusion.py's array: a 3-D latent box lifted to ``dim`` features."""
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0, 1, (n, 3)) * [6.0, 6.0, 1.0]
+    x = np.sin(z @ rng.normal(0, 1.0, (3, dim)) + rng.uniform(0, 2 * np.pi, dim))
+    return (x + rng.normal(0, 0.05, (n, dim))).astype(np.float32)
+
+
+def experiment(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` events x 40 features: three classes, each a 4-D latent lifted to 40 features
+    by its own random Fourier features, plus noise. Returns (features, class)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = np.empty((n, 40), dtype=np.float32)
+    for c in range(3):
+        rows = np.flatnonzero(y == c)
+        z = rng.uniform(0, 2, (len(rows), 4))
+        w, b = rng.normal(0, 1, (4, 40)), rng.uniform(0, 2 * np.pi, 40)
+        x[rows] = np.sin(z @ w + b) + rng.normal(0, 0.05, (len(rows), 40)) + c * 0.5
+    return x, y
+
+
+# ---- steps, each run in its own process by ``step`` --------------------------------------
+
+def step_knn_ours(data: str) -> dict:
+    from psocake_labeler.neighbors import knn
+
+    x = globals()[data]()
+    stats: dict = {}
+    t = time.perf_counter()
+    knn(x, 64, stats=stats)
+    return {"time": time.perf_counter() - t, "pairs": stats["pairs"] / stats["all_pairs"]}
+
+
+def step_gemm(data: str) -> dict:
+    x = globals()[data]()
+    t = time.perf_counter()
+    g = x @ x.T  # the N x N result is made on purpose: one all-pairs float32 GEMM
+    return {"time": time.perf_counter() - t, "check": float(g[0, 0])}
+
+
+def step_build_small(data: str) -> dict:
+    import psocake_labeler as pl
+
+    x = globals()[data]()
+    t = time.perf_counter()
+    m = pl.build_manifold(x, n_components=10, knn=64, alpha=1.0)
+    return {"time": time.perf_counter() - t, "vals": m.eigenvalues[:5].tolist()}
+
+
+def step_pydiffmap(data: str) -> dict:
+    from pydiffmap.diffusion_map import DiffusionMap
+
+    x = globals()[data]().astype(np.float64)
+    t = time.perf_counter()
+    dm = DiffusionMap.from_sklearn(n_evecs=10, k=64, epsilon="bgh", alpha=1.0)
+    dm.fit(x)
+    return {"time": time.perf_counter() - t, "vals": np.real(dm.evals[:5]).tolist()}
+
+
+def manifold_path(workdir: str, n: int) -> Path:
+    return Path(workdir) / f"experiment_{n}.h5"
+
+
+def step_build(workdir: str, n: str) -> dict:
+    """build_manifold of the experiment array, with the time of each stage; saved for the
+    parts below."""
+    import psocake_labeler as pl
+
+    x, y = experiment(int(n))
+    marks: dict = {}
+    t0 = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        marks.setdefault(f"{stage} start", time.perf_counter() - t0)
+        marks[f"{stage} end"] = time.perf_counter() - t0
+
+    m = pl.build_manifold(x, n_components=10, knn=15, progress=progress)
+    total = time.perf_counter() - t0
+    m.save(manifold_path(workdir, int(n)))
+    np.save(Path(workdir) / f"experiment_{n}_truth.npy", y)
+    knn_end = marks.get("k-NN end", 0.0)
+    eig0, eig1 = marks.get("eigensolve start", knn_end), marks.get("eigensolve end", total)
+    return {"time": total, "knn": knn_end, "kernel": eig0 - knn_end, "eigensolve": eig1 - eig0,
+            "nnz": int(m.graph.nnz), "vals": m.eigenvalues[:4].tolist()}
+
+
+STEPS = {name[5:]: fn for name, fn in list(globals().items()) if name.startswith("step_")}
+
+
+def run_step(name: str, *args: str) -> dict:
+    """``STEPS[name](*args)`` in a fresh Python process; its result, peak RSS and the load
+    average before it started."""
+    before = load()
+    cmd = [sys.executable, __file__, "--step", name, "--", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"step {name} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["load"] = before
+    return out
+
+
+def line(label: str, r: dict, extra: str = "") -> None:
+    print(f"  {label:44s} {r['time']:8.2f} s  cpu {r['cpu']:7.1f} s  peak {r['peak']:5.2f} GiB"
+          f"  (load {r['load']:.1f}){extra}", flush=True)
+
+
+def part_knn(args: argparse.Namespace) -> None:
+    print("\n== k-NN: unprunable 20,000 x 1,000 (5-D latent + noise), k = 64 ==")
+    res = {}
+    for name in ("knn_ours", "gemm", "build_small", "pydiffmap"):
+        if name == "pydiffmap" and args.skip_pydiffmap:
+            continue
+        res[name] = r = run_step(name, "unprunable")
+        extra = f"  ({r['pairs']:.1%} of pairs in full)" if "pairs" in r else ""
+        line({"knn_ours": "our k-NN", "gemm": "one float32 GEMM X @ X.T",
+              "build_small": "build_manifold (k-NN + kernel + eigensolve)",
+              "pydiffmap": "pydiffmap from_sklearn"}[name], r, extra)
+    print(f"  k-NN / GEMM = {res['knn_ours']['time'] / res['gemm']['time']:.2f}x (goal <= 1)")
+    if "pydiffmap" in res:
+        print(f"  pydiffmap / build_manifold = "
+              f"{res['pydiffmap']['time'] / res['build_small']['time']:.2f}x (goal >= 2)")
+    print("\n== structured 20,000 x 1,000 (3-D latent, bench_diffusion.py), k = 64 ==")
+    ours = run_step("build_small", "structured")
+    line("build_manifold", ours)
+    r = run_step("knn_ours", "structured")
+    line("our k-NN", r, f"  ({r['pairs']:.1%} of pairs in full)")
+    if not args.skip_pydiffmap:
+        theirs = run_step("pydiffmap", "structured")
+        line("pydiffmap from_sklearn", theirs)
+        print(f"  pydiffmap / build_manifold = {theirs['time'] / ours['time']:.2f}x (goal >= 5)")
+
+
+def part_build(args: argparse.Namespace) -> None:
+    print(f"\n== build_manifold of {args.n:,} x 40 features (3 classes of 4-D latents), "
+          "knn=15, 10 components ==")
+    r = run_step("build", args.workdir, str(args.n))
+    line("build_manifold", r, f"  (goal < 180 s, < 4 GiB)")
+    print(f"    k-NN {r['knn']:.1f} s, kernel + bandwidth + links {r['kernel']:.1f} s, "
+          f"eigensolve {r['eigensolve']:.1f} s; graph nnz {r['nnz']:,}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default=",".join(PARTS))
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--workdir", default="/tmp/bench_scale")
+    ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument("--skip-pydiffmap", action="store_true")
+    ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    ap.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.step:
+        out = STEPS[args.step](*args.rest)
+        out["peak"] = peak_gib()
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        out["cpu"] = use.ru_utime + use.ru_stime
+        print(json.dumps(out))
+        return
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    print(f"bench_scale: {os.cpu_count()} cores, load {load():.1f}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    for part in args.parts.split(","):
+        globals()[f"part_{part}"](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,8 @@ from scipy.sparse.csgraph import connected_components
 
 from ..embedding.kernel import LINK_WEIGHT  # tells the links between graph pieces
 from ..errors import ConvergenceWarning
+from .local import local_update
+from .products import SplitProduct
 
 MatVec = Callable[[np.ndarray], np.ndarray]
 
@@ -45,6 +47,7 @@ class GraphInfo:
     normalised: sp.csr_matrix | None = None   # D^-1/2 W D^-1/2, made on first use
     piece: np.ndarray | None = None       # (N,) piece id: component once links are cut
     links: np.ndarray | None = None       # (L, 2) piece ids joined by each link edge
+    product: SplitProduct | None = None   # fast product with ``normalised``, made with it
 
     def matches(self, graph: sp.spmatrix) -> bool:
         """Cheap check that ``graph`` is (very probably) the graph this was made from."""
@@ -199,10 +202,19 @@ def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha:
                              1.0 / np.sqrt(np.maximum(info.degree, 1e-300)), 0.0)
         scale = sp.diags(dinv_sqrt)
         info.normalised = (scale @ graph @ scale).tocsr()
-    s_mat = info.normalised
+    if info.product is None:
+        info.product = SplitProduct(info.normalised)  # float32, all cores (products.py)
+    product = info.product
+    if x0 is not None and ax0 is not None and y0 is not None:
+        # A click changes a few rows of Y: solved near them first (local.py).
+        got = local_update(info.normalised, alpha, y, x0, ax0, y0, tol)
+        if got is not None:
+            if got[2]:
+                return got[0], got[1]
+            x0, ax0, y0 = got[0], got[1], y  # the rest to the full solve's criterion
 
     def matvec(f: np.ndarray) -> np.ndarray:
-        return f - alpha * (s_mat @ f)
+        return f - alpha * product(f)
 
     x, _, ax = block_pcg(matvec, y, x0, np.ones(info.n), tol=tol, ax0=ax0, b0=y0)
     return x, ax

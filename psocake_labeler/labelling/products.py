@@ -1,0 +1,58 @@
+"""Sparse products of the propagation solvers, fast enough for a click at 10^6 events.
+
+One conjugate-gradient iteration is one product of the (N, N) graph matrix with the
+class columns still iterating; at 10^6 events and ~25 M non-zeros scipy's product takes
+tens of milliseconds on one core. :class:`SplitProduct` keeps a float32 copy of the matrix
+in row blocks and multiplies the blocks on all cores at once (scipy's product releases the
+GIL): half the memory traffic, and every core. float32 values carry a relative error of
+~1e-7, far below the solvers' stopping tolerance (1e-2 relative residual); the matrix stays
+exactly symmetric (``S_ij`` and ``S_ji`` are the same float64, so the same float32).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._parallel import available_cores
+
+#: Below this many non-zeros the plain float64 product is used (threads would not pay).
+SPLIT_NNZ = 2_000_000
+
+_POOL: Optional[ThreadPoolExecutor] = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=available_cores(),
+                                   thread_name_prefix="propagation-product")
+    return _POOL
+
+
+class SplitProduct:
+    """``matrix @ x`` for (N,) or (N, c) float64 ``x``, by float32 row blocks on all cores."""
+
+    def __init__(self, matrix: sp.csr_matrix, parts: Optional[int] = None) -> None:
+        self.shape = matrix.shape
+        self.plain = matrix.nnz < SPLIT_NNZ
+        if self.plain:
+            self.blocks = [matrix]
+            return
+        parts = parts or available_cores()
+        m32 = matrix.astype(np.float32)
+        # Row blocks of equal non-zeros: each core gets the same work.
+        edges = np.searchsorted(m32.indptr, np.linspace(0, m32.nnz, parts + 1)).clip(
+            0, matrix.shape[0])
+        edges[0], edges[-1] = 0, matrix.shape[0]
+        self.edges = edges
+        self.blocks = [m32[a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.plain:
+            return self.blocks[0] @ x
+        x32 = np.asarray(x, dtype=np.float32)
+        parts = list(_pool().map(lambda blk: blk @ x32, self.blocks))
+        return np.concatenate(parts).astype(np.float64)

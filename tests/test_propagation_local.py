@@ -66,3 +66,16 @@ def test_warm_click_equals_a_tight_full_solve(cloud):
     agree_cold = np.mean(cold.predicted == tight_pred)
     assert agree_warm >= agree_cold - 0.002 and agree_warm > 0.99
     assert warm.predicted[rows[-1]] == classes[-1]
+
+
+def test_recommend_from_the_best_few_thousand_picks_what_the_full_sort_picks(cloud,
+                                                                             monkeypatch):
+    from psocake_labeler.labelling import recommend as rec
+
+    g, _, rows, classes = cloud
+    p = propagate(g, rows, classes, 3)
+    fast = rec.recommend(g, p, rows, 10)
+    monkeypatch.setattr(rec, "HEAD_MIN", 10 ** 9)  # every candidate ranked: the full sort
+    full = rec.recommend(g, p, rows, 10)
+    np.testing.assert_array_equal(fast, full)
+    assert len(set(fast.tolist()) & set(rows.tolist())) == 0

@@ -188,8 +188,9 @@ def step_propagate(workdir: str, n: str) -> dict:
 def step_sklearn(workdir: str, n: str) -> dict:
     """scikit-learn LabelSpreading (knn kernel, 15 neighbours) on the diffusion coordinates
     with the same 301 labels."""
-    import psocake_labeler as pl
     from sklearn.semi_supervised import LabelSpreading
+
+    import psocake_labeler as pl
 
     m = pl.Manifold.load(manifold_path(workdir, int(n)))
     y = np.load(Path(workdir) / f"experiment_{n}_truth.npy")
@@ -279,7 +280,7 @@ def part_build(args: argparse.Namespace) -> None:
     print(f"\n== build_manifold of {args.n:,} x 40 features (3 classes of 4-D latents), "
           "knn=15, 10 components ==")
     r = run_step("build", args.workdir, str(args.n))
-    line("build_manifold", r, f"  (goal < 180 s, < 4 GiB)")
+    line("build_manifold", r, "  (goal < 180 s, < 4 GiB)")
     print(f"    k-NN {r['knn']:.1f} s, kernel + bandwidth + links {r['kernel']:.1f} s, "
           f"eigensolve {r['eigensolve']:.1f} s; graph nnz {r['nnz']:,}")
 

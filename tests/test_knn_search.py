@@ -114,3 +114,23 @@ def test_non_finite_features_are_refused_with_the_event_named():
     x[17, 3] = np.nan
     with pytest.raises(InputError, match="event 17"):
         knn(x, 5)
+
+
+def test_closest_pair_equals_brute_force_with_ties():
+    from psocake_labeler.neighbors.mpi import closest_pair
+
+    x = lifted_curve(1200, 40, seed=9)
+    a, b = x[:500], x[500:].copy()
+    b[300] = a[123] + np.float32(1e-3)  # one pair far closer than the rest...
+    b[301] = b[300]                       # ...twice (a tie: the smaller j wins)
+    a[400] = a[123]                       # ...from two rows (a tie: the smaller i wins)
+    i, j, d = closest_pair(a, b)
+    ref_i, ref_d = brute_force(a, b, 1, exclude_self=False)
+    best = int(np.lexsort((np.arange(len(a)), ref_d[:, 0]))[0])
+    assert (i, j) == (best, int(ref_i[best, 0])) == (123, 300)
+    assert d == pytest.approx(ref_d[best, 0], rel=1e-9)
+    # No planted pair: the nearest of the sample need not be the answer.
+    i, j, d = closest_pair(x[:600], x[600:])
+    ref_i, ref_d = brute_force(x[:600], x[600:], 1, exclude_self=False)
+    best = int(np.lexsort((np.arange(600), ref_d[:, 0]))[0])
+    assert (i, j) == (best, int(ref_i[best, 0]))

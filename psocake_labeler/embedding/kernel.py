@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import InputError
-from ..neighbors.mpi import knn_query
+from ..neighbors.mpi import closest_pair
 
 # The weight of a link between two pieces of the k-NN graph: a bandwidth equal to the link's
 # own length. Propagation recognises the links by it (labelling/solvers.py).
@@ -158,10 +158,9 @@ def link_components(graph: sp.csr_matrix, features: np.ndarray) -> tuple[sp.csr_
         for c in np.argsort(-sizes, kind="stable")[1:]:
             inside = np.flatnonzero(lab == c)
             outside = np.flatnonzero(lab != c)
-            j, d = knn_query(feats[inside], feats[outside], 1)
-            best = int(np.lexsort((inside, d[:, 0]))[0])
+            best, j, _ = closest_pair(feats[inside], feats[outside])
             rows.append(int(inside[best]))
-            cols.append(int(outside[j[best, 0]]))
+            cols.append(int(outside[j]))
         link = sp.csr_matrix((np.full(len(rows), LINK_WEIGHT), (rows, cols)),
                              shape=graph.shape)
         graph = graph.maximum(link).maximum(link.T).tocsr()

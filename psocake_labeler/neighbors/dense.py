@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -89,7 +91,7 @@ def symmetric_candidates(block: Block, rows: np.ndarray, bound: np.ndarray, k: i
     jobs += [(i, j, True) for i in range(len(tiles)) for j in range(len(ocuts) - 1)]
     with threadpool_limits(1), ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(tile_pair, jobs))
-        del left, right, right_o
+        left = right = right_o = None  # freed before the float64 values
         out = []
         for t, tile in enumerate(tiles):
             _prune(tile, lim[cuts[t]:cuts[t + 1]], err[cuts[t]:cuts[t + 1]], k)
@@ -114,6 +116,26 @@ def _augmented(block: Block, pos: np.ndarray) -> np.ndarray:
     out[:, -2] = np.einsum("ij,ij->i", x, x)
     out[:, -1] = 1.0
     return out
+
+
+def all_unprunable(ctx: Any, clusters: list[int], sample_size: int) -> bool:
+    """Whether ``sample_size`` clusters of rows of the search context ``ctx`` (spread over
+    ``clusters``) all fail the ball test; then every cluster is deferred to the symmetric
+    pass, its k-th unknown (``ctx.deferred``)."""
+    if len(clusters) < 4 * sample_size:
+        return False
+    sample = [clusters[i] for i in np.linspace(0, len(clusters) - 1, sample_size).astype(int)]
+    with threadpool_limits(1):
+        for a in sample:
+            ctx.candidates(a)
+    if len(ctx.deferred) < len(sample):
+        ctx.deferred.clear()
+        return False
+    rows = ctx.rows
+    ctx.deferred[:] = [(slice(int(rows.starts[a]), int(rows.starts[a + 1])),
+                        np.full(int(rows.starts[a + 1] - rows.starts[a]), np.inf))
+                       for a in clusters]
+    return True
 
 
 def _up32(x: np.ndarray) -> np.ndarray:

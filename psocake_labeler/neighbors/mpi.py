@@ -175,17 +175,54 @@ def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
     if not 1 <= k <= len(ref):
         raise InputError(f"k={k} needs 1 <= k <= number of manifold events ({len(ref)})")
     _check_finite(q, 0)
-    mean = ref.mean(axis=0, dtype=np.float64)
-    basis = projection_basis(ref, mean, SerialComm())
-    cols = make_block(ref, np.arange(len(ref)), mean, basis)
-    # Queries are not reference rows: their "global index" starts past the reference.
-    rows = make_block(q, np.arange(len(ref), len(ref) + len(q)), mean, basis)
-    found = Neighbours(len(q), k)
-    done = [0]
+    return _Reference(ref).query(q, k, progress=progress)
 
-    def on_rows(n_rows: int) -> None:
-        done[0] += n_rows
-        report(progress, "k-NN query", done[0], len(q))
 
-    search(rows, cols, found, position_lookup(cols, len(ref), 0), None, on_rows=on_rows)
-    return _in_caller_order(rows, found)
+class _Reference:
+    """Reference rows clustered once for several queries."""
+
+    def __init__(self, ref: np.ndarray) -> None:
+        self.n = len(ref)
+        self.mean = ref.mean(axis=0, dtype=np.float64)
+        self.basis = projection_basis(ref, self.mean, SerialComm())
+        self.cols = make_block(ref, np.arange(len(ref)), self.mean, self.basis)
+
+    def query(self, q: np.ndarray, k: int, bound: Optional[float] = None,
+              progress: Optional[ProgressCallback] = None) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest references of each row of ``q``; with ``bound``, only those within
+        that squared distance (others: index -1), which prunes nearly everything else."""
+        # Queries are not reference rows: their "global index" starts past the reference.
+        rows = make_block(q, np.arange(self.n, self.n + len(q)), self.mean, self.basis)
+        found = Neighbours(len(q), k)
+        if bound is not None:
+            found.d[:] = bound  # a neighbour "at the bound", replaced by anything nearer
+            found.exact[:] = True
+        done = [0]
+
+        def on_rows(n_rows: int) -> None:
+            done[0] += n_rows
+            report(progress, "k-NN query", done[0], len(q))
+
+        search(rows, self.cols, found, position_lookup(self.cols, self.n, 0), None,
+               on_rows=on_rows)
+        return _in_caller_order(rows, found)
+
+
+def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
+    """``(i, j, distance)`` of the closest pair of a row of ``a`` and a row of ``b``; ties
+    to the smallest ``i``, then ``j``: what ``knn_query(a, b, 1)`` and a minimum give.
+
+    The nearest of a spread-out sample of ``a`` bounds the answer, and the exact search of
+    all of ``a`` then skips every cluster farther than that bound: the cost is that of the
+    rows near ``b``, not of a full query.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    ref = _Reference(np.ascontiguousarray(b, dtype=np.float32))
+    sample = np.unique(np.linspace(0, len(a) - 1, min(len(a), 256)).astype(np.int64))
+    _, d = ref.query(a[sample], 1)
+    # Strictly above the sample's best squared distance (the square of a rounded root).
+    bound = float(d.min()) ** 2 * (1 + 1e-9) + 1e-300
+    idx, dist = ref.query(a, 1, bound=bound)
+    hit = np.flatnonzero(idx[:, 0] >= 0)
+    best = int(hit[np.lexsort((hit, dist[hit, 0]))[0]])
+    return best, int(idx[best, 0]), float(dist[best, 0])

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from .._parallel import available_cores
 from .blocks import Block
-from .dense import symmetric_candidates
+from .dense import all_unprunable, symmetric_candidates
 
 EPS = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)
@@ -102,7 +102,7 @@ def search(rows: Block, cols: Block, found: Neighbours, col_position: Callable,
         return c1 - c0, sum(g[4] for g in got)
 
     threads = threads or THREADS or available_cores()
-    if ctx.symmetric and _all_unprunable(ctx, clusters):
+    if ctx.symmetric and all_unprunable(ctx, clusters, SAMPLE):
         tasks = []  # every row goes to the symmetric pass; no ball test is worth its cost
     with threadpool_limits(1), ThreadPoolExecutor(max_workers=threads) as pool:
         for n_rows, pairs in pool.map(run, tasks):
@@ -117,26 +117,7 @@ def search(rows: Block, cols: Block, found: Neighbours, col_position: Callable,
         _make_exact(rows, cols, found, col_position)
 
 
-def _all_unprunable(ctx: "_Context", clusters: list[int]) -> bool:
-    """Whether a sample of clusters of rows all fail the ball test (then every cluster is
-    deferred to the symmetric pass, its k-th unknown)."""
-    if len(clusters) < 4 * SAMPLE:
-        return False
-    sample = [clusters[i] for i in np.linspace(0, len(clusters) - 1, SAMPLE).astype(int)]
-    with threadpool_limits(1):
-        for a in sample:
-            ctx.candidates(a)
-    if len(ctx.deferred) < len(sample):
-        ctx.deferred.clear()
-        return False
-    rows = ctx.rows
-    ctx.deferred[:] = [(slice(int(rows.starts[a]), int(rows.starts[a + 1])),
-                        np.full(int(rows.starts[a + 1] - rows.starts[a]), np.inf))
-                       for a in clusters]
-    return True
-
-
-def _search_dense(ctx: "_Context", col_position: Callable, threads: int) -> None:
+def _search_dense(ctx: _Context, col_position: Callable, threads: int) -> None:
     """The rows of the clusters the balls could not prune, against all rows at once: each
     tile of their symmetric distance matrix is computed once (:mod:`neighbors.dense`)."""
     rows, found = ctx.rows, ctx.found

@@ -32,6 +32,7 @@ from ..io.outputs import check_output as check_output_kind
 from ..io.schema import SCHEMA_MANIFOLD as SCHEMA
 from ..io.schema import file_kind, kind_words
 from ..progress import ProgressCallback
+from .checks import check_finite, check_graph, check_new_events, check_shapes, parse_params
 
 SCHEMA_VERSION = 1
 
@@ -158,19 +159,27 @@ class Manifold:
 
     @classmethod
     def _read(cls, f: h5py.File) -> Manifold:
+        path = Path(f.filename)
+        n = check_shapes(f, path)   # from the headers, before anything is allocated
+        params = parse_params(path, f.attrs["params"])
         g = f["graph"]
-        graph = sp.csr_matrix((g["data"][()], g["indices"][()], g["indptr"][()]),
-                              shape=tuple(int(s) for s in g.attrs["shape"]))
+        indptr, indices, data = g["indptr"][()], g["indices"][()], g["data"][()]
+        check_graph(path, indptr, indices, data, n)
+        graph = sp.csr_matrix((data, indices, indptr), shape=(n, n))
         transform = None
         if "transform" in f:
             from ..features import FeatureTransform
 
             transform = FeatureTransform.load(f["transform"])
-        return cls(coords=f["coords"][()], eigenvalues=f["eigenvalues"][()],
+        arrays = {"coords": f["coords"][()], "eigenvalues": f["eigenvalues"][()],
+                  "density": f["density"][()],
+                  "bandwidth_floor": f["bandwidth_floor"][()] if "bandwidth_floor" in f
+                  else None}
+        check_finite(path, arrays)
+        return cls(coords=arrays["coords"], eigenvalues=arrays["eigenvalues"],
                    events=event_table_from_h5(f["events"][()]), graph=graph,
-                   features=f["features"][()], transform=transform,
-                   params=json.loads(f.attrs["params"]), density=f["density"][()],
-                   floor=f["bandwidth_floor"][()] if "bandwidth_floor" in f else None)
+                   features=f["features"][()], transform=transform, params=params,
+                   density=arrays["density"], floor=arrays["bandwidth_floor"])
 
     # -- out of sample ---------------------------------------------------------------------
     def extend(self, run_or_array: Any, progress: Optional[ProgressCallback] = None
@@ -222,8 +231,9 @@ class Manifold:
         from ..features import compute_features
 
         run = as_run(data)
-        feats, _ = compute_features(run, transform=self.transform, progress=progress)
         events = np.asarray(run.event_table(), dtype=EVENT_DTYPE)
+        check_new_events(self.events, events)   # before the features are computed
+        feats, _ = compute_features(run, transform=self.transform, progress=progress)
         return np.asarray(feats, dtype=np.float32), events
 
 

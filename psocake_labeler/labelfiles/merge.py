@@ -161,6 +161,13 @@ def read_label_set(path: str | os.PathLike, run: int | None = None,
         raw = read_psocake_json(p)
     else:
         labels, _prop = read_psocake_h5(p)
+        # codes past the known classes are kept as "class k" up to Psocake's usual 9
+        known = max(len(class_names), 9)
+        if len(labels) and labels.max() > known:
+            ev = int(np.argmax(labels > known))
+            raise LayoutError(f"{p}: dataset /labels holds class code {int(labels[ev])} at "
+                              f"event {ev}, but {len(class_names)} classes are known "
+                              f"({', '.join(class_names)}); give the class names in order")
         raw = {}
         for ev in np.flatnonzero(labels > 0):
             k = int(labels[ev])

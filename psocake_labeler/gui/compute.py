@@ -15,7 +15,13 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from ..errors import InputError
+
 PROGRESS = re.compile(r"^(?P<stage>[^:\n]+): (?P<done>\d+)/(?P<total>\d+)")
+# The batch script's last line: the job is over, with this exit code.
+DONE_MARKER = "psocake-labeler job finished, exit"
+_DONE = re.compile(rf"^{re.escape(DONE_MARKER)} (?P<code>\d+)\s*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def embed_command(runs: list[str], out: str, options: str = "") -> list[str]:
@@ -34,17 +40,37 @@ def mpiexec_command(runs: list[str], out: str, ranks: int, options: str = "") ->
     return cmd
 
 
+def check_job_values(runs: list[str], out: str, **names: str) -> None:
+    """Refuse newlines and control characters in any path or name of a job.
+
+    In a batch script a newline ends the line: a run path or a partition holding one would
+    put the rest on a line of its own, and bash would run it.
+    """
+    for what, value in [*((f"run {r!r}", r) for r in runs), ("output", out), *names.items()]:
+        if _CONTROL.search(str(value)):
+            raise InputError(f"{what.replace('_', ' ')} {str(value)!r}: holds a newline or "
+                             "control character; rename it (jobs refuse such names)")
+
+
 def sbatch_script(runs: list[str], out: str, ranks: int, partition: str = "",
                   account: str = "", options: str = "", hours: int = 2) -> str:
-    """A batch script for Slurm, as Psocake's own launchers submit their MPI jobs."""
+    """A batch script for Slurm, as Psocake's own launchers submit their MPI jobs.
+
+    Every value is quoted (``shlex.quote``) and none may hold a newline or a control
+    character. The job's last line in its log is :data:`DONE_MARKER` with the exit code:
+    the GUI decides by it, not by an output file that may have been there before.
+    """
+    check_job_values(runs, out, partition=partition, account=account, options=options)
+    q = shlex.quote
     lines = ["#!/bin/bash", "#SBATCH --job-name=psocake-labeler-embed",
-             f"#SBATCH --ntasks={ranks}", f"#SBATCH --time={hours:02d}:00:00",
-             f"#SBATCH --output={out}.log"]
+             f"#SBATCH --ntasks={int(ranks)}", f"#SBATCH --time={int(hours):02d}:00:00",
+             f"#SBATCH --output={q(out + '.log')}"]
     if partition:
-        lines.append(f"#SBATCH --partition={partition}")
+        lines.append(f"#SBATCH --partition={q(partition)}")
     if account:
-        lines.append(f"#SBATCH --account={account}")
+        lines.append(f"#SBATCH --account={q(account)}")
     lines.append("mpirun -n $SLURM_NTASKS " + shlex.join(embed_command(runs, out, options)))
+    lines += ["status=$?", f'echo "{DONE_MARKER} $status"', "exit $status"]
     return "\n".join(lines) + "\n"
 
 
@@ -66,6 +92,7 @@ class ComputeJob(QtCore.QObject):
         self._log_pos = 0
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self._poll)
+        self.poll_ms = 5000   # how often a batch job's log is read
 
     def start_local(self, command: list[str]) -> None:
         """Run the command here."""
@@ -96,7 +123,7 @@ class ComputeJob(QtCore.QObject):
             self.sigFinished.emit(False, f"embed failed (exit {code}): {tail}", self.out)
         elif self.mode == "sbatch":
             self.sigProgress.emit(f"queued as job {tail.strip()}", 0, 0)
-            self._timer.start(5000)
+            self._timer.start(self.poll_ms)
         else:
             self.sigFinished.emit(True, f"manifold written to {self.out}", self.out)
 
@@ -107,10 +134,17 @@ class ComputeJob(QtCore.QObject):
                 f.seek(self._log_pos)
                 self._lines(f.read())
                 self._log_pos = f.tell()
-        # outputs are written atomically: once the file exists, it is complete
-        if Path(self.out).exists():
-            self._timer.stop()
+        # the job's own last line decides: an output file may have been there before
+        done = next((m for m in map(_DONE.match, reversed(self.output[-5:])) if m), None)
+        if done is None:
+            return
+        self._timer.stop()
+        code = int(done["code"])
+        if code == 0:
             self.sigFinished.emit(True, f"manifold written to {self.out}", self.out)
+        else:
+            tail = "\n".join(line for line in self.output[-4:] if not _DONE.match(line))
+            self.sigFinished.emit(False, f"embed failed (exit {code}): {tail}", self.out)
 
     def cancel(self) -> None:
         """Stop the local process (a submitted batch job is left to Slurm's scancel)."""
@@ -130,7 +164,9 @@ class ComputeDialog(QtWidgets.QDialog):
         runs = host.run_paths() if host is not None else []
         folder = (host.manifold_dir() if host is not None else None) or Path.cwd()
         stem = Path(runs[0]).stem if runs else "manifold"
-        self.runs = QtWidgets.QLineEdit(" ".join(runs))
+        # one run per line: paths keep their spaces and quotes as they are
+        self.runs = QtWidgets.QPlainTextEdit("\n".join(runs))
+        self.runs.setFixedHeight(70)
         self.out = QtWidgets.QLineEdit(str(Path(folder) / f"{stem}.manifold.h5"))
         self.where = QtWidgets.QComboBox()
         self.where.addItems(["here (mpiexec)", "cluster (sbatch)"])
@@ -152,14 +188,23 @@ class ComputeDialog(QtWidgets.QDialog):
         box.rejected.connect(self.reject)
         form.addRow(box)
 
+    def run_list(self) -> list[str]:
+        """The Runs field, one path per line (empty lines skipped)."""
+        return [line for line in self.runs.toPlainText().splitlines() if line.strip()]
+
     def start(self) -> None:
-        runs = shlex.split(self.runs.text())
+        runs = self.run_list()
         if not runs:
             QtWidgets.QMessageBox.warning(self, "Compute manifold", "give at least one run file")
             return
-        job = start_job(self.dock, runs, self.out.text(), self.ranks.value(),
-                        sbatch=self.where.currentIndex() == 1, partition=self.partition.text(),
-                        account=self.account.text(), options=self.options.text())
+        try:
+            job = start_job(self.dock, runs, self.out.text(), self.ranks.value(),
+                            sbatch=self.where.currentIndex() == 1,
+                            partition=self.partition.text(), account=self.account.text(),
+                            options=self.options.text())
+        except InputError as exc:   # a newline in a path or name: say so, start nothing
+            QtWidgets.QMessageBox.warning(self, "Compute manifold", str(exc))
+            return
         self.dock.compute_job = job
         self.accept()
 
@@ -167,6 +212,7 @@ class ComputeDialog(QtWidgets.QDialog):
 def start_job(dock, runs: list[str], out: str, ranks: int, sbatch: bool = False,
               partition: str = "", account: str = "", options: str = "") -> ComputeJob:
     """Start an embed job whose progress shows in the dock and whose result the dock opens."""
+    check_job_values(runs, out, options=options)
     job = ComputeJob(out, dock)
     job.sigProgress.connect(dock.controls.show_progress)
 

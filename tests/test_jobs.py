@@ -99,3 +99,45 @@ def test_sbatch_job_is_done_when_the_job_says_so(qtbot, tmp_path, small_spi_run,
         os.environ["PATH"] = os.environ["PATH"].split(":", 1)[1]
     assert done.args[0], done.args[1]
     assert out.stat().st_mtime_ns != old_mtime   # finished means written by this job
+
+
+def _mpiexec():
+    exe = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(
+        sys.executable))
+    if exe is None:
+        pytest.skip("no mpiexec here")
+    return exe
+
+
+@pytest.mark.parametrize("sig, words", [("STOP", "stopped responding"), ("KILL", "died")])
+def test_a_rank_that_stops_or_dies_ends_the_job_with_one_line(tmp_path, sig, words):
+    """SIGSTOP: after PSOCAKE_LABELER_RANK_TIMEOUT (here 5 s); SIGKILL: at once."""
+    import signal
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).parent / "mpi" / "stall_rank.py"
+    out = tmp_path / "m.h5"
+    env = dict(os.environ, PSOCAKE_LABELER_RANK_TIMEOUT="5")
+    proc = subprocess.Popen([_mpiexec(), "-n", "2", sys.executable, str(script), str(out),
+                             "90"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    beat = tmp_path / ".m.h5.ranks" / "rank1"
+    deadline = time.time() + 60
+    while not beat.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    pid = int(beat.read_text().split()[1])
+    time.sleep(2)   # both ranks in their collectives
+    t0 = time.time()
+    os.kill(pid, getattr(signal, f"SIG{sig}"))
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    took = time.time() - t0
+    assert proc.returncode != 0
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    ours = [ln for ln in lines if ln.startswith("stall_rank: error:")]
+    assert len(ours) == 1 and "rank 1 of 2" in ours[0] and words in ours[0], err
+    assert took < 30, took

@@ -87,10 +87,18 @@ def _open_runs(paths: list[str]) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``embed``; returns the exit code (the same on every rank)."""
+    from ..rankwatch import RankWatch
+
+    watch = RankWatch.start(args.output)   # before MPI: a rank that stops ends the job
     comm = world_comm()
     rank = 0 if comm is None else comm.Get_rank()
+    done = False
     try:
-        return _embed(args, comm, rank)
+        code = _embed(args, comm, rank)
+        if watch is not None and comm is not None:
+            comm.Barrier()   # every rank is done before the watch ends
+            done = True
+        return code
     except LabelerError:
         if comm is not None and rank != 0:
             return 2  # raised on every rank alike by run_step: rank 0 alone prints it
@@ -104,6 +112,9 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         comm.Abort(1)
         return 1
+    finally:
+        if watch is not None:
+            watch.stop(remove=done and rank == 0)
 
 
 def _embed(args: argparse.Namespace, comm: Any, rank: int) -> int:

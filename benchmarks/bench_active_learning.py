@@ -41,6 +41,8 @@ from psocake_labeler.labelling.recommend import recommend
 BUDGETS = (0.01, 0.02, 0.05, 0.20)
 REAL_D = 0.130 * 128 / 1024          # the simulator's distance for 128 px images
 DEFAULT_MIX = "single=0.30,multiple=0.15,water=0.45,nonhit=0.10"
+#: Confidence bins of the reliability diagram.
+BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0 + 1e-9)
 
 
 @dataclass
@@ -136,7 +138,12 @@ def stats(prop, rows, y, n_classes) -> dict:
     hi = conf > 0.9
     recall = [float(np.mean(pred[y[un] == c] == c)) if np.any(y[un] == c) else np.nan
               for c in range(n_classes)]
+    which = np.digitize(conf, BINS) - 1
+    right = pred == y[un]
+    reliab = [(int(np.sum(which == b)), int(np.sum(right[which == b])))
+              for b in range(len(BINS) - 1)]
     return {"acc": float(np.mean(pred == y[un])), "recall": recall, "share_hi": float(hi.mean()),
+            "reliability": reliab,
             "prec_hi": float(np.mean(pred[hi] == y[un][hi])) if hi.any() else np.nan,
             "found": int(np.unique(y[rows]).size)}
 
@@ -255,6 +262,14 @@ def report(results: list[dict]) -> None:
                  for i, (n, v, fr) in enumerate(zip(r["names"], s5["recall"], r["fractions"]))]
         print(f"  {r['name']}: " + "; ".join(parts) +
               f"; median propagate {r['info']['t_prop'] * 1e3:.0f} ms")
+    print("\nReliability at 5% labels, all cases pooled (confidence bin: events, share right):\n")
+    print("| confidence | events | right |")
+    print("| --- | --- | --- |")
+    for b in range(len(BINS) - 1):
+        n = sum(r["ours"][0.05]["reliability"][b][0] for r in results if 0.05 in r["ours"])
+        k = sum(r["ours"][0.05]["reliability"][b][1] for r in results if 0.05 in r["ours"])
+        print(f"| {BINS[b]:.2f}-{min(BINS[b + 1], 1.0):.2f} | {n} | "
+              f"{_f(k / n if n else np.nan, '{:.1%}')} |")
     for r in results:
         for i, t in enumerate(r.get("transfer", [])):
             rec = ", ".join(f"{n} {_f(v, '{:.2f}')}" for n, v in zip(r["names"], t["recall"]))

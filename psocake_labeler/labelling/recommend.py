@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from ..errors import InputError
+from .explore import exploration_count, explore
 from .state import check_graph, check_rows
 
 #: Suppression radius (graph hops) around each pick within one batch.
@@ -221,4 +222,11 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     deg = info.degree if info is not None and info.matches(graph) else _degree(graph)
     # Density breaks ties and mildly favours representative events over outliers.
     score = unc + 1e-3 * deg / (deg.max() if deg.max() > 0 else 1.0)
-    return diverse_top(graph, score, candidates, k, hops)
+    n_explore = exploration_count(k) if coords is not None else 0
+    picks = diverse_top(graph, score, candidates, k - n_explore, hops)
+    if n_explore:
+        # A share of the batch asks far from every label (see explore.py).
+        rest = np.setdiff1d(candidates, picks)
+        far = explore(coords, np.concatenate([labelled, picks]), rest, deg, n_explore)
+        picks = np.concatenate([picks, far])
+    return picks

@@ -317,6 +317,7 @@ class LabelSession(ClassEditing, StoreSaving):
         self._propagation = None
 
     def _propagate_now(self):
+        from .blend import blend
         from .propagation import propagate
 
         d = self._d
@@ -326,6 +327,9 @@ class LabelSession(ClassEditing, StoreSaving):
         warm = self._propagation
         prop = propagate(self.manifold.graph, rows, idx[rows], len(d.classes),
                          method=d.method or DEFAULT_METHOD, balance=True, warm_start=warm)
+        # the labels also train a classifier on the stored features (labelling/blend.py)
+        prop = blend(prop, getattr(self.manifold, "features", None), rows, idx[rows],
+                     len(d.classes))
         self._propagation = prop
         d.predicted, d.confidence = user_labels_win(
             prop.predicted, np.clip(np.asarray(prop.confidence, dtype=np.float64), 0.0, 1.0),

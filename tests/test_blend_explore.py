@@ -1,0 +1,78 @@
+"""The feature classifier blended with propagation, label noise, and exploration picks."""
+from __future__ import annotations
+
+import numpy as np
+from graphs import knn_kernel
+
+from psocake_labeler.labelling.blend import MIN_LABELS, blend
+from psocake_labeler.labelling.explore import explore
+from psocake_labeler.labelling.propagation import propagate
+from psocake_labeler.labelling.recommend import recommend
+
+
+def _labels(y, per_class, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+                           for c in np.unique(y)])
+
+
+def test_blend_uses_the_labels_and_keeps_the_users_word(spi_manifold):
+    m, y = spi_manifold
+    rows = _labels(y, 8)
+    graph = propagate(m.graph, rows, y[rows], 3)
+    both = blend(graph, m.features, rows, y[rows], 3)
+    un = np.setdiff1d(np.arange(y.size), rows)
+    acc_graph = np.mean(graph.predicted[un] == y[un])
+    acc_both = np.mean(both.predicted[un] == y[un])
+    assert acc_both >= acc_graph - 0.01 and acc_both > 0.9
+    np.testing.assert_array_equal(both.predicted[rows], y[rows])
+    assert np.all(both.confidence[rows] == 1.0)
+    assert np.all((both.confidence >= 0) & (both.confidence <= 1))
+    np.testing.assert_allclose(both.probabilities.sum(axis=1), 1.0, atol=1e-9)
+    hi = both.confidence > 0.9
+    assert hi.sum() > 50 and np.mean(both.predicted[hi] == y[hi]) >= 0.97
+    # Too few labels (the cold start): the graph alone decides.
+    few = rows[:MIN_LABELS - 1]
+    p = propagate(m.graph, few, y[few], 3)
+    assert blend(p, m.features, few, y[few], 3) is p
+
+
+def test_a_class_nobody_labelled_keeps_its_share_of_doubt(spi_manifold):
+    m, y = spi_manifold
+    rows = np.concatenate([np.flatnonzero(y == c)[:12] for c in (0, 2)])   # no Multiple
+    graph = propagate(m.graph, rows, y[rows], 3)
+    both = blend(graph, m.features, rows, y[rows], 3)
+    np.testing.assert_allclose(both.probabilities[:, 1], graph.probabilities[:, 1])
+    multiples = np.setdiff1d(np.flatnonzero(y == 1), rows)
+    # Events of the unlabelled class are not called sure.
+    assert np.mean(both.confidence[multiples] > 0.9) < 0.2
+
+
+def test_one_wrong_early_label_does_not_flip_a_region(spi_manifold):
+    m, y = spi_manifold
+    rows = _labels(y, 10, seed=3)
+    wrong = y[rows].copy()
+    wrong[0] = (wrong[0] + 1) % 3            # one mistaken answer among the first 30
+    good = blend(propagate(m.graph, rows, y[rows], 3), m.features, rows, y[rows], 3)
+    bad = blend(propagate(m.graph, rows, wrong, 3), m.features, rows, wrong, 3)
+    flipped = np.setdiff1d(np.flatnonzero(good.predicted != bad.predicted), rows[:1])
+    assert flipped.size <= 0.03 * y.size
+
+
+def test_exploration_picks_the_cluster_no_label_reaches():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [6, 0], [0, 6], [40, 40]], dtype=float)
+    x = np.vstack([c + rng.normal(size=(60, 2)) for c in centres[:3]] +
+                  [centres[3] + rng.normal(size=(3, 2))])        # three blobs + 3 outliers
+    unseen = np.arange(120, 180)                                  # blob 3: never labelled
+    labelled = np.concatenate([np.arange(0, 5), np.arange(60, 65)])
+    deg = np.asarray(knn_kernel(x, 8).sum(axis=1)).ravel()
+    free = np.setdiff1d(np.arange(x.shape[0]), labelled)
+    picks = explore(x, labelled, free, deg, 2)
+    # Far from every label and dense: the unseen blob, not the three far outliers.
+    assert np.isin(picks, unseen).all()
+    g = knn_kernel(x, 8)
+    prop = propagate(g, labelled, (labelled >= 60).astype(int), 3)
+    batch = recommend(g, prop, labelled, 10, coords=x)
+    assert np.isin(batch, unseen).any() and not np.isin(batch, labelled).any()
+    assert np.unique(batch).size == 10

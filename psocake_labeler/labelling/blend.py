@@ -52,6 +52,16 @@ def classifier_probabilities(features: np.ndarray, rows: np.ndarray, classes: np
     return out
 
 
+def propagate_and_blend(graph, features: np.ndarray | None, rows, classes, n_classes: int,
+                        **options):
+    """:func:`~.propagation.propagate` (``options`` passed on), then :func:`blend`: the
+    predictions a :class:`~.session.LabelSession` shows."""
+    from .propagation import propagate
+
+    prop = propagate(graph, rows, classes, n_classes, **options)
+    return blend(prop, features, rows, classes, n_classes)
+
+
 def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
           weight: float = CLASSIFIER_WEIGHT):
     """The propagation ``prop`` with its probabilities blended with a feature classifier's.

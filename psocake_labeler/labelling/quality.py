@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .propagation import DEFAULT_METHOD, Propagation, propagate
+from .blend import propagate_and_blend
+from .propagation import DEFAULT_METHOD, Propagation
 
 #: Default minimum confidence of a propagated label that exports and counts trust. On the
 #: simulated test runs, 99.8% of the events above it are right (docs/propagation.md).
@@ -92,7 +93,7 @@ def fold_of(classes: np.ndarray, folds: int = FOLDS, seed: int = 0) -> np.ndarra
 
 def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
              method: str = DEFAULT_METHOD, warm_start: Propagation | None = None,
-             seed: int = 0) -> HeldOut:
+             seed: int = 0, features: np.ndarray | None = None) -> HeldOut:
     """Predict every user label from the others (``folds``-fold, class-stratified).
 
     Parameters
@@ -104,6 +105,8 @@ def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
     method : propagation method, as the session uses.
     warm_start : the current propagation of all labels, to start each solve near its answer.
     seed : fold assignment seed.
+    features : the manifold's features: predictions blended with the feature classifier,
+        as the session shows them (labelling/blend.py).
     """
     rows = np.asarray(rows, dtype=np.int64)
     classes = np.asarray(classes, dtype=np.int64)
@@ -114,8 +117,8 @@ def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
         test = fold == f
         if not test.any():
             continue
-        p = propagate(graph, rows[~test], classes[~test], n_classes, method=method,
-                      warm_start=warm_start)
+        p = propagate_and_blend(graph, features, rows[~test], classes[~test], n_classes,
+                                method=method, warm_start=warm_start)
         pred[test] = p.predicted[rows[test]]
         conf[test] = p.confidence[rows[test]]
     used = fold >= 0
@@ -258,7 +261,7 @@ class Quality:
 def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
            class_names: list[str], method: str = DEFAULT_METHOD,
            min_confidence: float = CONFIDENT, warm_start: Propagation | None = None,
-           folds: int = FOLDS) -> Quality:
+           folds: int = FOLDS, features: np.ndarray | None = None) -> Quality:
     """The :class:`Quality` of a propagation.
 
     Parameters
@@ -276,7 +279,8 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
     confidence = np.asarray(confidence, dtype=float)
     rows = np.flatnonzero(user >= 0)
     n_classes = len(class_names)
-    held = held_out(graph, rows, user[rows], n_classes, folds, method, warm_start)
+    held = held_out(graph, rows, user[rows], n_classes, folds, method, warm_start,
+                    features=features)
     free = user < 0
     sure = free & (predicted >= 0) & (confidence >= min_confidence)
     unsure = free & (predicted >= 0) & ~sure
@@ -307,6 +311,8 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
     rows = np.flatnonzero(user >= 0)
     method = data.method or DEFAULT_METHOD
     graph = session.manifold.graph
-    prop = propagate(graph, rows, user[rows], len(session.classes), method=method)
+    features = getattr(session.manifold, "features", None)
+    prop = propagate_and_blend(graph, features, rows, user[rows], len(session.classes),
+                               method=method)
     return assess(graph, user, prop.predicted, prop.confidence, session.classes, method,
-                  min_confidence, prop, folds)
+                  min_confidence, prop, folds, features=features)

@@ -568,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         r = run_case(case, base, work / case.name)
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-        commands.add(r["command"])
+        if r["outcome"] != "skipped":
+            commands.add(r["command"])
         if args.verbose or r["outcome"] not in ("ok", "skipped"):
             print(f"{r['outcome']:9s} rc={r['rc']!s:4s} {r['name']:45s} {r['last']}")
     if not args.keep:

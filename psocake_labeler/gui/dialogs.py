@@ -28,10 +28,6 @@ def open_dialog(dock) -> None:
         dock.open_manifold(path)
 
 
-EXPORT_FILTERS = ("Table (*.json);;Table (*.csv);;One class as CXI, for reconstruction (*.cxi);;"
-                  "Blacklist for EMC / Dragonfly (*.dat)")
-
-
 def extend_dialog(dock) -> None:
     """Choose run files to place on the open manifold."""
     if dock.session is None:
@@ -45,26 +41,13 @@ def extend_dialog(dock) -> None:
 
 
 def export_dialog(dock) -> None:
-    """Export the final labels; the format follows the file's suffix."""
+    """Export the final labels: file, class, minimum confidence, counts shown first."""
+    from .export_dialog import ExportDialog
+
     if dock.session is None:
         dock.show_error("nothing to export: open a manifold first")
         return
-    path, chosen = QtWidgets.QFileDialog.getSaveFileName(
-        dock, "Export labels", _start_dir(dock), EXPORT_FILTERS)
-    if not path:
-        return
-    suffix = chosen.split("*")[-1].rstrip(")") if "*" in chosen else ""
-    if suffix and not path.endswith(suffix):
-        path += suffix
-    class_name = None
-    if path.endswith(".cxi"):
-        name, ok = QtWidgets.QInputDialog.getItem(dock, "Export class", "Class to export",
-                                                  list(dock.session.classes), 0, False)
-        if not ok:
-            return
-        class_name = name
-    dock._call(lambda s: s.export(path, class_name=class_name),
-               lambda out: dock.controls.status.setText(f"exported {out}"))
+    ExportDialog(dock, _start_dir(dock)).exec_()
 
 
 class ClassEditor(QtWidgets.QDialog):

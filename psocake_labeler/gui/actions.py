@@ -133,6 +133,8 @@ class DockActions:
             self._call(run)
         elif name == "help":
             self.label_help()
+        elif name == "review":
+            self.show_review()
         elif name == "undo":
             self._call(lambda s: s.undo() and s.log.actions[-1].rows, self._undone)
         elif name == "redo":

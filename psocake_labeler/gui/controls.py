@@ -30,6 +30,8 @@ class Controls(QtWidgets.QWidget):
         ("propagate", "Propagate", "Spread your labels over the manifold (P)"),
         ("undo", "Undo", "Undo the last label (Ctrl+Z)"),
         ("redo", "Redo", "Redo (Ctrl+Shift+Z)"),
+        ("review", "Review", "Your labels that confident predictions from the others "
+                             "contradict, into the grid (V)"),
         ("export", "Export…", "Export labels: .json .csv .cxi (single hits) .dat (blacklist)"),
     )
     MENU = (
@@ -81,6 +83,12 @@ class Controls(QtWidgets.QWidget):
         self.counts = QtWidgets.QLabel("no manifold")
         self.counts.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.counts.setWordWrap(True)
+        self.quality = QtWidgets.QLabel("")
+        self.quality.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.quality.setWordWrap(True)
+        self.quality.setToolTip("When to stop: events whose label is trusted, and the accuracy "
+                                "of the predictions estimated from held-out labels of yours")
+        self.quality.hide()
         self.target = QtWidgets.QLabel("open a manifold first (Open… or Compute…)")
         self.target.setToolTip("What the next key will label")
         self.target.setStyleSheet("font-weight: bold")
@@ -102,6 +110,7 @@ class Controls(QtWidgets.QWidget):
         lay.addLayout(self.class_row)
         lay.addLayout(row2)
         lay.addWidget(self.counts)
+        lay.addWidget(self.quality)
         lay.addWidget(self.target)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
@@ -154,6 +163,11 @@ class Controls(QtWidgets.QWidget):
         parts.append(f"labelled&nbsp;{n_labelled}/{n_total}&nbsp;({frac:.1f}%)")
         self.counts.setText(" · ".join(parts))
         self.counts.setToolTip("per class: your labels / predicted events")
+
+    def set_quality(self, text: str) -> None:
+        """Show the stopping signal (hidden while empty)."""
+        self.quality.setText(text)
+        self.quality.setVisible(bool(text))
 
     def show_progress(self, stage: str, done: int, total: int) -> None:
         """Show a progress bar (busy indicator when total is 0)."""

@@ -26,12 +26,13 @@ from .manifold_view import ManifoldView
 from .overlay import LabelOverlay
 from .store_watch import StoreWatch
 from .style import Palette
+from .trust import DockTrust
 from .workers import TaskRunner
 
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 
 
-class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
+class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
     """The "Label Manifold" dock, for any :class:`~psocake_labeler.gui.hosts.base.Host`.
 
     API for hosts and tests: :meth:`open_manifold`, :meth:`set_session`, :meth:`show_row`,
@@ -59,9 +60,10 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self._refresh_pending = False
         self._skipped: set[int] = set()   # rows Space passed over in this batch
         self._view_key: str | None = None  # the manifold's key in the settings file
-        self.runner = TaskRunner(self, threads=2)           # images and files
+        self.runner = TaskRunner(self, threads=2)           # images, files, assessments
         self.session_runner = TaskRunner(self, threads=1)   # session calls, in order
         self.store_watch = StoreWatch(self)     # full disk: say so, save when room returns
+        self.init_trust()
 
         self.view = ManifoldView()
         self.view.describe = self.describe
@@ -159,6 +161,8 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         self.recommended = np.zeros(0, dtype=int)
         self.current_row = None
         self.filter_mask = None
+        self.quality, self.review_items = None, {}
+        self.controls.set_quality("")
         self.grid.clear_cache()
         self.grid.set_rows([], "Events")
         self.view.set_coords(np.asarray(self.manifold.coords))
@@ -211,6 +215,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
             self.controls.buttons[name].setEnabled(bool(flag() if callable(flag) else flag))
         self.grid.refresh()
         self.refilter()
+        self.schedule_assess()
         self.update_3d()
         self._update_overlay()
         self.store_watch.show(s)
@@ -348,6 +353,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, Dock):
         return ok
 
     def _closed(self, *_) -> None:
+        self._assess_timer.stop()
         if self.overlay is not None:
             self.overlay.remove()
             self.overlay = None

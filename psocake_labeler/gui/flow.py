@@ -127,7 +127,7 @@ class DockFlow:
     # -- keys -------------------------------------------------------------------------------
     def handle_key(self, key: int, modifiers) -> bool:
         """Keyboard: 1..9 label, 0 unlabel, H need help, Space skip, arrows move, Escape
-        clears the selection, R recommend, P propagate, S similar events, Ctrl+Z undo,
+        clears the selection, R recommend, P propagate, S similar events, V review, Ctrl+Z undo,
         Ctrl+Shift+Z / Ctrl+Y redo. Returns True when the key was used."""
         if modifiers & CTRL:
             if key == KEY.Key_Z:
@@ -147,6 +147,7 @@ class DockFlow:
             return True
         simple = {KEY.Key_Space: self.skip, KEY.Key_Escape: self.clear_selection,
                   KEY.Key_H: self.label_help, KEY.Key_S: self.find_similar,
+                  KEY.Key_V: self.show_review,
                   KEY.Key_R: lambda: self._action("recommend"),
                   KEY.Key_P: lambda: self._action("propagate")}
         if key in simple:

@@ -46,6 +46,9 @@ def describe(dock, row: int) -> str:
             text += f" ({by})"
     if pred >= 0:
         text += f"\npredicted: {class_name(dock, pred)} (confidence {conf:.2f})"
+    note = dock.review_note(row) if user >= 0 else None
+    if note is not None:
+        text += f"\nto review: {note}"
     return text
 
 
@@ -55,7 +58,10 @@ def caption(dock, row: int) -> list:
     ev = dock.events[row]
     user, pred, conf = dock.label_of(row)
     pal = dock.class_palette
-    if user >= 0:
+    note = dock.review_note(row) if user >= 0 else None
+    if note is not None:
+        label = (f"{class_name(dock, user)}? {note}", pal.qcolor(user))
+    elif user >= 0:
         label = (f"yours: {class_name(dock, user)}", pal.qcolor(user))
     elif pred >= 0:
         label = (f"{conf:.2f} {class_name(dock, pred)}", pal.qcolor(pred))

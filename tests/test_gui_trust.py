@@ -1,0 +1,99 @@
+"""Trust in the dock: the stopping signal, the review queue (a wrong label of yours comes
+back, shown like recommendations), and who labelled what and when on hover."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from psocake_standin import close_kept, keep  # noqa: E402
+from pyqtgraph.Qt import QtCore  # noqa: E402
+
+KEY = QtCore.Qt.Key
+
+
+@pytest.fixture(autouse=True)
+def _close_windows():
+    yield
+    close_kept()
+
+
+@pytest.fixture
+def window(qtbot, small_spi_manifold_path, spi_manifold, tmp_path):
+    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
+
+    w = StandaloneWindow()
+    keep(w)
+    w.show()
+    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
+        w.open(small_spi_manifold_path, tmp_path / "labels.h5")
+    w.truth = spi_manifold[1]
+    assert w.dock.wait()
+    return w
+
+
+def settle(qtbot, dock):
+    """Until the delayed assessment has run and been drawn."""
+    assert dock.wait()           # the change is drawn: its assessment is scheduled
+    qtbot.waitUntil(lambda: not dock._assess_timer.isActive() and not dock._assessing,
+                    timeout=60000)
+    assert dock.wait()
+
+
+def test_stopping_signal_warns_while_a_class_has_no_label(window, qtbot):
+    dock = window.dock
+    dock.select_rows(np.flatnonzero(window.truth == 0)[:3])
+    dock.label_selected(0)
+    assert dock.wait()
+    settle(qtbot, dock)
+    text = dock.controls.quality.text()
+    assert dock.controls.quality.isVisibleTo(dock)
+    assert "events confident" in text and "accuracy not estimated" in text
+    assert "no event is labelled" in text and "Multiple" in text
+
+
+def test_review_queue_brings_back_a_wrong_label(window, qtbot):
+    dock = window.dock
+    truth = window.truth
+    for k in range(3):
+        dock.select_rows(np.flatnonzero(truth == k)[:6])
+        dock.label_selected(k)
+    dock._action("propagate")
+    assert dock.wait()
+    # a Single, deep among Singles, labelled Multiple by mistake
+    single = np.flatnonzero(truth == 0)[6:]
+    conf = np.asarray(dock.session.confidence)
+    wrong = int(single[np.argmax(conf[single])])
+    dock.show_row(wrong)
+    dock.grid.list.setFocus()
+    qtbot.keyClick(dock.grid.list, KEY.Key_2)
+    assert dock.wait() and dock.session.user_labels()[wrong] == 1
+    qtbot.keyClick(dock.grid.list, KEY.Key_V)
+    settle(qtbot, dock)
+    rows = dock.grid.rows
+    assert wrong in rows and dock.grid.title.text().startswith("Review:")
+    assert dock.current_row == rows[0]
+    caption = [t for t, _ in dock.grid.caption_fn(wrong)]
+    assert caption[1].startswith("Multiple? others say Single")
+    assert "to review: others say Single" in dock.describe(wrong)
+    text = dock.controls.quality.text()
+    assert "estimated accuracy of the predictions" in text and "review them" in text
+    # relabelling it right takes it off the queue
+    dock.show_row(wrong)
+    qtbot.keyClick(dock.grid.list, KEY.Key_1)
+    settle(qtbot, dock)
+    assert wrong not in dock.review_items
+
+
+def test_hover_says_who_labelled_and_when(window, qtbot):
+    import time
+
+    dock = window.dock
+    row = dock.current_row
+    dock.grid.list.setFocus()
+    qtbot.keyClick(dock.grid.list, KEY.Key_3)
+    assert dock.wait()
+    text = dock.describe(row)
+    user = dock.session.user
+    assert f"your label: Water/Unknown (label by {user}, " in text
+    assert time.strftime("%Y-%m-%d") in text

@@ -46,10 +46,11 @@ def test_stopping_signal_warns_while_a_class_has_no_label(window, qtbot):
     dock.label_selected(0)
     assert dock.wait()
     settle(qtbot, dock)
-    text = dock.controls.quality.text()
+    text, tip = dock.controls.quality.text(), dock.controls.quality.toolTip()
     assert dock.controls.quality.isVisibleTo(dock)
-    assert "events confident" in text and "accuracy not estimated" in text
-    assert "no event is labelled" in text and "Multiple" in text
+    assert "/300 confident (≥ 0.9)" in text and "accuracy not estimated" in text
+    assert "no label: Multiple, Water/Unknown" in text
+    assert "no event is labelled 'Multiple', 'Water/Unknown'" in tip     # the full sentence
 
 
 def test_review_queue_brings_back_a_wrong_label(window, qtbot):
@@ -71,13 +72,14 @@ def test_review_queue_brings_back_a_wrong_label(window, qtbot):
     qtbot.keyClick(dock.grid.list, KEY.Key_V)
     settle(qtbot, dock)
     rows = dock.grid.rows
-    assert wrong in rows and dock.grid.title.text().startswith("Review:")
+    assert wrong in rows and dock.grid.title.text().startswith("Review (")
     assert dock.current_row == rows[0]
     caption = [t for t, _ in dock.grid.caption_fn(wrong)]
-    assert caption[1].startswith("Multiple? others say Single")
-    assert "to review: others say Single" in dock.describe(wrong)
+    assert caption[1].startswith("Multiple? Single 0.")
+    assert "to review: the others say Single" in dock.describe(wrong)
     text = dock.controls.quality.text()
-    assert "estimated accuracy of the predictions" in text and "review them" in text
+    assert "estimated accuracy" in text and "to review (V)" in text
+    assert "review them" in dock.controls.quality.toolTip()
     # relabelling it right takes it off the queue
     dock.show_row(wrong)
     qtbot.keyClick(dock.grid.list, KEY.Key_1)

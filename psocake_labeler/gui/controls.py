@@ -44,6 +44,9 @@ class Controls(QtWidgets.QWidget):
                                          "(mpiexec here, or sbatch on the cluster)"),
     )
 
+    QUALITY_TIP = ("When to stop: events whose label is trusted, and the accuracy of the "
+                   "predictions estimated from held-out labels of yours")
+
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.class_row = QtWidgets.QHBoxLayout()
@@ -86,8 +89,6 @@ class Controls(QtWidgets.QWidget):
         self.quality = QtWidgets.QLabel("")
         self.quality.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.quality.setWordWrap(True)
-        self.quality.setToolTip("When to stop: events whose label is trusted, and the accuracy "
-                                "of the predictions estimated from held-out labels of yours")
         self.quality.hide()
         self.target = QtWidgets.QLabel("open a manifold first (Open… or Compute…)")
         self.target.setToolTip("What the next key will label")
@@ -164,9 +165,10 @@ class Controls(QtWidgets.QWidget):
         self.counts.setText(" · ".join(parts))
         self.counts.setToolTip("per class: your labels / predicted events")
 
-    def set_quality(self, text: str) -> None:
-        """Show the stopping signal (hidden while empty)."""
+    def set_quality(self, text: str, tooltip: str = "") -> None:
+        """Show the stopping signal (hidden while empty); ``tooltip``: all of it."""
         self.quality.setText(text)
+        self.quality.setToolTip(tooltip or self.QUALITY_TIP)
         self.quality.setVisible(bool(text))
 
     def show_progress(self, stage: str, done: int, total: int) -> None:

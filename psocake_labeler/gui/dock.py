@@ -78,7 +78,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         split.addWidget(self.build_grid_pane())
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
-        split.setSizes([280, 400])   # two rows of tiles: ten recommendations in sight
+        split.setSizes([250, 430])   # two rows of tiles: ten recommendations in sight
         body = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(body)
         lay.setContentsMargins(2, 2, 2, 2)

@@ -120,9 +120,9 @@ class DockFlow:
         ev = self.events[row]
         where = ""
         if row in self.grid.rows:
-            where = f" ({self.grid.rows.index(row) + 1} of {len(self.grid.rows)} in the grid)"
+            where = f" ({self.grid.rows.index(row) + 1} of {len(self.grid.rows)})"
         return (f"keys {keys} label run {int(ev['run'])} event {int(ev['event'])}{where} · "
-                f"{HELP_KEY} need help · Space skip · Ctrl+Z undo")
+                f"{HELP_KEY} help · Space skip · Ctrl+Z undo")
 
     # -- keys -------------------------------------------------------------------------------
     def handle_key(self, key: int, modifiers) -> bool:

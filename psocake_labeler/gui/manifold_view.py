@@ -299,5 +299,4 @@ def legend_html(palette: Palette) -> str:
              (SELECTED, "&#9711;", "selected")]
     parts += [f"<span style='color:{hex_colour(c)}'>{sym}</span>&nbsp;{name}"
               for c, sym, name in marks]
-    parts.append("white edge: yours · faint: unsure")
     return "<small>" + " &nbsp; ".join(parts) + "</small>"

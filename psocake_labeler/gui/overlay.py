@@ -44,6 +44,9 @@ class LabelOverlay:
         (x0, x1), (y0, y1) = self.view.viewRange()
         inverted = self.view.yInverted()
         self.item.setPos(x0, y0 if inverted else y1)
+        # wrap to the viewer's width rather than run past its edge (a narrow dock area)
+        width = self.view.sceneBoundingRect().width()
+        self.item.textItem.setTextWidth(max(60.0, width - 8) if width > 0 else -1)
 
     def remove(self) -> None:
         """Take the text item off the viewer (idempotent)."""

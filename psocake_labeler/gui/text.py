@@ -48,7 +48,7 @@ def describe(dock, row: int) -> str:
         text += f"\npredicted: {class_name(dock, pred)} (confidence {conf:.2f})"
     note = dock.review_note(row) if user >= 0 else None
     if note is not None:
-        text += f"\nto review: {note}"
+        text += f"\nto review: the others say {note}"
     return text
 
 

@@ -76,7 +76,7 @@ class DockTrust:
         elif session is self.session:
             self.quality = quality
             self.review_items = {item.row: item for item in quality.review}
-            self.controls.set_quality(quality_html(quality))
+            self.controls.set_quality(quality_html(quality), quality_tooltip(quality))
             self.grid.refresh()
         if self._assess_again:
             self._assess_again = False
@@ -90,8 +90,7 @@ class DockTrust:
         """The review queue in the grid, surest contradiction first, the first current."""
         def ready():
             rows = [item.row for item in (self.quality.review if self.quality else [])]
-            self.show_batch(rows, f"Review: {len(rows)} of your labels the others "
-                                  f"contradict")
+            self.show_batch(rows, "Review (your labels the others contradict)")
             if rows:
                 self.show_row(rows[0])
             else:
@@ -101,16 +100,31 @@ class DockTrust:
         self.assess(then=ready)
 
     def review_note(self, row: int) -> str | None:
-        """"others say X 0.93" for a row in the review queue, else None."""
+        """"X 0.93", what the others say of a row in the review queue, else None."""
         item = self.review_items.get(int(row))
         if item is None or not 0 <= item.suggested < len(self.session.classes):
             return None
-        return f"others say {self.session.classes[item.suggested]} {item.confidence:.2f}"
+        return f"{self.session.classes[item.suggested]} {item.confidence:.2f}"
 
 
 def quality_html(q) -> str:
-    """The stopping signal: confident events, accuracy estimate, warnings in red."""
-    parts = [html.escape(q.summary())]
-    parts += [f"<span style='color:#ff6060'>{html.escape(w)}</span>" for w in q.warnings()]
-    return "<br>".join(parts)
+    """The stopping signal in one line (confident events, accuracy estimate, a red warning
+    mark); the full sentences are the label's tooltip (:func:`quality_tooltip`)."""
+    text = f"{q.n_confident}/{q.n_events} confident (≥ {q.min_confidence:g})"
+    if q.accuracy is not None:
+        text += f" · estimated accuracy {q.accuracy:.1%} ({q.n_held_out} held-out labels)"
+    else:
+        text += " · accuracy not estimated yet"
+    warn = []
+    if q.unlabelled_classes:
+        warn.append("no label: " + ", ".join(q.unlabelled_classes))
+    if q.review:
+        warn.append(f"{len(q.review)} to review (V)")
+    if warn:
+        text += " · <span style='color:#ff6060'>⚠ " + html.escape("; ".join(warn)) + "</span>"
+    return text
 
+
+def quality_tooltip(q) -> str:
+    """Every line of the assessment: summary, per class, warnings."""
+    return "\n".join(q.lines())

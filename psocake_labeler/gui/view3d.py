@@ -62,7 +62,7 @@ class ManifoldView3D(QtWidgets.QWidget):
                            QtWidgets.QSizePolicy.Policy.Preferred)
         top.addWidget(hint, 1)
         self.gl = ClickGLView()
-        self.gl.setCameraPosition(distance=4.0)
+        self.gl.setCameraPosition(distance=6.0)   # the [-1, 1] cube and its outliers in sight
         self.gl.sigClicked.connect(self._clicked)
         self.all = gl.GLScatterPlotItem(pxMode=True, size=5)
         self.marks = gl.GLScatterPlotItem(pxMode=True, size=14)

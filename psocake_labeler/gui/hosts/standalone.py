@@ -60,6 +60,8 @@ class StandaloneHost(Host):
         forget_on_destroy(self.viewer)
         self.viewer.getView().invertY(True)
         self.viewer.getView().setAspectLocked(True)
+        for button in (self.viewer.ui.roiBtn, self.viewer.ui.menuBtn):
+            button.hide()   # ROI plots and normalisation: not for labelling, and they take room
         self.caption = QtWidgets.QLabel("no event")
         # a long file name must not widen the viewer: the dock's tiles need the room
         self.caption.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
@@ -121,13 +123,15 @@ class StandaloneWindow(QtWidgets.QMainWindow):
         self.area = DockArea()
         self.setCentralWidget(self.area)
         self.host = StandaloneHost(self)
-        self.viewer_dock = Dock("Image", size=(480, 860), widget=self.host.widget)
-        self.dock = LabelManifoldDock(self.host, size=(920, 860))
+        self.viewer_dock = Dock("Image", size=(560, 860), widget=self.host.widget)
+        self.dock = LabelManifoldDock(self.host, size=(840, 860))
         self.area.addDock(self.viewer_dock, "left")
         self.area.addDock(self.dock, "right", self.viewer_dock)
         self.host.prev.clicked.connect(lambda: self.step(-1))
         self.host.next.clicked.connect(lambda: self.step(+1))
         self.resize(1400, 900)   # ten tiles in sight at this size (tests check it)
+        # the dock area splits by size hints, which the grid's tiles inflate: say it plainly
+        self.area.topContainer.setSizes([560, 840])
 
     def step(self, delta: int) -> None:
         """Go to the previous / next row of the manifold."""
@@ -149,7 +153,13 @@ class StandaloneWindow(QtWidgets.QMainWindow):
             app.processEvents()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.grab().save(str(path)):
+        image = self.grab().toImage()
+        if image.size() != self.size():
+            # a fractional device pixel ratio (Qt's offscreen screen has 100/96): save the
+            # window at its own size, as the user sees it at 1400 x 900
+            image = image.scaled(self.size(), QtCore.Qt.AspectRatioMode.IgnoreAspectRatio,
+                                 QtCore.Qt.TransformationMode.SmoothTransformation)
+        if not image.save(str(path)):
             raise OSError(f"could not write screenshot {path}")
         return path
 

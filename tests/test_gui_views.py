@@ -87,32 +87,39 @@ def test_default_axes_are_chosen_and_a_choice_is_remembered(window, qtbot, mpath
     assert third.dock.view.axes == auto
 
 
+def _triangle_unlike_its_box(pts):
+    """A triangle over the points holding >= 5 of them, whose bounding box holds more."""
+    centre = np.median(pts, axis=0)
+    for r in np.percentile(np.linalg.norm(pts - centre, axis=1), [30, 50, 70]):
+        for turn in range(8):
+            a = turn * np.pi / 4 + np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
+            poly = [QtCore.QPoint(int(x), int(y)) for x, y in
+                    zip(centre[0] + r * np.cos(a), centre[1] + r * np.sin(a))]
+            tri = QtGui.QPolygonF([QtCore.QPointF(p) for p in poly])
+            inside = {i for i, (x, y) in enumerate(pts)
+                      if tri.containsPoint(QtCore.QPointF(x, y), QtCore.Qt.FillRule.OddEvenFill)}
+            box = tri.boundingRect()
+            in_box = {i for i, (x, y) in enumerate(pts) if box.contains(QtCore.QPointF(x, y))}
+            if len(inside) >= 5 and len(in_box) >= len(inside) + 3:
+                return poly, inside
+    raise AssertionError("no triangle differs from its rectangle on these points")
+
+
 def test_lasso_selects_the_points_inside_the_polygon(window, qtbot):
     dock = window.dock
     view = dock.view
     view.shape_box.setCurrentText("lasso")
     vp = view.plot.viewport()
     pts = np.array([[p.x(), p.y()] for p in map(view.widget_pos_of, range(len(dock.events)))])
-    cx, cy = np.median(pts, axis=0)
-    r = 0.6 * np.percentile(np.abs(pts - [cx, cy]), 50)
-    # a triangle: no rectangle would select the same points
-    poly = [QtCore.QPoint(int(cx - 2 * r), int(cy + r)), QtCore.QPoint(int(cx), int(cy - 2 * r)),
-            QtCore.QPoint(int(cx + 2 * r), int(cy + r))]
+    # a triangle whose rectangle would select more: the lasso must take only the inside
+    poly, inside = _triangle_unlike_its_box(pts)
     path = []
     for a, b in zip(poly, poly[1:] + poly[:1]):
         path += [a + (b - a) * (k / 6) for k in range(6)]
     path.append(poly[0])
     drag_path(vp, path, SHIFT)
-    tri = QtGui.QPolygonF([QtCore.QPointF(p) for p in poly])
-    inside = {i for i, (x, y) in enumerate(pts)
-              if tri.containsPoint(QtCore.QPointF(x, y), QtCore.Qt.FillRule.OddEvenFill)}
     got = set(dock.selected.tolist())
-    assert len(inside) >= 5
     assert len(got ^ inside) <= max(2, len(inside) // 50)   # pixel rounding at the edges
-    xs, ys = pts[sorted(got)].T
-    box = {i for i, (x, y) in enumerate(pts) if xs.min() <= x <= xs.max()
-           and ys.min() <= y <= ys.max()}
-    assert len(box) > len(got)                              # a rectangle would take more
     assert dock.grid.title.text().startswith("Selected")
     assert f"{len(got)} selected" in dock.controls.target.text()
 

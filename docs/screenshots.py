@@ -83,6 +83,7 @@ def main() -> None:
     dlg = ExportDialog(dock)
     dlg.path.setText(str(Path.home() / "single.cxi"))
     dlg.show()
+    dlg.adjustSize()
     dock.wait()
     dlg.grab().save(str(OUT / "gui-export.png"))
     dlg.close()

@@ -66,6 +66,8 @@ class EventGrid(QtWidgets.QWidget):
         self.current: int | None = None
 
         self.title = QtWidgets.QLabel("Events")
+        self.title.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                 QtWidgets.QSizePolicy.Policy.Preferred)   # long filter names
         self.lo = QtWidgets.QDoubleSpinBox()
         self.hi = QtWidgets.QDoubleSpinBox()
         for box, value, tip in ((self.lo, 1.0, "black level"), (self.hi, 99.7, "white level")):

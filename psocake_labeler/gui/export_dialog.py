@@ -45,9 +45,11 @@ class ExportDialog(QtWidgets.QDialog):
         self.min_conf.setToolTip("A propagated label below this confidence is exported as "
                                  "unsure (no class); your own labels always count")
         self.counts = QtWidgets.QLabel("")
-        self.counts.setWordWrap(True)
         self.warning = QtWidgets.QLabel("")
-        self.warning.setWordWrap(True)
+        for label in (self.counts, self.warning):
+            label.setWordWrap(True)
+            # room for the wrapped sentences, which a form layout would not make by itself
+            label.setMinimumHeight(3 * label.fontMetrics().lineSpacing())
         self.warning.setStyleSheet("color: #ff6060")
         self.force = QtWidgets.QCheckBox("export anyway")
         self.buttons = QtWidgets.QDialogButtonBox()

@@ -155,6 +155,7 @@ class ManifoldView(QtWidgets.QWidget):
     def _apply_visible(self) -> None:
         n = len(self.coords)
         self.all.setPointsVisible(np.ones(n, bool) if self.visible is None else self.visible)
+        self._redraw_user()
 
     def fit(self) -> None:
         """Zoom to the bulk of the events: the 2-98 percentile box, padded by 20 %.
@@ -230,8 +231,12 @@ class ManifoldView(QtWidgets.QWidget):
         if self.palette is None or len(self._user_rows) == 0:
             self.user.setData(pos=np.zeros((0, 2)))
             return
-        brushes = self.palette.solid[np.clip(self._user_cls + 1, 0, len(self.palette.solid) - 1)]
-        self.user.setData(pos=self._xy(self._user_rows), brush=list(brushes))
+        rows, cls = self._user_rows, self._user_cls
+        if self.visible is not None:   # a filter hides labelled events too
+            keep = self.visible[rows]
+            rows, cls = rows[keep], cls[keep]
+        brushes = self.palette.solid[np.clip(cls + 1, 0, len(self.palette.solid) - 1)]
+        self.user.setData(pos=self._xy(rows), brush=list(brushes))
 
     def _redraw_marks(self) -> None:
         self._redraw_user()

@@ -23,7 +23,12 @@ def cloud():
     return g, y, rows, classes
 
 
-def test_one_more_label_is_solved_near_it_and_meets_the_full_criterion(cloud):
+def test_one_more_label_is_solved_near_it_and_meets_the_full_criterion(cloud, monkeypatch):
+    from psocake_labeler.labelling import local
+
+    # Smaller first balls than at 10^6 events, so that a ball is visibly not the graph here.
+    monkeypatch.setattr(local, "FIRST_HOPS", 6)
+    monkeypatch.setattr(local, "MORE_HOPS", 4)
     g, _, rows, classes = cloud
     prev = propagate(g, rows[:-1], classes[:-1], 3)
     info = prev.state["info"]

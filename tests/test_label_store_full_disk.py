@@ -112,3 +112,26 @@ def test_dock_on_a_full_disk_says_so_and_saves_when_room_returns(qtbot, small_sp
         assert again.user_labels() == {first: 0, row: 1}
     finally:
         close_kept()
+
+
+def test_a_store_created_meanwhile_is_joined_not_replaced(manifold, small_disk, tmp_path):
+    filler = fill(small_disk)
+    path = small_disk / "labels.h5"
+    mine = pl.LabelSession(manifold, path=path, user="ida")
+    mine.label([1], "Single")
+    assert mine.ahead and not path.exists()
+    filler.unlink()
+    theirs = pl.LabelSession(manifold, path=path, user="jon")     # room again: jon first
+    theirs.label([2], "Multiple")
+    assert mine.flush() and not mine.ahead            # ida's label after jon's, both kept
+    assert pl.LabelSession.load(path, manifold).user_labels() == {1: 0, 2: 1}
+    other = small_disk / "notes.h5"
+    other.write_text("someone's notes\n")
+    filler = fill(small_disk)
+    s = pl.LabelSession(manifold, path=small_disk / "x.h5", user="kim")
+    s.label([3], "Single")
+    filler.unlink()
+    os.replace(other, small_disk / "x.h5")            # not a store of this manifold
+    assert not s.flush() and "not a label store of this manifold" in s.save_error
+    assert (small_disk / "x.h5").read_text() == "someone's notes\n"
+    assert s.user_labels() == {3: 0}

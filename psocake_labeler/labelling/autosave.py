@@ -19,6 +19,7 @@ from typing import Callable
 
 from ..errors import InputError, WriteError
 from ..io.atomic import free_space, human_size
+from ..io.schema import SCHEMA_LABELS as SCHEMA
 from ..labelfiles import store_db as store
 from ..labelfiles.store import create_store
 from .log import Action, ActionLog
@@ -37,6 +38,7 @@ class Autosave:
         self.error = ""           # one line while the store is behind memory
         self.exists = False
         self.pulled = 0           # actions read from other writers so far
+        self.replace = False      # a store not created yet replaces what is at path
         self._con: sqlite3.Connection | None = None
         self._classes_version = 0
         self._written: tuple = (None, None)    # (classes snapshot, predictions) in the store
@@ -45,7 +47,11 @@ class Autosave:
     @classmethod
     def create(cls, path: Path, data: LabelData, replace: bool = False) -> Autosave:
         """A new store at ``path`` holding ``data``; a full disk leaves it to :meth:`flush`."""
+        if Path(path).exists() and not replace:    # before any space check
+            raise InputError(f"{path}: label file exists; continue it with "
+                             "LabelSession.load(path, manifold), or pass overwrite=True")
         a = cls(path, data)
+        a.replace = replace
         try:
             a._create(replace)
         except FileExistsError:
@@ -115,9 +121,10 @@ class Autosave:
         """
         if not self.exists:
             try:
-                self._create(replace=False)
+                self._create(self.replace)
             except FileExistsError:
-                self.exists = True   # another writer created it: append to theirs
+                if not self._join_existing():
+                    return False
             except WRITE_ERRORS as exc:
                 self._fail(exc)
                 return False
@@ -142,6 +149,26 @@ class Autosave:
         self.exists, self.saved, self.error = True, len(self.data.log.actions), ""
         self._classes_version = 1
         self._written = (self._classes_snapshot(), self.data.predicted)
+
+    def _join_existing(self) -> bool:
+        """Someone created the store while the disk was full: append to it (all of ours are
+        then recorded after theirs) if it is this manifold's store; else keep ours."""
+        try:
+            meta = store.read_meta(self._connection())
+        except WRITE_ERRORS:
+            meta = {}
+        d = self.data
+        if (meta.get("schema") != SCHEMA or meta.get("events_hash") != d.events_hash
+                or meta.get("n_rows") != str(len(d.events))):
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+            self.error = (f"{self.path}: another program created a file there meanwhile, not "
+                          "a label store of this manifold; nothing is lost: the labels are "
+                          "kept in memory, save them elsewhere with save(path)")
+            return False
+        self.exists, self.saved, self._classes_version = True, 0, 0
+        return True
 
     def _connection(self) -> sqlite3.Connection:
         if self._con is None:

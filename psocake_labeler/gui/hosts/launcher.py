@@ -1,84 +1,164 @@
 """``psocake-label``: start Psocake with the Label Manifold dock installed.
 
-Usage is Psocake's own, e.g. ``psocake-label exp=amo06516:run=93 -d pnccdFront -m spi``.
-Psocake is not on PyPI (it needs LCLS's psana1), so it is imported only here, and a clear
-one-line message says what to do when it is missing.
+Usage is Psocake's own, e.g. ``psocake-label exp=amo06516:run=93 -d DscCsPad -m spi``.
+Psocake is not on PyPI (it needs LCLS's psana1), so it is imported only here, and every
+import failure of its environment is one line saying what is missing and what to do.
 
 Psocake has no plugin hook: its ``gui.main()`` builds ``MainFrame(args)`` and runs the Qt
-loop. We replace ``psocake.gui.MainFrame`` with a subclass that calls :func:`install` at the
-end of its constructor, then call Psocake's own ``main()``.
-
-pnCCD limitation: Psocake's master branch accepts only cspad, rayonix, jungfrau4m and
-epix10k2m at start-up (``cheetahUtils.SupportedDetectors``, with a ``TODO: add pnccd for
-SPI``). For SPI with a pnCCD, add the pnCCD to that list in your Psocake checkout; nothing
-in this launcher can do it for you without patching Psocake.
+loop. We wrap the original ``MainFrame.__init__`` (not a subclass: Psocake's own
+``super(MainFrame, self).__init__()`` must still find its class) so that the dock is
+installed as soon as the frame is built, then call Psocake's ``main()``.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import io
+import os
 import sys
+from contextlib import redirect_stdout
 from typing import Sequence
 
-MISSING = ("psocake-label: Psocake is not installed in this Python (it needs LCLS psana1); "
+PROG = "psocake-label"
+MISSING = (f"{PROG}: Psocake is not installed in this Python (it needs LCLS psana1); "
            "run it on an LCLS machine, or use `psocake-labeler gui manifold.h5` here")
+# Top-level modules of LCLS's psana1 environment that Psocake imports (PSOCAKE.md).
+LCLS_MODULES = ("psana", "PSCalib", "Detector", "pyimgalgos", "psalgos", "LogBook",
+                "ImgAlgos", "xtcav", "psmon", "psgeom")
+HELP = f"""usage: {PROG} [Psocake's arguments]
+
+Start Psocake (lcls-psana/psocake) with the Label Manifold dock as a tab in its window.
+Every argument is Psocake's own, for example:
+  {PROG} exp=amo06516:run=93 -d DscCsPad -m spi
+The dock opens the newest manifold in Psocake's run folder (<outDir>/<exp>/<user>/psocake/r%04d)
+and keeps your labels there, one file per user; when the run changes it follows.
+Number keys label the event Psocake shows, wherever the focus is in Psocake's window
+(except in a text or number field).
+Psocake must be importable (PYTHONPATH or installed) together with LCLS's psana1.
+"""
+
+
+def import_problem(exc: ImportError) -> str:
+    """One line for an ImportError raised while importing Psocake: what is missing, what to do."""
+    name = exc.name or ""
+    top = name.split(".")[0]
+    if top == "psocake":
+        return MISSING
+    if top in LCLS_MODULES:
+        return (f"{PROG}: Psocake needs LCLS's psana1 environment, but its module '{name}' is "
+                "missing: activate LCLS's psana1 conda environment (LCLS machines), or use "
+                "`psocake-labeler gui manifold.h5` here")
+    if name:
+        return (f"{PROG}: Psocake needs the Python package '{top}', which is not installed: "
+                f"`pip install 'psocake-labeler[psocake]'` (or `pip install {top}`)")
+    return f"{PROG}: Psocake could not be imported ({exc}); check Psocake's installation"
 
 
 def load_psocake_gui():
-    """Import ``psocake.gui`` (which parses ``sys.argv`` at import time); None if missing."""
+    """Import ``psocake.gui`` (which parses ``sys.argv`` at import time).
+
+    Raises
+    ------
+    ImportError
+        Whatever Psocake's import raised; :func:`import_problem` says it in one line.
+    """
+    os.environ.setdefault("USER", _user())   # Psocake reads $USER for its output folder
+    return importlib.import_module("psocake.gui")
+
+
+def _user() -> str:
+    import getpass
+
     try:
-        return importlib.import_module("psocake.gui")
-    except ImportError as exc:
-        if exc.name is not None and (exc.name == "psocake" or exc.name.startswith("psocake.")
-                                     or exc.name.startswith("psana")):
-            return None
-        raise
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "user"
 
 
-def patch_main_frame(gui_module) -> type:
-    """Make ``gui_module.MainFrame`` install the dock after building itself; returns it."""
+def install_on_build(gui_module) -> None:
+    """Wrap ``gui_module.MainFrame.__init__`` so that each built frame gets the dock.
+
+    The class itself is unchanged (Psocake's ``super(MainFrame, self)`` keeps working);
+    wrapping twice has no further effect.
+    """
     from .psocake import install
 
-    base = gui_module.MainFrame
+    cls = gui_module.MainFrame
+    original = cls.__init__
+    if getattr(original, "_label_manifold", False):
+        return
 
-    class MainFrameWithLabels(base):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            install(self)
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        install(self)
 
-    gui_module.MainFrame = MainFrameWithLabels
-    return MainFrameWithLabels
+    __init__._label_manifold = True
+    cls.__init__ = __init__
 
 
-HELP = ("usage: psocake-label PSOCAKE-ARGUMENTS...   e.g. psocake-label exp=amo06516:run=93 "
-        "-d pnccdFront -m spi\n\nStart Psocake with the Label Manifold dock installed; every "
-        "argument is Psocake's own (its options follow when Psocake is installed).")
+def psocake_help() -> str:
+    """Psocake's own ``--help`` text, or a line saying why it cannot be shown."""
+    saved = sys.argv
+    sys.argv = ["psocake", "--help"]
+    out = io.StringIO()
+    try:
+        with redirect_stdout(out):
+            load_psocake_gui()
+    except SystemExit:
+        return out.getvalue()
+    except ImportError as exc:
+        return import_problem(exc) + "\n"
+    finally:
+        sys.argv = saved
+    return ""
+
+
+def detector_refused(exc: Exception) -> str | None:
+    """One line for Psocake refusing the detector name at start-up, else None."""
+    utils = sys.modules.get("psocake.cheetahUtils")
+    refused = getattr(utils, "DetectorNotSupportedError", None)
+    if refused is None or not isinstance(exc, refused):
+        return None
+    supported = ", ".join(sorted(getattr(utils.SupportedDetectors, "supported", ())))
+    return (f"{PROG}: Psocake refused the detector ({exc}); it starts only with {supported} "
+            "detector names (-d), so for a pnCCD run add pnCCD support to Psocake's "
+            "cheetahUtils (SupportedDetectors and a detector class), or label the run's hit "
+            "files with `psocake-labeler gui`")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: Psocake's arguments, Psocake's window, plus our dock."""
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    wants_help = any(a in ("-h", "--help") for a in sys.argv[1:])
-    if wants_help:
-        print(HELP)
-    gui = load_psocake_gui()
-    if gui is None:
-        if wants_help:
-            print(f"\n{MISSING}")
-            return 0
-        print(MISSING, file=sys.stderr)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        print(HELP + "\nPsocake's options:\n" + psocake_help(), end="")
+        return 0
+    sys.argv = [sys.argv[0], *args]
+    try:
+        gui = load_psocake_gui()
+    except ImportError as exc:
+        print(import_problem(exc), file=sys.stderr)
         return 2
-    if not wants_help:
-        from ...errors import DisplayError
-        from ..preflight import check_display
+    from ...errors import DisplayError
+    from ..preflight import check_display
 
-        try:
-            check_display()    # Psocake's QApplication would abort the process (rc 134)
-        except DisplayError as exc:
-            print(f"psocake-label: error: {exc}", file=sys.stderr)
-            return 2
-    patch_main_frame(gui)
-    result = gui.main()
+    try:
+        check_display()    # Psocake's QApplication would abort the process (rc 134)
+    except DisplayError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    install_on_build(gui)
+    try:
+        result = gui.main()
+    except ImportError as exc:
+        print(import_problem(exc), file=sys.stderr)
+        return 2
+    except Exception as exc:
+        line = detector_refused(exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -46,7 +46,8 @@ class _Detector:
 
 
 class PsocakeStandin(QtWidgets.QWidget):
-    """``MainFrame`` stand-in: area, img.win, exp.p (with exp_grp / exp_evt_str), eventNumber,
+    """``MainFrame`` stand-in: area, img.win, exp.p (with exp_grp / exp_evt_str / exp_run_str),
+    eventNumber,
     experimentName, runNumber, detInfo, psocakeDir, psocakeRunDir, det, evt, data, mk, geometry."""
 
     def __init__(self, run_path, psocake_dir, experiment="amo06516", run_number=93,
@@ -78,14 +79,14 @@ class PsocakeStandin(QtWidgets.QWidget):
 
         forget_on_destroy(self.img.win)   # pyqtgraph crash on deleting named views
         n_events = int(np.max(self._run.events)) + 1
-        exp_grp, exp_evt_str = "Experiment information", "Event Number"
+        exp_grp, exp_evt_str, exp_run_str = "Experiment information", "Event Number", "Run Number"
         self.exp = SimpleNamespace(
-            exp_grp=exp_grp, exp_evt_str=exp_evt_str, run=_PsanaRun(),
+            exp_grp=exp_grp, exp_evt_str=exp_evt_str, exp_run_str=exp_run_str, run=_PsanaRun(),
             times=list(range(n_events)),
             p=Parameter.create(name="params", type="group", children=[
                 {"name": exp_grp, "type": "group", "children": [
                     {"name": "Experiment Name", "type": "str", "value": experiment},
-                    {"name": "Run Number", "type": "int", "value": self.runNumber},
+                    {"name": exp_run_str, "type": "int", "value": self.runNumber},
                     {"name": "Detector ID", "type": "str", "value": detector},
                     {"name": exp_evt_str, "type": "int", "value": 0},
                 ]}]))
@@ -100,6 +101,10 @@ class PsocakeStandin(QtWidgets.QWidget):
 
     def _tree_changed(self, _root, changes):
         for param, change, data in changes:
+            if change == "value" and param.name() == self.exp.exp_run_str:
+                # as Psocake: a new run folder, the event number kept
+                self.runNumber = int(data)
+                self.psocakeRunDir = str(Path(self.psocakeDir) / f"r{self.runNumber:04d}")
             if change == "value" and param.name() == self.exp.exp_evt_str:
                 self.eventNumber = int(data)
                 self.evt = self.exp.run.event(self.exp.times[self.eventNumber])

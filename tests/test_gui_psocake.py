@@ -136,19 +136,22 @@ def test_launcher_without_psocake_says_so(capsys):
 
 
 def test_launcher_installs_dock_when_psocake_builds_its_frame(qtbot, small_spi_run, tmp_path):
-    """psocake-label's hook: Psocake's gui module builds MainFrame; ours adds the dock."""
+    """psocake-label's hook: Psocake's gui module builds MainFrame; ours adds the dock, and
+    the class stays Psocake's (its own super(MainFrame, self) must keep working)."""
     import types
 
     from psocake_labeler.gui.dock import LabelManifoldDock
-    from psocake_labeler.gui.hosts.launcher import patch_main_frame
+    from psocake_labeler.gui.hosts.launcher import install_on_build
 
     class MainFrame(PsocakeStandin):          # what psocake.gui.MainFrame(args) would build
         def __init__(self, args):
-            super().__init__(small_spi_run.path, tmp_path / args.outDir)
+            super(MainFrame, self).__init__(small_spi_run.path, tmp_path / args.outDir)
 
     gui = types.ModuleType("psocake.gui")
     gui.MainFrame = MainFrame
-    patch_main_frame(gui)
+    install_on_build(gui)
+    install_on_build(gui)                     # twice: still one dock
+    assert gui.MainFrame is MainFrame
     frame = gui.MainFrame(types.SimpleNamespace(outDir="psocake"))
     keep(frame)
     docks = [d for d in frame.area.findAll()[1].values() if isinstance(d, LabelManifoldDock)]

@@ -25,10 +25,19 @@ class DockActions:
 
     def label_selected(self, k: int) -> None:
         """Label the selected events (or the current one) with class ``k``; -1 unlabels."""
+        self.label_rows(self._target_rows(), k)
+
+    def label_current(self, k: int) -> None:
+        """Label the event the host shows (the current row) with class ``k``, whatever is
+        selected; -1 unlabels. Hosts send keys pressed outside the dock here."""
+        rows = [] if self.current_row is None else [self.current_row]
+        self.label_rows(np.asarray(rows, dtype=int), k)
+
+    def label_rows(self, rows: np.ndarray, k: int) -> None:
+        """Label ``rows`` with class ``k`` (-1 unlabels) on the session thread."""
         if self.session is None:
             self.show_error("open a manifold first (Open… or Compute…)")
             return
-        rows = self._target_rows()
         if len(rows) == 0:
             self.show_error("select events first (click, shift-drag, or tiles in the grid)")
             return

@@ -46,7 +46,7 @@ class _Folder(type(Path())):  # noqa: N801
     """A path found by listing a folder or a glob (not named by the user)."""
 
 
-def open_run(path_or_paths, use_psana: bool = False) -> Run:
+def open_run(path_or_paths, use_psana: bool | None = None) -> Run:
     """Open Psocake output as a :class:`Run`.
 
     Parameters
@@ -55,8 +55,9 @@ def open_run(path_or_paths, use_psana: bool = False) -> Run:
         An SPI hits file, an SFX master (gathers its per-rank files) or per-rank file, a
         litPixels ``.h5``, a run folder such as ``r0093/``, a glob, or a list; several runs
         give a :class:`RunSet`.
-    use_psana : bool
-        When a file has hits but no images, read them through psana (inside Psocake).
+    use_psana : bool or None
+        When a file has hits but no images ("Save hits" without --saveADU), read them
+        through psana; None (default): when psana is importable (inside Psocake, at LCLS).
 
     Raises
     ------

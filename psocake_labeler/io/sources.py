@@ -186,6 +186,13 @@ class ConcatSource(ImageSource):
             s.close()
 
 
+def psana_available() -> bool:
+    """True when LCLS's psana1 can be imported here (inside Psocake, on LCLS machines)."""
+    import importlib.util
+
+    return importlib.util.find_spec("psana") is not None
+
+
 class PsanaSource(ImageSource):
     """Images of a run's hits read through psana (only inside Psocake or at LCLS).
 
@@ -197,11 +204,22 @@ class PsanaSource(ImageSource):
                  shape: tuple[int, int] | None = None) -> None:
         self.experiment, self.run, self.detector = experiment, int(run), detector
         self.events = np.asarray(events, dtype=np.int64)
-        self.shape = shape
+        self._shape = shape
         self._state = None
 
     def __len__(self) -> int:
         return len(self.events)
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """``(H, W)`` of psana's assembled image (read from the first hit when first asked;
+        None when psana cannot give it)."""
+        if self._shape is None and len(self.events):
+            try:
+                self.read(np.array([0]))
+            except NoImagesError:
+                return None
+        return self._shape
 
     def _open(self):
         if self._state is None:
@@ -226,9 +244,9 @@ class PsanaSource(ImageSource):
                 raise NoImagesError(f"psana returned no image for event {self.events[r]} "
                                     f"of {self.experiment} run {self.run} ({self.detector})")
             images.append(np.asarray(img, dtype=np.float32))
-        if images and self.shape is None:
-            self.shape = images[0].shape
-        return np.stack(images) if images else np.empty((0,) + (self.shape or (0, 0)),
+        if images and self._shape is None:
+            self._shape = tuple(int(n) for n in images[0].shape)
+        return np.stack(images) if images else np.empty((0,) + (self._shape or (0, 0)),
                                                         dtype=np.float32)
 
     def describe(self) -> str:

@@ -21,7 +21,7 @@ from .h5files import (
 )
 from .runs import Run
 from .schema import EVENT_NUMBER, SPI_ALL, SPI_HITS, parse_name
-from .sources import H5DatasetSource, NoImageSource, PsanaSource
+from .sources import H5DatasetSource, NoImageSource, PsanaSource, psana_available
 
 DET = "/entry_1/instrument_1/detector_1"
 IMAGE_PATHS = (f"{DET}/data", "/entry_1/data_1/data", f"{DET}/photons")
@@ -149,11 +149,18 @@ def no_images_message(path: Path, n: int, paths=IMAGE_PATHS) -> str:
     """The one sentence for hits saved without images, with the remedy."""
     return (f"{path}: holds {n} hits but no images (none of {', '.join(paths)}): it was "
             "written by 'Save hits' without --saveADU; re-run xtc2cxi with --saveADU, or "
-            "open it inside Psocake, where images come from psana")
+            "open it inside Psocake or wherever LCLS's psana is importable, so that the "
+            "images come from psana")
 
 
-def open_spi(path: Path, use_psana: bool = False) -> Run:
-    """Open an SPI hits file (``nHits``, ``/LCLS/eventNumber``, optional images)."""
+def open_spi(path: Path, use_psana: bool | None = None) -> Run:
+    """Open an SPI hits file (``nHits``, ``/LCLS/eventNumber``, optional images).
+
+    Without images, they come from psana when ``use_psana`` (None: when psana is importable)
+    and the file names experiment, run and detector; else reading them says what to do.
+    """
+    if use_psana is None:
+        use_psana = psana_available()
     with open_h5(path) as f:
         events_name = next((d for d in (EVENT_NUMBER, EXPERIMENTAL_ID)
                             if get_dataset(f, d) is not None), None)

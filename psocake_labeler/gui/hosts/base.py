@@ -79,3 +79,13 @@ def find_manifolds(folder: Path) -> list[Path]:
     """Manifold files directly in ``folder``, newest first."""
     found = [p for p in folder.glob("*.h5") if is_manifold_file(p)]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def manifold_runs(path: Path) -> set[int]:
+    """Run numbers of the events a manifold file holds (empty when it cannot be read)."""
+    try:
+        with h5py.File(path, "r") as f:
+            runs = f["events"].fields("run")[()]
+    except (OSError, KeyError, ValueError, TypeError):
+        return set()
+    return {int(r) for r in np.unique(runs)}

@@ -2,9 +2,10 @@
 
 Psocake has no plugin mechanism, so we use only what its ``MainFrame`` exposes (see
 docs/user-guide.md, "Inside Psocake"): the dock area, the image viewer, the "Event Number"
-parameter of the "Experiment information" group, its ``sigTreeStateChanged``, and the run
-folder. Going to an event sets that parameter, so Psocake reads and shows the event with its
-own pipeline.
+and "Run Number" parameters of the "Experiment information" group, ``sigTreeStateChanged``,
+and the run folder. Going to an event sets that parameter, so Psocake reads and shows the
+event with its own pipeline. The dock's place in Psocake's window is chosen in
+:mod:`.psocake_layout`, the number keys in Psocake's window are routed by :mod:`.psocake_keys`.
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from pyqtgraph.Qt import QtCore
+from pyqtgraph.Qt import QtCore, QtWidgets
 
-from ..dock import LabelManifoldDock
-from .base import Host
+from ..dock import GREY, LabelManifoldDock
+from .base import Host, find_manifolds, manifold_runs
+from .psocake_keys import PsocakeKeys
+from .psocake_layout import make_compact, place_dock
 
 
 class _GuiThreadCall(QtCore.QObject):
@@ -46,7 +49,12 @@ class _GuiThreadCall(QtCore.QObject):
 
 
 class PsocakeHost(Host):
-    """A Host over Psocake's ``MainFrame`` (or anything with the same attributes)."""
+    """A Host over Psocake's ``MainFrame`` (or anything with the same attributes).
+
+    Signal ``sigRunChanged(int)``: Psocake moved to another run (after Psocake set it up).
+    """
+
+    sigRunChanged = QtCore.Signal(int)
 
     def __init__(self, main_frame, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -54,18 +62,29 @@ class PsocakeHost(Host):
         self._in_gui = _GuiThreadCall()
         exp = main_frame.exp
         self.event_param = exp.p.param(exp.exp_grp, exp.exp_evt_str)
+        self.run_param = exp.p.param(exp.exp_grp, exp.exp_run_str)
+        # connected after Psocake's own handler: Psocake has set up the new run/event first
         exp.p.sigTreeStateChanged.connect(self._tree_changed)
+        self._add_search_dir()
+
+    def _add_search_dir(self) -> None:
         folder = self.labels_dir()
-        if folder is not None:
+        if folder is not None and folder not in self.files.search_dirs:
             self.files.search_dirs.append(folder)
 
     def _tree_changed(self, _root, changes) -> None:
-        for param, change, data in changes:
-            if change == "value" and param is self.event_param:
-                self.sigEventChanged.emit((self.run_number(), int(data)))
+        for param, change, _data in changes:
+            if change != "value":
+                continue
+            if param is self.event_param:
+                self.sigEventChanged.emit(self.current_event())
+            elif param is self.run_param:
+                self._add_search_dir()
+                self.sigRunChanged.emit(self.run_number())
+                self.sigEventChanged.emit(self.current_event())
 
     def run_number(self) -> int:
-        """Psocake's current run number."""
+        """Psocake's current run number (0 when Psocake found no such run)."""
         return int(getattr(self.mf, "runNumber", -1))
 
     def go_to(self, source: str, run: int, event: int) -> None:
@@ -84,6 +103,7 @@ class PsocakeHost(Host):
         img = self.files.image(source, run, event)
         if img is not None or int(run) != self.run_number():
             return img
+
         def read():
             exp = self.mf.exp
             return self.mf.det.image(exp.run.event(exp.times[int(event)]))
@@ -109,33 +129,156 @@ class PsocakeHost(Host):
         d = self.labels_dir()
         return [str(d)] if d is not None else []
 
+    def manifolds_for(self, run: int) -> list[Path]:
+        """Manifolds holding events of ``run``: those in the run folder first, then those
+        in Psocake's other run folders (a manifold of several runs), newest first."""
+        run_dir = self.labels_dir()
+        top = getattr(self.mf, "psocakeDir", None)
+        folders = [run_dir] if run_dir is not None else []
+        if top and Path(top).is_dir():
+            folders += [Path(top)] + sorted(Path(top).glob("r[0-9][0-9][0-9][0-9]"))
+        found: list[Path] = []
+        for folder in dict.fromkeys(folders):
+            if folder.is_dir():
+                found += [p for p in find_manifolds(folder)
+                          if p not in found and int(run) in manifold_runs(p)]
+        return found
+
 
 class RunNotShownError(RuntimeError):
     """The clicked event is from a run Psocake is not showing."""
 
 
-class _PsocakeDock(LabelManifoldDock):
+class PsocakeDock(LabelManifoldDock):
+    """The dock as it lives in Psocake: compact enough for its tab, following Psocake's run, with
+    a line that says what the next number key labels."""
+
+    def __init__(self, host: PsocakeHost):
+        super().__init__(host)
+        make_compact(self)
+        self.rule = QtWidgets.QLabel()
+        self.rule.setWordWrap(True)
+        self.rule.setToolTip("Keys 1-9 label the event Psocake shows, wherever the focus is in "
+                             "Psocake's window (not in a text field); with the focus in this "
+                             "dock they label your selection here, if you made one. 0 unlabels.")
+        self.body.layout().insertWidget(0, self.rule)
+        self.keys = PsocakeKeys(self, lambda: host.mf.area.window())
+        host.sigRunChanged.connect(self.follow_run)
+        app = QtWidgets.QApplication.instance()
+        app.focusChanged.connect(self._focus_changed)
+        self.sigCurrentRowChanged.connect(lambda _row: self.show_rule())
+        self.sigUpdated.connect(self.show_rule)
+        self.show_rule()
+
     def show_row(self, row: int) -> None:
         try:
             super().show_row(row)
         except RunNotShownError as exc:
             self.show_error(str(exc))
 
+    def _host_event(self, run_event) -> None:
+        before = self.current_row
+        super()._host_event(run_event)
+        if self.current_row != before and len(self.selected) == 1 and self.selected[0] == before:
+            # the one clicked event is no longer shown: the next key labels what Psocake shows
+            self.selected = np.zeros(0, dtype=int)
+            self.grid.select(self.selected)
+            self._redraw_marks()
+            self._update_overlay()
+
+    def has_focus_here(self) -> bool:
+        """True when the keyboard focus is inside the dock."""
+        focus = QtWidgets.QApplication.focusWidget()
+        return focus is not None and (focus is self or self.isAncestorOf(focus))
+
+    def next_key_rows(self) -> np.ndarray:
+        """Rows the next number key labels (see the rule line)."""
+        if self.has_focus_here() and len(self.selected):
+            return self.selected
+        return np.array([] if self.current_row is None else [self.current_row], dtype=int)
+
+    def _shown_run_missing(self) -> bool:
+        shown = self.host.current_event()
+        return (self.events is not None and shown is not None
+                and not bool((self.events["run"] == shown[0]).any()))
+
+    def rule_text(self) -> str:
+        """What the next number key labels, in words."""
+        shown = self.host.current_event()
+        if self.session is None:
+            return "keys 1-9 will label the event Psocake shows once a manifold is open"
+        if self.has_focus_here() and len(self.selected) and \
+                not (len(self.selected) == 1 and self.selected[0] == self.current_row):
+            return f"next key labels your selection here: {len(self.selected)} event(s)"
+        if self.current_row is not None:
+            return (f"next key labels run {shown[0]} event {shown[1]}, shown in Psocake")
+        if shown is not None and self._shown_run_missing():
+            return (f"Psocake shows run {shown[0]}, which has no manifold yet: Compute… one; "
+                    "keys label nothing")
+        return "the event Psocake shows is not on the manifold: keys label nothing"
+
+    def show_rule(self) -> None:
+        """Refresh the rule line and the overlay (both describe the next key's target)."""
+        self.rule.setText(self.rule_text())
+        self._update_overlay()
+
+    def _update_overlay(self) -> None:
+        super()._update_overlay()
+        if self.overlay is None or self.session is None or not hasattr(self, "rule"):
+            return
+        rows = self.next_key_rows()
+        if self.has_focus_here() and len(rows) and (len(rows) > 1 or rows[0] != self.current_row):
+            self.overlay.set(f"next key: {len(rows)} selected in the dock", GREY)
+        elif self.current_row is None and self._shown_run_missing():
+            self.overlay.set(f"run {self.host.run_number()}: no manifold yet", GREY)
+
+    def _focus_changed(self, *_):
+        if self.session is not None:
+            self.show_rule()
+
+    def follow_run(self, run: int) -> None:
+        """Psocake moved to ``run``: keep a manifold that holds it, else open the run's
+        manifold (labels continued), else say that the run has none yet."""
+        if run <= 0:
+            self.show_error("Psocake found no such run; the dock keeps the last manifold")
+        elif self.events is not None and bool((self.events["run"] == run).any()):
+            self.controls.status.setText(f"run {run} is on this manifold")
+        else:
+            found = self.host.manifolds_for(run)
+            if found:
+                path = found[0]
+                labels = path.parent / self.default_labels_path(path).name
+                self.open_manifold(path, labels)
+            else:
+                self.controls.status.setText(
+                    f"run {run} has no manifold yet in {self.host.manifold_dir()}: "
+                    "Compute… one (or Open… a file)")
+        self.show_rule()
+
+    def _closed(self, *args) -> None:
+        self.keys.remove()
+        QtWidgets.QApplication.instance().focusChanged.disconnect(self._focus_changed)
+        super()._closed(*args)
+
 
 def install(main_frame, manifold: str | Path | None = None,
             labels: str | Path | None = None) -> LabelManifoldDock:
     """Add the Label Manifold dock to Psocake's window and return it.
 
-    The dock goes to the right of the dock area. ``manifold`` defaults to the newest
-    manifold file in the run folder (``psocakeRunDir``), labels to the same folder.
+    The dock becomes a tab beside Psocake's Mask Panel (see :mod:`.psocake_layout`).
+    ``manifold`` defaults to the newest manifold holding the current run, in the run
+    folder (``psocakeRunDir``) or another of Psocake's run folders; labels go to the same
+    folder as the manifold.
     """
     host = PsocakeHost(main_frame)
-    dock = _PsocakeDock(host)
-    main_frame.area.addDock(dock, "right")
+    dock = PsocakeDock(host)
+    place_dock(main_frame, dock)
     main_frame.labelManifoldDock = dock   # keeps it alive; Psocake panels are attributes too
     if manifold is None:
-        found = host.find_manifolds()
+        found = host.manifolds_for(host.run_number())
         manifold = found[0] if found else None
+        if manifold is not None and labels is None:
+            labels = manifold.parent / dock.default_labels_path(manifold).name
     if manifold is not None:
         dock.open_manifold(manifold, labels)
     else:

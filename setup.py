@@ -4,6 +4,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+PSOCAKE_NEEDS = ["numba", "scikit-image", "pandas", "matplotlib"]
 
 setup(
     name="psocake-labeler",
@@ -28,7 +29,9 @@ setup(
     extras_require={
         # A pip-only MPI; cluster users keep their system MPI by not asking for it.
         "mpi": ["mpich"],
-        "test": ["mpich", "pytest>=7", "pytest-qt>=4", "pytest-timeout", "ruff"],
+        # What the real Psocake imports besides LCLS's psana1 (the tests run it over stand-ins).
+        "psocake": PSOCAKE_NEEDS,
+        "test": ["mpich", "pytest>=7", "pytest-qt>=4", "pytest-timeout", "ruff", *PSOCAKE_NEEDS],
         "bench": ["pydiffmap", "psutil"],
     },
     entry_points={

@@ -9,9 +9,14 @@ stand-ins come from ``$PSANA1_STUBS`` (default ``/work/shared/psana1-stubs``).
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.util
 import os
+import runpy
 import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 CACHE = Path(os.environ.get("PSOCAKE_SRC", Path.home() / ".cache/psocake-labeler/psocake"))
@@ -81,3 +86,31 @@ def stub_env(cxi: Path, root: Path, src: Path) -> dict:
     env.update(PSANA_STUB_CXI=str(cxi), PSANA_STUB_XTC_ROOT=str(root),
                QT_QPA_PLATFORM="offscreen", USER=env.get("USER", "tester"))
     return env
+
+
+@contextlib.contextmanager
+def psocake_imported(src: Path, cxi: Path, root: Path, argv: list[str]):
+    """Import the real ``psocake.gui`` in this process over the stand-ins (Psocake parses
+    ``sys.argv`` at import time) and yield it; afterwards sys.path, sys.argv, the
+    environment and ``glob.glob`` are restored and the Psocake and stand-in modules dropped,
+    so that later tests see a Python without psana."""
+    import glob
+
+    saved = (list(sys.path), list(sys.argv), dict(os.environ), glob.glob)
+    os.environ.update(PSANA_STUB_CXI=str(cxi), PSANA_STUB_XTC_ROOT=str(root))
+    os.environ.setdefault("USER", "tester")
+    sys.path[:0] = [str(STUBS), str(src)]
+    sys.argv = ["psocake", *argv]
+    runpy.run_path(str(STUBS / "sitecustomize.py"))   # redirects Psocake's xtc glob
+    try:
+        with warnings.catch_warnings():   # Psocake's `is not ""` compares (its code, not ours)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            gui = importlib.import_module("psocake.gui")
+        yield gui
+    finally:
+        sys.path[:], sys.argv[:] = saved[0], saved[1]
+        os.environ.clear()
+        os.environ.update(saved[2])
+        glob.glob = saved[3]
+        for name in [m for m in sys.modules if m.split(".")[0] in STUB_MODULES]:
+            del sys.modules[name]

@@ -145,7 +145,8 @@ def test_launcher_installs_dock_when_psocake_builds_its_frame(qtbot, small_spi_r
 
     class MainFrame(PsocakeStandin):          # what psocake.gui.MainFrame(args) would build
         def __init__(self, args):
-            super(MainFrame, self).__init__(small_spi_run.path, tmp_path / args.outDir)
+            # Psocake's own form, which a subclass rebinding MainFrame breaks
+            super(MainFrame, self).__init__(small_spi_run.path, tmp_path / args.outDir)  # noqa: UP008
 
     gui = types.ModuleType("psocake.gui")
     gui.MainFrame = MainFrame

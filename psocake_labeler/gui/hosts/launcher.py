@@ -89,12 +89,12 @@ def install_on_build(gui_module) -> None:
         return
 
     @functools.wraps(original)
-    def __init__(self, *args, **kwargs):
+    def init_with_dock(self, *args, **kwargs):
         original(self, *args, **kwargs)
         install(self)
 
-    __init__._label_manifold = True
-    cls.__init__ = __init__
+    init_with_dock._label_manifold = True
+    cls.__init__ = init_with_dock
 
 
 def psocake_help() -> str:

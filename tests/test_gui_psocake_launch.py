@@ -13,7 +13,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from psocake_real import psocake_source, stub_env, xtc_root
 
 HERE = Path(__file__).parent
@@ -38,7 +37,7 @@ def xtc(tmp_path_factory):
 
 
 @pytest.mark.parametrize("branch, modes", [("master", ["spi", "sfx", "lite", "all"]),
-                                           ("s3df", ["spi", "all"])])
+                                           ("s3df", ["spi", "sfx", "lite", "all"])])
 def test_every_mode_starts_with_the_dock_as_a_tab(branch, modes, small_spi_run, xtc, tmp_path):
     env = stub_env(small_spi_run.path, xtc, _source(branch))
     out = subprocess.run([sys.executable, str(HERE / "psocake_probe.py"), str(tmp_path), "-",
@@ -53,7 +52,7 @@ def test_every_mode_starts_with_the_dock_as_a_tab(branch, modes, small_spi_run, 
         shown = {n: w for n, (w, _h, vis) in r["docks"].items() if vis}
         assert "Label Manifold" in shown and min(shown.values()) >= 80, r
         assert shown["Image Panel"] >= 350, r
-        assert "no manifold in" in r["status"] and f"psocake/r0093" in r["status"]
+        assert "no manifold in" in r["status"] and "psocake/r0093" in r["status"]
 
 
 def test_missing_lcls_environment_is_one_line(tmp_path):

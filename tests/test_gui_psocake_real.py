@@ -1,7 +1,9 @@
-"""The dock inside the real Psocake (lcls-psana/psocake master) over the psana1 stand-ins.
+"""The dock inside the real Psocake (lcls-psana/psocake master and s3df) over the psana1
+stand-ins.
 
-One Psocake window (``-m spi``, 1400 x 700, built as ``psocake-label`` builds it: Psocake's
-own ``MainFrame`` whose ``__init__`` the launcher wrapped) serves the whole module. The tests
+One Psocake window per branch (``-m spi``, 1400 x 700, built as ``psocake-label`` builds it:
+Psocake's own ``MainFrame`` whose ``__init__`` the launcher wrapped) serves all the tests;
+Psocake's modules are dropped between the branches. The tests
 click Psocake's Next/Prev, type into its Event Number and Run Number fields, press keys to
 the focused widget and grab ``ex.area.window()``. Skipped, with the reason, where Psocake's
 source or the stand-ins are absent (see tests/psocake_real.py).
@@ -14,10 +16,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from pyqtgraph.Qt import QtCore, QtWidgets  # noqa: E402
-
 from psocake_real import psocake_imported, psocake_source, xtc_root  # noqa: E402
 from psocake_standin import PsocakeStandin, isolated_rows, keep, manifold_for  # noqa: E402
+from pyqtgraph.Qt import QtCore, QtWidgets  # noqa: E402
 
 Key = QtCore.Qt.Key
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -40,16 +41,16 @@ def _save_manifold(src: str, out, runs) -> None:
     m.save(out)
 
 
-@pytest.fixture(scope="module")
-def real(qapp, small_spi_run, tmp_path_factory):
-    src, why = psocake_source("master")
+@pytest.fixture(scope="module", params=["master", "s3df"])
+def real(request, qapp, small_spi_run, tmp_path_factory):
+    src, why = psocake_source(request.param)
     if src is None:
         pytest.skip(why)
     import os
 
     from psocake_labeler.gui.hosts.launcher import install_on_build
 
-    tmp = tmp_path_factory.mktemp("psocake_real")
+    tmp = tmp_path_factory.mktemp(f"psocake_{request.param}")
     top = tmp / "out" / "amo06516" / os.environ.get("USER", "tester") / "psocake"
     base = manifold_for(str(small_spi_run.path), str(tmp / "base.manifold.h5"))
     _save_manifold(base, top / "r0093" / "amo06516_0093.manifold.h5", [93])
@@ -68,7 +69,8 @@ def real(qapp, small_spi_run, tmp_path_factory):
         win.activateWindow()
         dock = ex.labelManifoldDock
         assert dock.wait(60000)
-        yield type("Real", (), dict(gui=gui, win=win, ex=ex, dock=dock, top=top))
+        yield type("Real", (), dict(gui=gui, win=win, ex=ex, dock=dock, top=top,
+                                    branch=request.param))
         dock.close()
 
 
@@ -78,9 +80,11 @@ def _param(ex, name):
 
 def _type_into(qtbot, ex, name: str, text: str) -> None:
     """Click Psocake's parameter field, replace its text, press Enter (as a user does)."""
-    widget = next(iter(_param(ex, name).items)).widget    # the field's spin box
-    widget.setFocus()
-    qtbot.keyClick(widget, Key.Key_A, QtCore.Qt.KeyboardModifier.ControlModifier)
+    item = next(iter(_param(ex, name).items))
+    item.treeWidget().setCurrentItem(item)                  # a click selects the row: the
+    qtbot.mouseClick(item.widget, LEFT)                    # field's spin box shows, takes focus
+    assert QtWidgets.QApplication.focusWidget() is item.widget
+    qtbot.keyClick(item.widget, Key.Key_A, QtCore.Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClicks(QtWidgets.QApplication.focusWidget(), text)
     qtbot.keyClick(QtWidgets.QApplication.focusWidget(), Key.Key_Return)
 
@@ -102,7 +106,7 @@ def _key_to_focus(qtbot, key) -> QtWidgets.QWidget:
 def test_every_attribute_the_dock_uses_is_on_the_real_frame_and_the_standin(real, small_spi_run,
                                                                            tmp_path):
     standin = keep(PsocakeStandin(small_spi_run.path, tmp_path))
-    for frame, label in ((real.ex, "Psocake master"), (standin, "stand-in")):
+    for frame, label in ((real.ex, "Psocake"), (standin, "stand-in")):
         for path in DOCK_USES:
             if frame is standin and path == "mk.dock":
                 continue   # the stand-in has no Mask Panel: the dock then takes a column
@@ -134,7 +138,7 @@ def test_dock_is_a_tab_and_psocake_keeps_its_layout(real, artifacts_dir):
         bottom = dock.controls.mapTo(dock, dock.controls.rect().bottomRight()).y()
         assert dock.controls.isVisible() and bottom <= dock.height()
         assert ex.area.window().grab().save(
-            str(artifacts_dir / f"psocake_real_{size[0]}x{size[1]}.png"))
+            str(artifacts_dir / f"psocake_{real.branch}_{size[0]}x{size[1]}.png"))
     real.win.resize(1400, 700)
     QtWidgets.QApplication.processEvents()
 
@@ -154,22 +158,28 @@ def test_keys_label_the_event_psocake_shows_after_next(real, qtbot):
     assert QtWidgets.QApplication.focusWidget() is ex.control.nextBtn
     shown = dock.row_of(93, clicked + 1)
     assert dock.current_row == shown and len(dock.selected) == 0
-    assert f"event {clicked + 1}, shown in Psocake" in dock.rule.text()
+    assert f"event {clicked + 1}, shown in Psocake" in dock.controls.target.text()
     _key_to_focus(qtbot, Key.Key_1)
     assert dock.wait()
     assert dock.session.user_labels() == {shown: 0}
     assert dock.overlay.text == "Single (yours)"
-    # back in the dock: the key still labels the event Psocake shows, not the clicked one
+    # back in the dock: the key still labels the event Psocake shows, not the clicked one,
+    # then the dock's flow moves on to the next unlabelled event of its grid
     dock.view.plot.setFocus()
     _key_to_focus(qtbot, Key.Key_2)
     assert dock.wait()
     assert dock.session.user_labels() == {shown: 1}
+    assert dock.current_row in dock.grid.rows and dock.current_row != shown
+    now = ex.eventNumber
+    assert dock.row_of(93, now) == dock.current_row
     qtbot.mouseClick(ex.control.prevBtn, LEFT)
-    assert ex.eventNumber == clicked and dock.current_row == row
-    _key_to_focus(qtbot, Key.Key_0)       # 0 on Prev unlabels the shown (unlabelled) event
+    assert ex.eventNumber == now - 1 and dock.current_row == dock.row_of(93, now - 1)
+    _key_to_focus(qtbot, Key.Key_0)       # 0 on Prev unlabels the shown event
     assert dock.wait()
-    assert dock.session.user_labels() == {shown: 1}
-    assert dock.overlay.text.startswith(("unlabelled", "Multiple", "Single", "Water"))
+    expected = {} if dock.row_of(93, now - 1) == shown else {shown: 1}
+    assert dock.session.user_labels() == expected
+    assert dock.overlay.text in ("not on the manifold", "unlabelled") or "predicted" in \
+        dock.overlay.text
 
 
 def test_typing_an_event_number_still_types(real, qtbot):

@@ -29,12 +29,14 @@ class DockActions:
 
     def label_current(self, k: int) -> None:
         """Label the event the host shows (the current row) with class ``k``, whatever is
-        selected; -1 unlabels. Hosts send keys pressed outside the dock here."""
+        selected; -1 unlabels. Hosts send keys pressed in their own widgets here; the
+        current event stays (the user navigates with the host's controls)."""
         rows = [] if self.current_row is None else [self.current_row]
-        self.label_rows(np.asarray(rows, dtype=int), k)
+        self.label_rows(np.asarray(rows, dtype=int), k, advance=False)
 
-    def label_rows(self, rows: np.ndarray, k: int) -> None:
-        """Label ``rows`` with class ``k`` (-1 unlabels) on the session thread."""
+    def label_rows(self, rows: np.ndarray, k: int, advance: bool = True) -> None:
+        """Label ``rows`` with class ``k`` (-1 unlabels) on the session thread; with
+        ``advance``, move on to the next unlabelled event of the grid."""
         if self.session is None:
             self.show_error("open a manifold first (Open… or Compute…)")
             return
@@ -48,7 +50,8 @@ class DockActions:
         else:
             name = self.session.classes[k]
             self._call(lambda s: s.label(rows, name))
-            self.after_label(rows)
+            if advance:
+                self.after_label(rows)
 
     def label_help(self) -> None:
         """Label the target events "Need help" (the class is added on first use): events

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from ..dock import GREY, LabelManifoldDock
+from ..dock import LabelManifoldDock
+from ..text import GREY
 from .base import Host, find_manifolds, manifold_runs
 from .psocake_keys import PsocakeKeys
 from .psocake_layout import make_compact, place_dock
@@ -150,25 +151,21 @@ class RunNotShownError(RuntimeError):
 
 
 class PsocakeDock(LabelManifoldDock):
-    """The dock as it lives in Psocake: compact enough for its tab, following Psocake's run, with
-    a line that says what the next number key labels."""
+    """The dock as it lives in Psocake: compact enough for its tab, following Psocake's run,
+    and saying (target line and overlay) what the next number key labels."""
 
     def __init__(self, host: PsocakeHost):
         super().__init__(host)
         make_compact(self)
-        self.rule = QtWidgets.QLabel()
-        self.rule.setWordWrap(True)
-        self.rule.setToolTip("Keys 1-9 label the event Psocake shows, wherever the focus is in "
-                             "Psocake's window (not in a text field); with the focus in this "
-                             "dock they label your selection here, if you made one. 0 unlabels.")
-        self.body.layout().insertWidget(0, self.rule)
+        self.controls.target.setToolTip(
+            "Keys 1-9 label the event Psocake shows, wherever the focus is in Psocake's window "
+            "(not in a text field); with the focus in this dock they label your selection "
+            "here, if you made one, and move on. 0 unlabels.")
         self.keys = PsocakeKeys(self, lambda: host.mf.area.window())
         host.sigRunChanged.connect(self.follow_run)
-        app = QtWidgets.QApplication.instance()
-        app.focusChanged.connect(self._focus_changed)
-        self.sigCurrentRowChanged.connect(lambda _row: self.show_rule())
-        self.sigUpdated.connect(self.show_rule)
-        self.show_rule()
+        QtWidgets.QApplication.instance().focusChanged.connect(self._focus_changed)
+        self.sigCurrentRowChanged.connect(lambda _row: self.show_target())
+        self.sigUpdated.connect(self.show_target)
 
     def show_row(self, row: int) -> None:
         try:
@@ -181,60 +178,50 @@ class PsocakeDock(LabelManifoldDock):
         super()._host_event(run_event)
         if self.current_row != before and len(self.selected) == 1 and self.selected[0] == before:
             # the one clicked event is no longer shown: the next key labels what Psocake shows
-            self.selected = np.zeros(0, dtype=int)
-            self.grid.select(self.selected)
-            self._redraw_marks()
-            self._update_overlay()
+            self.clear_selection()
+            self.show_target()
 
     def has_focus_here(self) -> bool:
         """True when the keyboard focus is inside the dock."""
         focus = QtWidgets.QApplication.focusWidget()
         return focus is not None and (focus is self or self.isAncestorOf(focus))
 
-    def next_key_rows(self) -> np.ndarray:
-        """Rows the next number key labels (see the rule line)."""
-        if self.has_focus_here() and len(self.selected):
-            return self.selected
-        return np.array([] if self.current_row is None else [self.current_row], dtype=int)
-
     def _shown_run_missing(self) -> bool:
         shown = self.host.current_event()
         return (self.events is not None and shown is not None
                 and not bool((self.events["run"] == shown[0]).any()))
 
-    def rule_text(self) -> str:
-        """What the next number key labels, in words."""
+    def target_text(self) -> str:
+        """What the next number key labels: inside the dock, the dock's own rule; elsewhere
+        in Psocake's window, the event Psocake shows."""
+        if self.session is None or self.has_focus_here():
+            return super().target_text()
         shown = self.host.current_event()
-        if self.session is None:
-            return "keys 1-9 will label the event Psocake shows once a manifold is open"
-        if self.has_focus_here() and len(self.selected) and \
-                not (len(self.selected) == 1 and self.selected[0] == self.current_row):
-            return f"next key labels your selection here: {len(self.selected)} event(s)"
         if self.current_row is not None:
-            return (f"next key labels run {shown[0]} event {shown[1]}, shown in Psocake")
+            return f"keys 1–9 label run {shown[0]} event {shown[1]}, shown in Psocake"
         if shown is not None and self._shown_run_missing():
-            return (f"Psocake shows run {shown[0]}, which has no manifold yet: Compute… one; "
-                    "keys label nothing")
+            return (f"Psocake shows run {shown[0]}, which has no manifold yet: Compute "
+                    "manifold… (More ▾); keys label nothing")
         return "the event Psocake shows is not on the manifold: keys label nothing"
 
-    def show_rule(self) -> None:
-        """Refresh the rule line and the overlay (both describe the next key's target)."""
-        self.rule.setText(self.rule_text())
+    def show_target(self) -> None:
+        """Refresh the target line and the overlay (both describe the next key's target)."""
+        self.controls.target.setText(self.target_text())
         self._update_overlay()
 
     def _update_overlay(self) -> None:
         super()._update_overlay()
-        if self.overlay is None or self.session is None or not hasattr(self, "rule"):
+        if self.overlay is None or self.session is None or not hasattr(self, "keys"):
             return
-        rows = self.next_key_rows()
-        if self.has_focus_here() and len(rows) and (len(rows) > 1 or rows[0] != self.current_row):
-            self.overlay.set(f"next key: {len(rows)} selected in the dock", GREY)
+        sel = self.selected
+        if self.has_focus_here() and len(sel) and (len(sel) > 1 or sel[0] != self.current_row):
+            self.overlay.set(f"next key: {len(sel)} selected in the dock", GREY)
         elif self.current_row is None and self._shown_run_missing():
             self.overlay.set(f"run {self.host.run_number()}: no manifold yet", GREY)
 
-    def _focus_changed(self, *_):
+    def _focus_changed(self, *_) -> None:
         if self.session is not None:
-            self.show_rule()
+            self.show_target()
 
     def follow_run(self, run: int) -> None:
         """Psocake moved to ``run``: keep a manifold that holds it, else open the run's
@@ -247,13 +234,12 @@ class PsocakeDock(LabelManifoldDock):
             found = self.host.manifolds_for(run)
             if found:
                 path = found[0]
-                labels = path.parent / self.default_labels_path(path).name
-                self.open_manifold(path, labels)
+                self.open_manifold(path, path.parent / self.default_labels_path(path).name)
             else:
                 self.controls.status.setText(
                     f"run {run} has no manifold yet in {self.host.manifold_dir()}: "
-                    "Compute… one (or Open… a file)")
-        self.show_rule()
+                    "Compute manifold… (More ▾) or Open manifold… a file")
+        self.show_target()
 
     def _closed(self, *args) -> None:
         self.keys.remove()
@@ -283,5 +269,5 @@ def install(main_frame, manifold: str | Path | None = None,
         dock.open_manifold(manifold, labels)
     else:
         dock.controls.status.setText(f"no manifold in {host.manifold_dir()}: "
-                                     f"Compute… one or Open… a file")
+                                     "Compute manifold… (More ▾) or Open manifold…")
     return dock

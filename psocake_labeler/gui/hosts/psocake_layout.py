@@ -13,7 +13,7 @@ Qt size the content to its preferred height, 910 px.)
 """
 from __future__ import annotations
 
-from pyqtgraph.Qt import QtWidgets
+from pyqtgraph.Qt import QtCore, QtWidgets
 
 # The middle column's lower stack gets this share of the column height (the upper one keeps
 # Experiment Parameters, whose Event Number row stays in view).
@@ -24,6 +24,8 @@ BUTTON_MIN_WIDTH = 40
 # own minima (427 x 235 and 481 x 217) plus the controls need 661 x 629, more than the
 # 587 x 442 the tab has at 1400 x 700.
 VIEW_MIN = (200, 110)
+# Tiles in the tab: two columns beside the manifold (the slider still enlarges them).
+TILE = 112
 
 
 def anchor_dock(frame):
@@ -41,6 +43,12 @@ def make_compact(dock) -> None:
     364 x 402 px instead of 661 x 629)."""
     for part in (dock.view, dock.grid):
         part.setMinimumSize(*VIEW_MIN)
+    split = dock.view.parentWidget()
+    if isinstance(split, QtWidgets.QSplitter):
+        # the tab is wide and short (587 x 442): manifold and tiles side by side
+        split.setOrientation(QtCore.Qt.Orientation.Horizontal)
+        split.setSizes([1, 1])
+    dock.grid.set_tile_size(TILE)
     for button in dock.controls.buttons.values():
         button.setMinimumWidth(BUTTON_MIN_WIDTH)
         button.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,

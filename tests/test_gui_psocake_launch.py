@@ -55,9 +55,10 @@ def test_every_mode_starts_with_the_dock_as_a_tab(branch, modes, small_spi_run, 
         assert "no manifold in" in r["status"] and "psocake/r0093" in r["status"]
 
 
-def test_missing_lcls_environment_is_one_line(tmp_path):
-    env = stub_env(tmp_path / "none.cxi", tmp_path, _source("master"))
-    env["PYTHONPATH"] = str(_source("master"))        # Psocake without psana1
+@pytest.mark.parametrize("branch", ["master", "s3df"])
+def test_missing_lcls_environment_is_one_line(branch, tmp_path):
+    env = stub_env(tmp_path / "none.cxi", tmp_path, _source(branch))
+    env["PYTHONPATH"] = str(_source(branch))          # Psocake without psana1
     out = _launch(env, *ARGS)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
@@ -65,14 +66,24 @@ def test_missing_lcls_environment_is_one_line(tmp_path):
     assert "'PSCalib'" in lines[-1] and "Traceback" not in out.stderr
 
 
-def test_pnccd_refusal_is_one_line_with_the_fix(small_spi_run, xtc, tmp_path):
-    env = stub_env(small_spi_run.path, xtc, _source("master"))
+@pytest.mark.parametrize("branch", ["master", "s3df"])
+def test_pnccd_refusal_is_one_line_with_the_fix(branch, small_spi_run, xtc, tmp_path):
+    env = stub_env(small_spi_run.path, xtc, _source(branch))
     out = _launch(env, "exp=amo06516:run=93", "-d", "pnccdFront", "-m", "spi",
                   "-o", str(tmp_path))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     line = out.stderr.strip().splitlines()[-1]
     assert "pnccdFront is not supported in psocake" in line
     assert "add pnCCD support to Psocake's cheetahUtils" in line and "cspad" in line
+
+
+def test_label_mode_is_one_line(small_spi_run, xtc, tmp_path):
+    """Psocake's -m label imports LabelingPanel Python-2 style: not a missing package."""
+    env = stub_env(small_spi_run.path, xtc, _source("master"))
+    out = _launch(env, *ARGS, "-m", "label", "-o", str(tmp_path))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert "its own module 'LabelingPanel'" in line and "-m spi, sfx, lite or all" in line
 
 
 def test_help_is_ours_then_psocakes(small_spi_run, xtc):

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import io
 import os
 import sys
 from contextlib import redirect_stdout
+from pathlib import Path
 from typing import Sequence
 
 PROG = "psocake-label"
@@ -48,10 +50,24 @@ def import_problem(exc: ImportError) -> str:
         return (f"{PROG}: Psocake needs LCLS's psana1 environment, but its module '{name}' is "
                 "missing: activate LCLS's psana1 conda environment (LCLS machines), or use "
                 "`psocake-labeler gui manifold.h5` here")
+    if top and psocake_module(top):
+        return (f"{PROG}: Psocake imports its own module '{top}' as a top-level module "
+                "(Python 2 style; its -m label mode does), which fails under Python 3: use "
+                "-m spi, sfx, lite or all")
     if name:
         return (f"{PROG}: Psocake needs the Python package '{top}', which is not installed: "
                 f"`pip install 'psocake-labeler[psocake]'` (or `pip install {top}`)")
     return f"{PROG}: Psocake could not be imported ({exc}); check Psocake's installation"
+
+
+def psocake_module(name: str) -> bool:
+    """True when ``name`` is a module file of the importable Psocake package."""
+    try:
+        spec = importlib.util.find_spec("psocake")
+    except (ImportError, ValueError):
+        return False
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    return any((Path(d) / f"{name}.py").exists() for d in folders)
 
 
 def load_psocake_gui():

@@ -96,7 +96,15 @@ def psocake_imported(src: Path, cxi: Path, root: Path, argv: list[str]):
     so that later tests see a Python without psana."""
     import glob
 
+    import pyqtgraph as pg
+    from pyqtgraph.dockarea.Dock import DockLabel
+
     saved = (list(sys.path), list(sys.argv), dict(os.environ), glob.glob)
+    # Psocake changes pyqtgraph for everyone: config options, and DockLabel.updateStyle
+    # (18 px dock titles), which would resize every later test's docks
+    pg_saved = ({k: pg.getConfigOption(k) for k in ("background", "foreground",
+                                                   "imageAxisOrder")},
+                DockLabel.__dict__["updateStyle"])
     os.environ.update(PSANA_STUB_CXI=str(cxi), PSANA_STUB_XTC_ROOT=str(root))
     os.environ.setdefault("USER", "tester")
     sys.path[:0] = [str(STUBS), str(src)]
@@ -112,5 +120,7 @@ def psocake_imported(src: Path, cxi: Path, root: Path, argv: list[str]):
         os.environ.clear()
         os.environ.update(saved[2])
         glob.glob = saved[3]
+        pg.setConfigOptions(**pg_saved[0])
+        DockLabel.updateStyle = pg_saved[1]
         for name in [m for m in sys.modules if m.split(".")[0] in STUB_MODULES]:
             del sys.modules[name]

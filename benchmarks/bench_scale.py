@@ -1,6 +1,6 @@
 """A whole experiment on one manifold: every scale number of issue 14 in one run.
 
-    python benchmarks/bench_scale.py [--parts knn,build,propagate,extend,features,dock]
+    python benchmarks/bench_scale.py [--parts knn,build,propagate,features]
         [--n 1000000] [--workdir /tmp/bench_scale] [--skip-sklearn] [--skip-pydiffmap]
 
 Parts (each timed step runs in a fresh Python process, so that its peak RSS is its own; the
@@ -17,11 +17,10 @@ Parts (each timed step runs in a fresh Python process, so that its peak RSS is i
 * ``propagate``: on that manifold, 300 labels, then the click: one more label with its
   durable save (the label store), ``propagate`` warm-started, ``recommend(10)``; the
   warm answer against the full solve; scikit-learn ``LabelSpreading`` on the coordinates.
-* ``extend``: ``--n // 10`` new events placed on the manifold (``Manifold.extend``).
 * ``features``: the features pass of a simulated run at 256 px against h5py's raw read of
   the same blocks.
-* ``dock``: the Label Manifold dock opening the manifold, and its label-propagate-redraw
-  cycle (offscreen Qt).
+Not written yet: ``extend`` (10^5 new events onto the manifold) and ``dock`` (the Label
+Manifold dock at 10^6 events).
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("knn", "build", "propagate", "extend", "features", "dock")
+PARTS = ("knn", "build", "propagate", "features")
 
 
 def peak_gib() -> float:

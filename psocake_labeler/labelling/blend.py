@@ -40,14 +40,25 @@ def classifier_probabilities(features: np.ndarray, rows: np.ndarray, classes: np
     present = np.unique(classes)
     if present.size < 2 or rows.size < MIN_LABELS:
         return None
-    x = np.asarray(features, dtype=np.float64)
-    mean = x[rows].mean(axis=0)
-    std = x[rows].std(axis=0) + 1e-6 * (np.abs(x[rows]).max() + 1e-12)
+    xl = np.asarray(features[rows], dtype=np.float64)
+    mean = xl.mean(axis=0)
+    std = xl.std(axis=0) + 1e-6 * (np.abs(xl).max() + 1e-12)
     clf = LogisticRegression(C=c_reg, class_weight="balanced", max_iter=500)
     with threadpool_limits(1):
-        clf.fit((x[rows] - mean) / std, classes)
-        proba = clf.predict_proba((x - mean) / std)
-    out = np.zeros((x.shape[0], n_classes))
+        clf.fit((xl - mean) / std, classes)
+    # The standardisation folded into the weights: one float32 (N, d) x (d, C) product over
+    # all events, no standardised copy of the features.
+    coef = clf.coef_ / std
+    intercept = clf.intercept_ - coef @ mean
+    if coef.shape[0] == 1:   # two classes: scikit-learn keeps one row for the second class
+        coef = np.vstack([-coef, coef]) / 2.0
+        intercept = np.array([-intercept[0], intercept[0]]) / 2.0
+    z = np.asarray(features, dtype=np.float32) @ coef.T.astype(np.float32)
+    z = z.astype(np.float64) + intercept
+    z -= z.max(axis=1, keepdims=True)
+    proba = np.exp(z)
+    proba /= proba.sum(axis=1, keepdims=True)
+    out = np.zeros((len(features), n_classes))
     out[:, clf.classes_] = proba
     return out
 

@@ -76,3 +76,19 @@ def test_exploration_picks_the_cluster_no_label_reaches():
     batch = recommend(g, prop, labelled, 10, coords=x)
     assert np.isin(batch, unseen).any() and not np.isin(batch, labelled).any()
     assert np.unique(batch).size == 10
+
+
+def test_classifier_probabilities_equal_scikit_learns(spi_manifold):
+    from sklearn.linear_model import LogisticRegression
+
+    from psocake_labeler.labelling.blend import C_REG, classifier_probabilities
+
+    m, y = spi_manifold
+    for labels in (y, (y > 0).astype(int)):          # three classes, and two
+        rows = _labels(labels, 12, seed=1)
+        x = m.features[rows].astype(np.float64)
+        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6 * (np.abs(x).max() + 1e-12)
+        ref = LogisticRegression(C=C_REG, class_weight="balanced", max_iter=500).fit(
+            (x - mean) / std, labels[rows]).predict_proba((m.features - mean) / std)
+        got = classifier_probabilities(m.features, rows, labels[rows], labels.max() + 1)
+        np.testing.assert_allclose(got, ref, atol=1e-5)

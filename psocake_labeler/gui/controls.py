@@ -38,6 +38,8 @@ class Controls(QtWidgets.QWidget):
         ("open", "Open manifold…", "Open a manifold (and its labels)"),
         ("save", "Save labels as…", "Save the labels to another file"),
         ("classes", "Classes…", "Rename, add or remove classes"),
+        ("averages", "Class averages…", "The mean image of each class's confident events: a "
+                                        "wrong class shows at a glance"),
         ("extend", "Add run…", "Place more runs on this manifold without recomputing it, "
                                "keeping your labels"),
         ("compute", "Compute manifold…", "Compute a manifold for this run in the background "

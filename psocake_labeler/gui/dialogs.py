@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtWidgets
 
+from .averages_view import averages_dialog
+
 
 def _start_dir(dock) -> str:
     host = dock.host
@@ -163,4 +165,5 @@ def save_dialog(dock) -> None:
 
 # The controls' action names that open a dialog, and the dialog each opens.
 DIALOGS = {"open": open_dialog, "extend": extend_dialog, "export": export_dialog,
-           "classes": classes_dialog, "compute": compute_dialog, "save": save_dialog}
+           "classes": classes_dialog, "compute": compute_dialog, "save": save_dialog,
+           "averages": averages_dialog}

@@ -7,7 +7,7 @@ run's images by event number.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -113,13 +113,39 @@ class PsocakeStandin(QtWidgets.QWidget):
 
 
 @lru_cache(maxsize=4)
-def manifold_for(run_path: str, out: str) -> str:
-    """Build (once per test process) and save the manifold of a run; returns its path."""
+@cache
+def _built(run_path: str):
     import psocake_labeler as pl
 
-    m = pl.build_manifold(pl.open_run(run_path), n_components=5, knn=10)
-    m.save(out)
+    return pl.build_manifold(pl.open_run(run_path), n_components=5, knn=10)
+
+
+def manifold_for(run_path: str, out: str) -> str:
+    """Build (once per test process) and save the manifold of a run; returns its path."""
+    _built(run_path).save(out)
     return out
+
+
+def open_window(qtbot, manifold_path, labels_path):
+    """The stand-alone window, shown, with ``manifold_path`` open and drawn."""
+    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
+
+    w = StandaloneWindow()
+    keep(w)
+    w.show()
+    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
+        w.open(manifold_path, labels_path)
+    assert w.dock.wait()
+    return w
+
+
+def truth_of_rows(events, truth_path) -> np.ndarray:
+    """The simulator's true class of each manifold row (rows matched by event number)."""
+    from psocake_labeler.simulate import read_truth
+
+    truth = read_truth(truth_path)
+    by_event = dict(zip(truth.events.tolist(), truth.labels.tolist()))
+    return np.array([by_event[int(e)] for e in events["event"]])
 
 
 def drag(widget: QtWidgets.QWidget, p0, p1, modifiers, steps: int = 8) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, keep  # noqa: E402
+from psocake_standin import close_kept, open_window  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -17,15 +17,8 @@ def _close_windows():
 
 def test_class_averages_from_the_more_menu(qtbot, small_spi_manifold_path, spi_manifold,
                                            tmp_path, artifacts_dir):
-    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
-
-    w = StandaloneWindow()
-    keep(w)
-    w.show()
-    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
-        w.open(small_spi_manifold_path, tmp_path / "labels.h5")
+    w = open_window(qtbot, small_spi_manifold_path, tmp_path / "labels.h5")
     dock, truth = w.dock, spi_manifold[1]
-    assert dock.wait()
     for k in range(3):
         dock.select_rows(np.flatnonzero(truth == k)[:4])
         dock.label_selected(k)

@@ -13,6 +13,7 @@ from psocake_standin import (  # noqa: E402
     isolated_rows,
     keep,
     manifold_for,
+    open_window,
     same_spot,
 )
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
@@ -32,16 +33,8 @@ def _close_windows():
 
 @pytest.fixture
 def window(qtbot, small_spi_run, tmp_path):
-    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
-
     m = manifold_for(str(small_spi_run.path), str(tmp_path.parent / "gui_dock_m.h5"))
-    w = StandaloneWindow()
-    keep(w)
-    w.show()
-    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
-        w.open(m, tmp_path / "labels.h5")
-    assert w.dock.wait()
-    return w
+    return open_window(qtbot, m, tmp_path / "labels.h5")
 
 
 def test_open_shows_every_event_and_axes_choice(window):

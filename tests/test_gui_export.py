@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, keep, manifold_for  # noqa: E402
+from psocake_standin import close_kept, manifold_for, open_window, truth_of_rows  # noqa: E402
 from pyqtgraph.Qt import QtCore  # noqa: E402
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -23,19 +23,9 @@ def _close_windows():
 
 @pytest.fixture
 def window(qtbot, small_spi_run, tmp_path):
-    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
-    from psocake_labeler.simulate import read_truth
-
     m = manifold_for(str(small_spi_run.path), str(tmp_path.parent / "gui_export_m.h5"))
-    w = StandaloneWindow()
-    keep(w)
-    w.show()
-    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
-        w.open(m, tmp_path / "labels.h5")
-    truth = read_truth(small_spi_run.truth_path)
-    truth_of = dict(zip(truth.events.tolist(), truth.labels.tolist()))
-    w.truth = np.array([truth_of[int(e)] for e in w.dock.events["event"]])
-    assert w.dock.wait()
+    w = open_window(qtbot, m, tmp_path / "labels.h5")
+    w.truth = truth_of_rows(w.dock.events, small_spi_run.truth_path)
     return w
 
 

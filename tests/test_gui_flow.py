@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, keep, manifold_for  # noqa: E402
+from psocake_standin import close_kept, manifold_for, open_window  # noqa: E402
 from pyqtgraph.Qt import QtCore  # noqa: E402
 
 KEY = QtCore.Qt.Key
@@ -21,15 +21,8 @@ def _close_windows():
 
 @pytest.fixture
 def window(qtbot, small_spi_run, tmp_path):
-    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
-
     m = manifold_for(str(small_spi_run.path), str(tmp_path.parent / "gui_flow_m.h5"))
-    w = StandaloneWindow()
-    keep(w)
-    w.show()
-    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
-        w.open(m, tmp_path / "labels.h5")
-    assert w.dock.wait()
+    w = open_window(qtbot, m, tmp_path / "labels.h5")
     w.dock.grid.list.setFocus()
     return w
 

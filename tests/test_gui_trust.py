@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, keep  # noqa: E402
+from psocake_standin import close_kept, open_window  # noqa: E402
 from pyqtgraph.Qt import QtCore  # noqa: E402
 
 KEY = QtCore.Qt.Key
@@ -20,15 +20,8 @@ def _close_windows():
 
 @pytest.fixture
 def window(qtbot, small_spi_manifold_path, spi_manifold, tmp_path):
-    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
-
-    w = StandaloneWindow()
-    keep(w)
-    w.show()
-    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
-        w.open(small_spi_manifold_path, tmp_path / "labels.h5")
+    w = open_window(qtbot, small_spi_manifold_path, tmp_path / "labels.h5")
     w.truth = spi_manifold[1]
-    assert w.dock.wait()
     return w
 
 

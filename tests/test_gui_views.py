@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, isolated_row, keep  # noqa: E402
+from psocake_standin import close_kept, isolated_row, open_window  # noqa: E402
 from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets  # noqa: E402
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -23,18 +23,6 @@ SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 def _close_windows():
     yield
     close_kept()
-
-
-def open_window(qtbot, manifold_path, labels):
-    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
-
-    w = StandaloneWindow()
-    keep(w)
-    w.show()
-    with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
-        w.open(manifold_path, labels)
-    assert w.dock.wait()
-    return w
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from .errors import (
     ManifoldMismatchError,
     MissingFileError,
     NoImagesError,
+    NotFittedError,
     NotHDF5Error,
     WriteError,
 )
@@ -26,7 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassNameError", "ConvergenceWarning", "DistributedError", "EmptyRunError", "InputError",
     "LabelerError", "LayoutError", "ManifoldMismatchError", "MissingFileError", "NoImagesError",
-    "NotHDF5Error", "WriteError", "__version__",
+    "NotFittedError", "NotHDF5Error", "WriteError", "__version__",
 ]
 
 from .embedding import DiffusionMap, Manifold, build_manifold  # noqa: E402

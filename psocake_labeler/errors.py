@@ -4,6 +4,7 @@ Every error a user can cause (a bad file, a bad class name, a crashed rank) is a
 ``LabelerError``; the command line prints its message and exits with code 2, with no
 traceback. Anything else is a bug and keeps its traceback.
 """
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 
 class LabelerError(Exception):
@@ -32,6 +33,20 @@ class NoImagesError(InputError):
 
 class EmptyRunError(InputError):
     """The run holds no hits."""
+
+
+class NotFittedError(InputError, SklearnNotFittedError):
+    """An estimator (``FeatureTransform``, ``DiffusionMap``) was used before ``fit``.
+
+    Also a scikit-learn ``NotFittedError``, so code written for scikit-learn catches it.
+    """
+
+
+def check_fitted(estimator: object, attribute: str) -> None:
+    """Raise :class:`NotFittedError` unless ``estimator`` has the fitted ``attribute``."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted: call fit(...) "
+                             f"first, or load a fitted one")
 
 
 class ClassNameError(LabelerError, ValueError):

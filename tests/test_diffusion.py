@@ -83,7 +83,7 @@ def test_build_manifold_from_a_run(small_spi_run):
     m = pl.build_manifold(small_spi_run.path, n_components=4, knn=10)
     assert len(m) == 300 and m.transform is not None
     assert set(m.events["run"].tolist()) == {93}
-    assert m.params["feature_params"]["representation"] == m.transform.params["representation"]
+    assert m.params["feature_params"]["representation"] == m.transform.representation
 
 
 def test_lobpcg_agrees_with_eigsh():

@@ -79,7 +79,7 @@ def test_nan_inf_dead_hot_and_file_mask_never_reach_features():
     feats, t = compute_features(run, n_pca=10)
     assert feats.shape == (100, 10) and feats.dtype == np.float32
     assert np.isfinite(feats).all()
-    good = t.mask
+    good = t.mask_
     assert not good[:, :2].any()
     assert not good[10, 12] and not good[30, 5]
     assert not good[20, 40] and not good[28, 20]
@@ -119,7 +119,7 @@ def test_rectangular_detector_with_offset_beam_and_binning():
     for rep in ("polar", "correlation", "image"):
         feats, t = compute_features(run, representation=rep, bin=3, n_pca=6)
         assert feats.shape == (30, 6) and np.isfinite(feats).all()
-        assert t.mask.shape == (50, 70)
+        assert t.mask_.shape == (50, 70)
 
 
 # -- photon scale and rotation invariance ------------------------------------------------
@@ -192,19 +192,19 @@ def test_save_load_round_trip(tmp_path):
         t.save(f.create_group("features"))
     with h5py.File(tmp_path / "m.h5", "r") as f:
         t2 = FeatureTransform.load(f["features"])
-    assert t2.params == t.params and t2.n_features == 7
-    np.testing.assert_array_equal(t2.mask, t.mask)
+    assert t2.get_params() == t.get_params() and t2.n_features_out_ == 7
+    np.testing.assert_array_equal(t2.mask_, t.mask_)
     np.testing.assert_array_equal(t2.transform(run._x), feats)
 
 
 def test_errors_name_the_problem(tmp_path):
+    run, _ = synthetic_run(20)
     with pytest.raises(InputError, match="unknown feature option"):
-        FeatureTransform(bins=4)
+        compute_features(run, bins=4)
     with pytest.raises(InputError, match="representation"):
-        FeatureTransform(representation="zernike")
+        FeatureTransform(representation="zernike").fit(run)
     with pytest.raises(EmptyRunError):
         compute_features(ArrayRun(np.zeros((0,) + SHAPE)))
-    run, _ = synthetic_run(20)
     _, t = compute_features(run, n_pca=3)
     with pytest.raises(InputError, match="fitted on"):
         t.transform(np.zeros((2, 32, 32), np.float32))
@@ -241,10 +241,10 @@ def test_simulated_run_singles_multiples_water_separate(small_spi_run):
     run = _open(small_spi_run)
     feats, t = compute_features(run)
     labels = np.asarray(read_truth(small_spi_run.truth_path).labels)
-    assert feats.shape == (len(run), t.n_features) and feats.dtype == np.float32
+    assert feats.shape == (len(run), t.n_features_out_) and feats.dtype == np.float32
     assert np.isfinite(feats).all()
     # The file mask (gap, central hole) is kept; the simulator's dead/hot pixels are found.
-    assert not t.mask[~run.mask].any()
+    assert not t.mask_[~run.mask].any()
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     acc = cross_val_score(KNeighborsClassifier(10), feats, labels, cv=cv).mean()
     assert acc > 0.85
@@ -266,10 +266,10 @@ def test_dead_and_hot_pixels_found_when_the_file_mask_omits_them(small_spi_run, 
     run = open_run(path)
     assert run.mask[dead | hot].all()
     t = FeatureTransform().fit(run)
-    assert not t.mask[dead].any() and not t.mask[hot].any()
-    assert not t.mask[(bits & 1) > 0].any()
+    assert not t.mask_[dead].any() and not t.mask_[hot].any()
+    assert not t.mask_[(bits & 1) > 0].any()
     # Good pixels are not thrown away with them.
-    assert t.mask.sum() >= 0.99 * (bits == 0).sum()
+    assert t.mask_.sum() >= 0.99 * (bits == 0).sum()
 
 
 def test_nan_pixels_in_a_simulated_file(small_spi_run, tmp_path):
@@ -288,7 +288,7 @@ def test_nan_pixels_in_a_simulated_file(small_spi_run, tmp_path):
 
     feats, t = compute_features(open_run(path))
     assert np.isfinite(feats).all()
-    assert not t.mask[30:33, 40:43].any() and not t.mask[10, 10]
+    assert not t.mask_[30:33, 40:43].any() and not t.mask_[10, 10]
     # Masking a handful of pixels hardly moves the other hits in feature space.
     others = np.setdiff1d(np.arange(len(feats)), [4, 7])
     spread = np.linalg.norm(clean - clean.mean(axis=0), axis=1).mean()
@@ -304,7 +304,7 @@ def test_saved_transform_applies_to_a_new_run(small_spi_run, second_spi_run, tmp
         loaded = FeatureTransform.load(f["features"])
     new = _open(second_spi_run)
     a, same = compute_features(new, loaded)
-    assert same is loaded and a.shape == (len(new), t.n_features)
+    assert same is loaded and a.shape == (len(new), t.n_features_out_)
     b = t.transform(new.images(slice(None)), mask=new.mask)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
@@ -324,7 +324,7 @@ parts = comm.gather(local, root=0)
 if comm.Get_rank() == 0:
     serial, t1 = compute_features(run, representation=rep)
     np.savez(sys.argv[2], mpi=np.concatenate(parts), serial=serial,
-             mask_mpi=t.mask, mask_serial=t1.mask, sizes=[len(p) for p in parts])
+             mask_mpi=t.mask_, mask_serial=t1.mask_, sizes=[len(p) for p in parts])
 """
 
 

@@ -33,15 +33,15 @@ def test_beam_centre_found_per_hit_within_half_a_pixel(jitter_run):
     true = truth.params["beam_center"] - 63.5
     assert np.hypot(*true.T).mean() > 2.5           # the beam really moves
     tr = FeatureTransform(beam_search=10, work_size=128).fit(run)
-    v, ok = rep.bin_images(run.images(slice(None)), tr.mask, tr._bin)
-    off = centering.beam_offsets(rep.photon_scale(v, ok, "sqrt"), ok, tr._bcenter, 10.0)
+    v, ok = rep.bin_images(run.images(slice(None)), tr.mask_, tr.bin_)
+    off = centering.beam_offsets(rep.photon_scale(v, ok, "sqrt"), ok, tr.binned_center_, 10.0)
     err = np.hypot(*(off - true).T)
     assert np.median(err) < 0.5 and np.quantile(err, 0.9) < 1.0
     # One half missing: no Friedel pairs, so the nominal centre is kept (no wild guess).
     bottom = np.zeros_like(ok)
     bottom[:, 66:] = True
     off_half = centering.beam_offsets(rep.photon_scale(v, ok & ~bottom, "sqrt"), ok & ~bottom,
-                                      tr._bcenter, 10.0)
+                                      tr.binned_center_, 10.0)
     assert not off_half.any()
 
 
@@ -85,7 +85,7 @@ def test_q_units_put_runs_at_another_distance_and_energy_on_the_same_features(tm
     # Same particles in the same orientations (same seed), other geometry: closer in q
     # units (what is left is mostly photon noise: the runs draw different photons).
     assert errors["q"] < 0.9 * errors["pixel"]
-    assert tr.geometry == Geometry(d0, 75e-6, 1600.0)
+    assert tr.geometry_ == Geometry(d0, 75e-6, 1600.0)
 
 
 def test_q_units_survive_save_load_and_need_the_geometry(tmp_path, jitter_run):
@@ -97,7 +97,7 @@ def test_q_units_survive_save_load_and_need_the_geometry(tmp_path, jitter_run):
         back = FeatureTransform.load(f["features"])
     img = run.images(slice(0, 5))
     np.testing.assert_allclose(back.transform(img), tr.transform(img), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(back.q_edges, tr.q_edges)
+    np.testing.assert_allclose(back.q_edges_, tr.q_edges_)
 
     class NoGeometry:
         path = "x.cxi"
@@ -117,4 +117,4 @@ def test_q_units_survive_save_load_and_need_the_geometry(tmp_path, jitter_run):
         FeatureTransform(units="q").fit(NoGeometry())
     for bad in ({"units": "mm"}, {"fill": "x"}, {"beam_search": -1}, {"q_fraction": 0}):
         with pytest.raises(InputError):
-            FeatureTransform(**bad)
+            FeatureTransform(**bad).fit(img)

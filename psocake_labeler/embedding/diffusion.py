@@ -77,7 +77,8 @@ def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
     epsilon : ``"auto"``, ``"bgh"``, ``"knn"``, ``"median"`` or a number: the kernel
         bandwidth (see :func:`choose_epsilon`).
     solver : ``"eigsh"`` or ``"lobpcg"``.
-    random_state : seed of the eigensolver's start vector (recorded in ``params``).
+    random_state : seed of the eigensolver's start vector and of the feature transform's
+        randomized PCA (recorded in ``params``).
 
     Returns
     -------
@@ -89,6 +90,8 @@ def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
     if not isinstance(runs_or_array, np.ndarray):
         # Opening checks the files without collectives: a bad file gives a clean error.
         runs_or_array = run_step(comm, "open runs", as_run, runs_or_array)
+    # One seed for the whole computation: the randomized PCA's start too.
+    feature_options = {"random_state": random_state, **feature_options}
     local, transform, run = run_step(comm, "features", _local_rows, runs_or_array, comm,
                                      progress, feature_options, collective=comm.size > 1
                                      and not isinstance(runs_or_array, np.ndarray))
@@ -167,7 +170,7 @@ def manifold_from_knn(features: np.ndarray, idx: np.ndarray, dist: np.ndarray,
               "floor_neighbour": FLOOR_NEIGHBOUR,
               "floored_events": int(np.count_nonzero(floor > eps)),
               "n_features": int(features.shape[1]),
-              "feature_params": dict(getattr(transform, "params", {}) or {})}
+              "feature_params": transform.get_params() if transform is not None else {}}
     if vals.min() <= 0:
         raise InputError("diffusion eigenvalues are not positive: the k-NN graph is too "
                          "sparse for so many components; raise --knn or lower --n-components")

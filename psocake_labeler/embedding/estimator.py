@@ -12,9 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
-from ..errors import InputError
+from ..errors import InputError, check_fitted
 from ..progress import ProgressCallback
 from .diffusion import build_manifold
 from .manifold import Manifold
@@ -101,7 +100,7 @@ class DiffusionMap(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Coordinates of new events by Nystrom extension (the manifold is not changed)."""
-        check_is_fitted(self, "manifold_")
+        check_fitted(self, "manifold_")
         n_old = len(self.manifold_)
         return self.manifold_.extend(X).coords[n_old:]
 

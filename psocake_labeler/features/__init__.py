@@ -1,7 +1,8 @@
 """Hit image -> feature vector (see docs/features.md).
 
-``FeatureTransform`` does mask, binning, photon scaling, a rotation-invariant
-representation and PCA; ``compute_features`` streams a run through it, split over MPI ranks.
+``FeatureTransform`` (a scikit-learn estimator) does mask, binning, photon scaling, a
+rotation-invariant representation and PCA; ``compute_features`` streams a run through it,
+split over MPI ranks.
 """
 from .compute import compute_features
 from .representations import PHOTON_SCALES, REPRESENTATIONS

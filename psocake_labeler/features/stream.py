@@ -5,7 +5,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import NoImagesError
+from ..errors import InputError, NoImagesError
 from ..progress import ProgressCallback, report
 
 # Pixels per block read: about 32 MB of float32 images, whatever the detector size.
@@ -40,6 +40,39 @@ class Tracker:
     def add(self, k: int) -> None:
         self.done += int(k)
         report(self.progress, "features", self.done, self.total)
+
+
+class ImageArray:
+    """Images held in memory ``(n, H, W)``, read like a run: no file mask, beam centre in
+    the middle of the image, no geometry."""
+
+    path = "the images"
+    mask = None
+    center = None
+    has_images = True
+    metadata: dict = {}
+
+    def __init__(self, images: np.ndarray) -> None:
+        x = np.asarray(images, dtype=np.float32)
+        if x.ndim not in (2, 3):
+            raise InputError(f"images must be an array (n, H, W) or one image (H, W), not of "
+                             f"shape {x.shape}")
+        self._x = x[None] if x.ndim == 2 else x
+        self.image_shape = tuple(self._x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def images(self, sel) -> np.ndarray:
+        # A copy: the caller's array is never touched, whatever a step does in place.
+        return self._x[sel].copy()
+
+
+def as_source(data):
+    """``data`` as something read like a run: a run as is, an images array wrapped."""
+    if hasattr(data, "images") and hasattr(data, "image_shape"):
+        return data
+    return ImageArray(data)
 
 
 def require_images(run) -> None:

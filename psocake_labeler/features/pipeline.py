@@ -1,0 +1,169 @@
+"""The per-image half of the feature transform: one hit image -> its pre-PCA vector.
+
+Pipeline per image: bad-pixel mask -> bin -> photon scale + unit RMS -> fill masked pixels
+from their ring -> representation (rotation-invariant polar amplitudes by default). An
+:class:`ImagePipeline` is built from the transform's parameters and what the fit found (image
+shape, beam centre, mask, geometry); it holds no statistics of the run.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from . import centering
+from . import representations as rep
+from .geometry import Geometry, hole_radius, ring_layout
+
+
+class ImagePipeline:
+    """Hit images -> float32 pre-PCA features, for one detector shape, centre and mask.
+
+    Parameters
+    ----------
+    params
+        The transform's parameters (``FeatureTransform.get_params()``), already validated.
+    shape, center, mask
+        Image shape, beam centre (row, col, image pixels) and good-pixel mask of the fit.
+    geometry
+        The fitted run's geometry (q units only).
+    q_edges
+        Saved q ring edges (when loading), else None to lay them out from the geometry.
+    """
+
+    def __init__(self, params: Mapping[str, Any], shape, center, mask,
+                 geometry: Geometry | None = None, q_edges: np.ndarray | None = None) -> None:
+        self.params = dict(params)
+        self.image_shape = (int(shape[0]), int(shape[1]))
+        self.center = (float(center[0]), float(center[1]))
+        self.mask = np.asarray(mask, dtype=bool)
+        p = self.params
+        b = p["bin"]
+        if b is None:
+            b = max(1, max(self.image_shape) // int(p["work_size"]))
+        b = int(b)
+        if b > min(self.image_shape):
+            raise InputError(f"bin {b} is larger than the image {self.image_shape}")
+        self.bin = b
+        hb, wb = self.image_shape[0] // b, self.image_shape[1] // b
+        self.binned_shape = (hb, wb)
+        self.binned_center = rep.binned_center(self.center, b)
+        cy, cx = self.binned_center
+        # Largest circle inside the working image: every ring is fully observed.
+        r_max = min(cy + 0.5, hb - 0.5 - cy, cx + 0.5, wb - 0.5 - cx)
+        if r_max < 2 and p["representation"] != "image":
+            raise InputError(f"beam centre {self.center} lies outside (or at the edge of) the "
+                             f"{self.image_shape} image, so there are no rings to resample; "
+                             f"fix the geometry or use representation='image'")
+        # A hit's own beam centre may lie beam_search pixels off: its rings stay inside the
+        # image, and start outside the beam hole, which would otherwise move with the beam
+        # relative to the rings and become the feature.
+        search = float(p["beam_search"]) / b
+        r_max = float(r_max) - search
+        q = p["units"] == "q"
+        # q units: rings start a margin outside the beam hole, so that a run at another
+        # distance (whose hole covers other q) does not have part of the hole in its rings.
+        r_start = 1.25 * hole_radius(self.mask, b, self.binned_center) if q else 0.0
+        # q units: rings out to q_fraction of the circle, so that a run at a somewhat longer
+        # distance (or lower energy) still sees every ring.
+        top = r_max * (float(p["q_fraction"]) if q else 1.0)
+        if top - r_start < 2 and p["representation"] != "image":
+            raise InputError(f"beam_search {p['beam_search']} leaves no rings inside the "
+                             f"{self.image_shape} image; use a smaller search")
+        self.n_rings = int(p["n_rings"] or max(2, int(round(top - r_start))))
+        self.geometry = geometry if q else None
+        self.edges, self.q_edges = ring_layout(r_start, top, self.n_rings, b, self.geometry,
+                                               q_edges)
+        self._fill = rep.RingFiller(self.binned_shape, self.binned_center)
+        self._pmat = None
+        self._pmats: dict = {}
+        if p["representation"] != "image":
+            self._pmat = rep.polar_matrix(self.binned_shape, self.binned_center, self.n_rings,
+                                          int(p["n_angles"]), top, self.edges)
+
+    def _edges_for(self, geometry: Geometry | None) -> np.ndarray:
+        """Ring edges (working pixels) for a run of ``geometry``: the same q rings."""
+        if self.q_edges is None or geometry is None or geometry == self.geometry:
+            return self.edges
+        return geometry.radius_of_q(self.q_edges) / self.bin
+
+    def _polar_for(self, geometry: Geometry | None):
+        """The polar operator for a run of ``geometry``."""
+        if self.q_edges is None or geometry is None or geometry == self.geometry:
+            return self._pmat
+        if geometry not in self._pmats:
+            edges = self._edges_for(geometry)
+            self._pmats[geometry] = rep.polar_matrix(
+                self.binned_shape, self.binned_center, self.n_rings,
+                int(self.params["n_angles"]), float(edges[-1]), edges)
+        return self._pmats[geometry]
+
+    def raw_features(self, images: np.ndarray, mask: np.ndarray | None = None,
+                     geometry: Geometry | None = None) -> np.ndarray:
+        """float32 ``(n, D)`` representation of images ``(n, H, W)`` or one ``(H, W)``.
+
+        ``mask`` (bool ``(H, W)``, True = good) is combined with the fitted mask;
+        ``geometry`` (q units only) is the images' own when it differs from the fitted run's.
+        Non-finite pixels are masked image by image.
+        """
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 2:
+            images = images[None]
+        if images.ndim != 3 or images.shape[1:] != self.image_shape:
+            got = images.shape[1:] if images.ndim == 3 else images.shape
+            raise InputError(f"images of shape {got} do not match the {self.image_shape} "
+                             f"images this feature "
+                             f"transform was fitted on; embed this detector separately")
+        good = self.mask if mask is None else self.mask & np.asarray(mask, dtype=bool)
+        p = self.params
+        if p["zero_rows"]:
+            good = good[None] & ~centering.zero_rows(images, good, max(2, images.shape[1] // 16))
+        values, ok = rep.bin_images(images, good, self.bin)
+        v = rep.photon_scale(values, ok, p["photon"])
+        off, v, ok = self._centre_and_mirror(v, ok)
+        v = self._fill(v, ok)
+        kind = p["representation"]
+        if kind == "image":
+            out = v.reshape(len(v), -1)
+        else:
+            polar = self._polar(v, off, geometry)
+            if self.q_edges is not None:
+                # Unit RMS over the q range the rings cover, not over the image: a run at
+                # another distance sees another q range, whose RMS would set the scale.
+                polar = rep.unit_rms(polar)
+            if kind == "radial":
+                out = polar.mean(axis=2)
+            elif kind == "polar":
+                out = rep.polar_features(polar, int(p["n_harmonics"]))
+            else:
+                out = rep.correlation_features(polar, int(p["n_harmonics"]), int(p["band"]))
+        # Belt and braces: nothing non-finite may reach the distances.
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+
+    def beam_offsets(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Per-hit beam-centre offsets (working pixels) of photon-scaled working images."""
+        search = float(self.params["beam_search"]) / self.bin
+        if search <= 0:
+            return np.zeros((len(v), 2))
+        return centering.beam_offsets(v, ok, self.binned_center, search)
+
+    def _centre_and_mirror(self, v: np.ndarray, ok: np.ndarray):
+        """Each hit's beam offset; bad pixels filled from their Friedel mates if asked."""
+        off = self.beam_offsets(v, ok)
+        if self.params["fill"] == "friedel":
+            v, ok = centering.friedel_fill(v, ok, off + np.asarray(self.binned_center))
+            # Unit RMS again over the filled image: a half-missing hit was scaled on the
+            # half that holds the bright centre, and would look brighter than it is.
+            v = rep.photon_scale(v, ok, "none")
+        return off, v, ok
+
+    def _polar(self, v: np.ndarray, off: np.ndarray, geometry: Geometry | None) -> np.ndarray:
+        """Polar grids of filled working images, each about its own beam centre."""
+        if not np.any(off):
+            return rep.polar_images(v, self._polar_for(geometry), self.n_rings)
+        edges = self._edges_for(geometry)
+        pts = rep.polar_points(self.n_rings, int(self.params["n_angles"]), edges[-1], edges)
+        return rep.polar_at(v, off + np.asarray(self.binned_center), pts, self.n_rings,
+                            int(self.params["n_angles"]))

@@ -33,19 +33,6 @@ def test_gui_command_screenshot_and_labels_file(qapp, small_spi_run, tmp_path, a
     assert sum(c in colours for c in s.colours) == 3
 
 
-def test_gui_command_bad_input_is_one_line(qapp, tmp_path, capsys):
-    from psocake_labeler.cli import main
-
-    assert main(["gui", str(tmp_path / "nope.h5"), "--screenshot", str(tmp_path / "x.png")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nope.h5" in err[0]
-    bad = tmp_path / "bad.h5"
-    bad.write_text("not hdf5")
-    assert main(["gui", str(bad), "--screenshot", str(tmp_path / "x.png")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "bad.h5" in err[0]
-
-
 def test_demo_screenshot_with_recommended_events(qapp, tmp_path, monkeypatch, artifacts_dir):
     from psocake_labeler.cli import main
 

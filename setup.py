@@ -1,14 +1,20 @@
 """Packaging for psocake-labeler (setup.py, as in the Psocake world)."""
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 PSOCAKE_NEEDS = ["numba", "scikit-image", "pandas", "matplotlib"]
+# The version is defined once, in the package (read as text: setup.py runs before the
+# package's dependencies are installed, so it cannot import it).
+VERSION = re.search(r'^__version__ = "([^"]+)"$',
+                    (HERE / "psocake_labeler" / "__init__.py").read_text(encoding="utf-8"),
+                    re.M).group(1)
 
 setup(
     name="psocake-labeler",
-    version="0.1.0",
+    version=VERSION,
     description=("Label XFEL diffraction hits on a diffusion-map manifold, inside Psocake or "
                  "stand-alone"),
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),

@@ -129,3 +129,16 @@ def test_ruff_is_clean():
     proc = subprocess.run([ruff, "check", "--no-cache", str(ROOT)], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_the_version_is_defined_once():
+    """setup.py reads ``__version__`` from the package; no second literal anywhere."""
+    import psocake_labeler
+
+    proc = subprocess.run([sys.executable, "setup.py", "--version"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.stdout.strip().splitlines()[-1] == psocake_labeler.__version__
+    literal = f'"{psocake_labeler.__version__}"'
+    holders = [p.relative_to(ROOT).as_posix() for p in [ROOT / "setup.py", *PKG.rglob("*.py")]
+               if literal in p.read_text()]
+    assert holders == ["psocake_labeler/__init__.py"]

@@ -44,7 +44,7 @@ def test_demo_screenshot_with_recommended_events(qapp, tmp_path, monkeypatch, ar
     cached = sorted(p.name for p in (tmp_path / "cache" / "demo_150").iterdir())
     manifolds = [n for n in cached if n.startswith("amo06516_0093.manifold-")]
     assert "amo06516_0093.cxi" in cached and len(manifolds) == 1
-    from psocake_labeler.gui.demo import prepare
+    from psocake_labeler.cli.demo import prepare
 
     run_path, manifold_path = prepare(150, mpi=False)
     assert manifold_path.name == manifolds[0]
@@ -79,7 +79,7 @@ def test_demo_window_fills_grid_with_recommendations(qtbot, tmp_path, monkeypatc
 def test_compute_commands_for_mpiexec_and_sbatch(tmp_path):
     import sys
 
-    from psocake_labeler.gui.compute import PROGRESS, mpiexec_command, sbatch_script
+    from psocake_labeler.cli.jobs import PROGRESS, mpiexec_command, sbatch_script
 
     cmd = mpiexec_command(["r0093/"], "m.h5", ranks=4, options="--knn 20")
     assert cmd[-8:] == ["-m", "psocake_labeler", "embed", "r0093/", "-o", "m.h5", "--knn", "20"]

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import psocake_labeler as pl
-from psocake_labeler.gui.compute import DONE_MARKER, sbatch_script
+from psocake_labeler.cli.jobs import DONE_MARKER, sbatch_script
 
 HOSTILE = "run 93 'quoted' \"double\" $(touch PWNED2) `touch PWNED3`.cxi"
 

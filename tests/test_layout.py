@@ -109,6 +109,16 @@ def test_core_is_qt_free():
     assert bad == []
 
 
+def test_only_the_window_commands_import_gui():
+    """Below ``gui/`` nothing imports it; of ``cli/``, only the commands that open a window
+    (lazily). What the demo and the Compute dialog share lives in ``cli/`` (Qt-free)."""
+    allowed = {"psocake_labeler.cli.gui_cmd", "psocake_labeler.cli.demo_cmd"}
+    bad = [(m, t) for m in MODULES if not m.startswith("psocake_labeler.gui") and m not in allowed
+           for t, n in imports(m)
+           if t.startswith("psocake_labeler.gui") or (t == "psocake_labeler" and n == "gui")]
+    assert bad == []
+
+
 def test_module_and_function_sizes():
     long_modules = {m: n for m, p in MODULES.items()
                     if (n := len(p.read_text().splitlines())) > 400}
@@ -142,3 +152,4 @@ def test_the_version_is_defined_once():
     holders = [p.relative_to(ROOT).as_posix() for p in [ROOT / "setup.py", *PKG.rglob("*.py")]
                if literal in p.read_text()]
     assert holders == ["psocake_labeler/__init__.py"]
+

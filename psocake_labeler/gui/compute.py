@@ -3,75 +3,17 @@
 The job runs as a separate process (QProcess), so the GUI stays free and a crash of the job
 cannot take the GUI down. Progress lines printed by the ``embed`` command
 (``stage: done/total ...``) drive the dock's progress bar; with sbatch the job's log file is
-followed instead. When the manifold file appears, the dock opens it.
+followed instead. When the manifold file appears, the dock opens it. The command lines
+and the batch script are Qt-free, in ``cli/jobs.py``.
 """
 from __future__ import annotations
 
-import re
-import shlex
-import shutil
-import sys
 from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from ..cli.jobs import DONE_LINE, PROGRESS, check_job_values, mpiexec_command, sbatch_script
 from ..errors import InputError
-
-PROGRESS = re.compile(r"^(?P<stage>[^:\n]+): (?P<done>\d+)/(?P<total>\d+)")
-# The batch script's last line: the job is over, with this exit code.
-DONE_MARKER = "psocake-labeler job finished, exit"
-_DONE = re.compile(rf"^{re.escape(DONE_MARKER)} (?P<code>\d+)\s*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def embed_command(runs: list[str], out: str, options: str = "") -> list[str]:
-    """The ``embed`` command line, run with this Python (no need for the script on PATH)."""
-    return [sys.executable, "-m", "psocake_labeler", "embed", *runs, "-o", out,
-            *shlex.split(options)]
-
-
-def mpiexec_command(runs: list[str], out: str, ranks: int, options: str = "") -> list[str]:
-    """``mpiexec -n ranks <embed>``; plain ``embed`` for one rank or without mpiexec."""
-    cmd = embed_command(runs, out, options)
-    mpiexec = shutil.which("mpiexec") or shutil.which("mpiexec",
-                                                      path=str(Path(sys.executable).parent))
-    if ranks > 1 and mpiexec:
-        return [mpiexec, "-n", str(ranks), *cmd]
-    return cmd
-
-
-def check_job_values(runs: list[str], out: str, **names: str) -> None:
-    """Refuse newlines and control characters in any path or name of a job.
-
-    In a batch script a newline ends the line: a run path or a partition holding one would
-    put the rest on a line of its own, and bash would run it.
-    """
-    for what, value in [*((f"run {r!r}", r) for r in runs), ("output", out), *names.items()]:
-        if _CONTROL.search(str(value)):
-            raise InputError(f"{what.replace('_', ' ')} {str(value)!r}: holds a newline or "
-                             "control character; rename it (jobs refuse such names)")
-
-
-def sbatch_script(runs: list[str], out: str, ranks: int, partition: str = "",
-                  account: str = "", options: str = "", hours: int = 2) -> str:
-    """A batch script for Slurm, as Psocake's own launchers submit their MPI jobs.
-
-    Every value is quoted (``shlex.quote``) and none may hold a newline or a control
-    character. The job's last line in its log is :data:`DONE_MARKER` with the exit code:
-    the GUI decides by it, not by an output file that may have been there before.
-    """
-    check_job_values(runs, out, partition=partition, account=account, options=options)
-    q = shlex.quote
-    lines = ["#!/bin/bash", "#SBATCH --job-name=psocake-labeler-embed",
-             f"#SBATCH --ntasks={int(ranks)}", f"#SBATCH --time={int(hours):02d}:00:00",
-             f"#SBATCH --output={q(out + '.log')}"]
-    if partition:
-        lines.append(f"#SBATCH --partition={q(partition)}")
-    if account:
-        lines.append(f"#SBATCH --account={q(account)}")
-    lines.append("mpirun -n $SLURM_NTASKS " + shlex.join(embed_command(runs, out, options)))
-    lines += ["status=$?", f'echo "{DONE_MARKER} $status"', "exit $status"]
-    return "\n".join(lines) + "\n"
 
 
 class ComputeJob(QtCore.QObject):
@@ -135,7 +77,7 @@ class ComputeJob(QtCore.QObject):
                 self._lines(f.read())
                 self._log_pos = f.tell()
         # the job's own last line decides: an output file may have been there before
-        done = next((m for m in map(_DONE.match, reversed(self.output[-5:])) if m), None)
+        done = next((m for m in map(DONE_LINE.match, reversed(self.output[-5:])) if m), None)
         if done is None:
             return
         self._timer.stop()
@@ -143,7 +85,7 @@ class ComputeJob(QtCore.QObject):
         if code == 0:
             self.sigFinished.emit(True, f"manifold written to {self.out}", self.out)
         else:
-            tail = "\n".join(line for line in self.output[-4:] if not _DONE.match(line))
+            tail = "\n".join(line for line in self.output[-4:] if not DONE_LINE.match(line))
             self.sigFinished.emit(False, f"embed failed (exit {code}): {tail}", self.out)
 
     def cancel(self) -> None:

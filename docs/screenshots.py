@@ -21,7 +21,8 @@ def window_with_labels(n_labels: int):
     """The stand-alone window on the demo run, ``n_labels`` recommended events labelled."""
     import psocake_labeler as pl
     from psocake_labeler.gui import demo
-    from psocake_labeler.gui.hosts.standalone import StandaloneWindow, app
+    from psocake_labeler.gui.hosts.standalone import StandaloneWindow
+    from psocake_labeler.gui.qtapp import app
     from psocake_labeler.simulate import truth_path_for
 
     run_path, manifold_path = demo.prepare(2000, mpi=False)

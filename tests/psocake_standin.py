@@ -75,7 +75,7 @@ class PsocakeStandin(QtWidgets.QWidget):
         self.area = DockArea()
         self.img = SimpleNamespace(win=pg.ImageView(view=pg.PlotItem()))
         self.img.win.getView().invertY(True)
-        from psocake_labeler.gui.hosts.standalone import forget_on_destroy
+        from psocake_labeler.gui.viewboxes import forget_on_destroy
 
         forget_on_destroy(self.img.win)   # pyqtgraph crash on deleting named views
         n_events = int(np.max(self._run.events)) + 1

@@ -153,3 +153,21 @@ def test_the_version_is_defined_once():
                if literal in p.read_text()]
     assert holders == ["psocake_labeler/__init__.py"]
 
+
+def test_the_gui_packages_lazy_names_exist():
+    """``psocake_labeler.gui``'s names, imported on first use, point at modules that define
+    them (checked on the source, without importing Qt)."""
+    tree = ast.parse((PKG / "gui" / "__init__.py").read_text())
+    table = next(n.value for n in tree.body if isinstance(n, ast.AnnAssign | ast.Assign)
+                 and isinstance(n.value, ast.Dict))
+    names = dict(zip((k.value for k in table.keys), (v.value for v in table.values)))
+    assert names, "no lazy names found"
+    missing = []
+    for name, module in names.items():
+        path = MODULES.get(f"psocake_labeler.gui.{module}")
+        defined = set() if path is None else {
+            n.name for n in ast.parse(path.read_text()).body
+            if isinstance(n, ast.ClassDef | ast.FunctionDef)}
+        if name not in defined:
+            missing.append((name, module))
+    assert missing == []

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from ..gui.preflight import check_display, headless
 
     check_display()    # before Qt starts: a Qt that cannot open its display aborts
-    from ..gui.hosts.standalone import StandaloneWindow, app, dispose
+    from ..gui.hosts.standalone import StandaloneWindow
+    from ..gui.qtapp import app, dispose
 
     qapp = app()
     window = StandaloneWindow()

@@ -11,10 +11,10 @@ import importlib
 
 _NAMES = {
     "LabelManifoldDock": "dock",
-    "Host": "host",
-    "PsocakeHost": "psocake",
-    "install": "psocake",
-    "StandaloneWindow": "standalone",
+    "Host": "hosts.base",
+    "PsocakeHost": "hosts.psocake",
+    "install": "hosts.psocake",
+    "StandaloneWindow": "hosts.standalone",
     "run_demo": "demo",
 }
 

@@ -47,8 +47,9 @@ def run_demo(hits: int = 2000, screenshot: str | Path | None = None,
     """
     import psocake_labeler as pl
 
-    from .hosts.standalone import StandaloneWindow, app, dispose
+    from .hosts.standalone import StandaloneWindow
     from .preflight import headless
+    from .qtapp import app, dispose
 
     run_path, manifold_path = prepare(hits, progress, mpi=mpi)
     report(progress, "opening the window", 0, 1)

@@ -119,6 +119,38 @@ def test_only_the_window_commands_import_gui():
     assert bad == []
 
 
+def documented_imports() -> dict[str, set[str] | None]:
+    """docs/architecture.md's table: sub-package -> what it may import (None: everything)."""
+    rows = {}
+    for line in (ROOT / "docs" / "architecture.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        name = cells[0].strip("`").removesuffix("/").removesuffix(".py")
+        may = cells[2]
+        rows[name] = None if may.startswith("everything") else {
+            t.split(".")[0].removesuffix("/") for t in may.split("`")[1::2]}
+    return rows
+
+
+def sub_package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_imports_follow_docs_architecture():
+    """Every import between sub-packages is one docs/architecture.md allows, and every
+    sub-package has its row there."""
+    allowed = documented_imports()
+    edges = graph()
+    assert sorted({sub_package(m) for m in MODULES} - set(allowed)) == []
+    bad = sorted({(sub_package(m), sub_package(t)) for m, targets in edges.items()
+                  for t in targets if sub_package(t) != sub_package(m)
+                  and allowed[sub_package(m)] is not None
+                  and sub_package(t) not in allowed[sub_package(m)]})
+    assert bad == []
+
+
 def test_module_and_function_sizes():
     long_modules = {m: n for m, p in MODULES.items()
                     if (n := len(p.read_text().splitlines())) > 400}

@@ -37,12 +37,16 @@ def test_beam_centre_found_per_hit_within_half_a_pixel(jitter_run):
     off = centering.beam_offsets(rep.photon_scale(v, ok, "sqrt"), ok, tr.binned_center_, 10.0)
     err = np.hypot(*(off - true).T)
     assert np.median(err) < 0.5 and np.quantile(err, 0.9) < 1.0
-    # One half missing: no Friedel pairs, so the nominal centre is kept (no wild guess).
+    # One half missing: no Friedel pairs; the rings of the live half place the beam.
     bottom = np.zeros_like(ok)
     bottom[:, 66:] = True
-    off_half = centering.beam_offsets(rep.photon_scale(v, ok & ~bottom, "sqrt"), ok & ~bottom,
-                                      tr.binned_center_, 10.0)
-    assert not off_half.any()
+    half = ok & ~bottom
+    assert np.isnan(centering.friedel_offsets(rep.photon_scale(v, half, "sqrt"), half,
+                                              tr.binned_center_, 10.0)).all()
+    off_half = centering.beam_offsets(rep.photon_scale(v, half, "sqrt"), half, tr.binned_center_, 10.0)
+    live = true[:, 0] < 1.0                      # beam above the missing rows
+    err_half = np.hypot(*(off_half - true).T)[live]
+    assert live.sum() >= 15 and np.median(err_half) < 0.5
 
 
 def test_a_half_read_as_zeros_does_not_become_the_feature(still_run):

@@ -10,7 +10,8 @@ mask and ``v`` the (photon-scaled) image,
     N(t) = (g * g)(t),   centre = argmin_t S(t) / N(t) / 2,
 
 where ``*`` is a convolution (three FFTs per image). Where too few mirror pairs are good
-(a dead or clipped half leaves almost none), the nominal centre is kept. A bad pixel whose
+(a dead or clipped half leaves almost none), the centre comes from a fit of the rings on the
+good pixels (``ringfit``), else the nominal centre is kept. A bad pixel whose
 mirror pixel about the found centre is good takes the mirror's value: the Friedel mate is
 the same intensity, unlike a ring average, which erases the speckle of a missing half. The
 polar grid is then sampled about the found centre (no resampled image, no extra blur).
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import fft, ndimage
+
+from .ringfit import ring_offsets, vertex
 
 #: Fraction of the good pixels that must have a good mirror pixel for a centre estimate.
 MIN_OVERLAP = 0.5
@@ -68,7 +71,7 @@ def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, f
         if not np.isfinite(score[k]).any():
             continue
         i, j = np.unravel_index(np.argmin(score[k]), score[k].shape)
-        di, dj = _vertex(score[k][:, j], i), _vertex(score[k][i, :], j)
+        di, dj = vertex(score[k][:, j], i), vertex(score[k][i, :], j)
         t = lo + np.array([i + di, j + dj])
         off = t / 2.0 - np.array(center)
         if np.all(np.abs(off) <= search):
@@ -79,21 +82,16 @@ def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, f
 def beam_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
                  search: float) -> np.ndarray:
     """Per-hit beam-centre offsets: Friedel symmetry where enough mirror pairs are good,
-    else 0 (the nominal centre). A roundness fit (least variance within rings) was tried for
-    hits with a missing half: it slides into the missing half, where narrower arcs vary
-    less, and did worse than the nominal centre on simulated runs."""
+    else a fit of the rings on the good pixels (a dead or clipped half), else 0 (the
+    nominal centre). The ring fit scores every candidate on the same pixels: a roundness
+    fit that averaged only the rings a candidate could see slid into the missing half."""
     off = friedel_offsets(values, good, center, search)
+    miss = np.isnan(off[:, 0])
+    if miss.any():
+        g = np.broadcast_to(good, values.shape)
+        off[miss] = ring_offsets(values[miss], g[miss], center, search)
     off[np.isnan(off[:, 0])] = 0.0
     return off
-
-
-def _vertex(line: np.ndarray, i: int) -> float:
-    """Sub-sample offset of the minimum of a parabola through ``line[i-1:i+2]``."""
-    if i == 0 or i == len(line) - 1 or not np.all(np.isfinite(line[i - 1:i + 2])):
-        return 0.0
-    a, b, c = line[i - 1], line[i], line[i + 1]
-    den = a - 2 * b + c
-    return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den > 0 else 0.0
 
 
 def friedel_fill(values: np.ndarray, good: np.ndarray, centers: np.ndarray

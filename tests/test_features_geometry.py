@@ -1,6 +1,8 @@
 """Per-hit beam centres, Friedel fill, per-event zero halves and q units on simulated runs."""
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from psocake_labeler.errors import InputError
 from psocake_labeler.features import FeatureTransform, centering, compute_features
 from psocake_labeler.features import representations as rep
 from psocake_labeler.features.geometry import Geometry
+from psocake_labeler.features.masked_polar import masked_polar_features
 from psocake_labeler.io import open_run
 from psocake_labeler.simulate import read_truth, simulate_run
 
@@ -43,7 +46,8 @@ def test_beam_centre_found_per_hit_within_half_a_pixel(jitter_run):
     half = ok & ~bottom
     assert np.isnan(centering.friedel_offsets(rep.photon_scale(v, half, "sqrt"), half,
                                               tr.binned_center_, 10.0)).all()
-    off_half = centering.beam_offsets(rep.photon_scale(v, half, "sqrt"), half, tr.binned_center_, 10.0)
+    off_half = centering.beam_offsets(rep.photon_scale(v, half, "sqrt"), half,
+                                      tr.binned_center_, 10.0)
     live = true[:, 0] < 1.0                      # beam above the missing rows
     err_half = np.hypot(*(off_half - true).T)[live]
     assert live.sum() >= 15 and np.median(err_half) < 0.5
@@ -122,3 +126,55 @@ def test_q_units_survive_save_load_and_need_the_geometry(tmp_path, jitter_run):
     for bad in ({"units": "mm"}, {"fill": "x"}, {"beam_search": -1}, {"q_fraction": 0}):
         with pytest.raises(InputError):
             FeatureTransform(**bad).fit(img)
+
+
+def test_units_auto_is_q_with_the_geometry_and_pixels_with_one_line_without(jitter_run,
+                                                                            caplog):
+    run = open_run(jitter_run)
+    assert FeatureTransform(units="auto", n_pca=0).fit(run).q_edges_ is not None
+    images = run.images(slice(0, 8))
+    with caplog.at_level("INFO", logger="psocake_labeler"):
+        t = FeatureTransform(units="auto", n_pca=0).fit(images)   # no metadata: no geometry
+    assert t.q_edges_ is None and t.geometry_ is None
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "pixel units" in lines[0] and "distance_m" in lines[0]
+
+
+def test_a_file_saved_before_the_issue_13_options_loads_as_it_was_made(tmp_path, still_run):
+    run = open_run(still_run)
+    old = dict(beam_search=0.0, fill="ring", zero_rows=False, units="pixel", n_pca=5)
+    tr = FeatureTransform(**old).fit(run)
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        tr.save(f.create_group("features"))
+        params = json.loads(f["features"].attrs["params"])
+        for key in ("beam_search", "fill", "zero_rows", "units", "q_fraction"):
+            del params[key]                     # as written before these options existed
+        f["features"].attrs["params"] = json.dumps(params)
+    with h5py.File(tmp_path / "t.h5", "r") as f:
+        back = FeatureTransform.load(f["features"])
+    assert (back.beam_search, back.fill, back.zero_rows, back.units) == (0.0, "ring", False,
+                                                                          "pixel")
+    img = run.images(slice(0, 6))
+    np.testing.assert_array_equal(back.transform(img), tr.transform(img))
+
+
+def test_masked_rings_equal_the_polar_features_when_whole_and_ignore_what_is_missing():
+    rng = np.random.default_rng(1)
+    spec = np.zeros((40, 8, 33), complex)
+    spec[:, :, 1:10] = rng.normal(size=(40, 8, 9)) + 1j * rng.normal(size=(40, 8, 9))
+    polar = (np.fft.irfft(spec, 64, axis=2) * 10 + 3).astype(np.float32)
+    whole = masked_polar_features(polar, np.ones_like(polar), 16, unit=False)
+    np.testing.assert_allclose(whole, rep.polar_features(polar, 16), atol=1e-5)
+    known = np.ones_like(polar)
+    known[:, :, 40:] = 0                        # 3/8 of every ring missing
+    part = masked_polar_features(polar * known, known, 16, unit=False)
+    filled = np.where(known > 0, polar, (polar * known).sum(2, keepdims=True) / 40)
+    ring_fill = rep.polar_features(filled.astype(np.float32), 16)
+    def signal(f):                              # amplitudes of the harmonics 1..9 set above
+        return f[:, 8:].reshape(40, 8, 16)[:, :, :9].mean()
+
+    # A ring-mean fill loses power in proportion to what is missing; the known pairs do not.
+    assert abs(1 - signal(part) / signal(whole)) < 0.1
+    assert signal(ring_fill) / signal(whole) < 0.85
+    # The radial profile is the mean of what is known, as with the ring fill.
+    np.testing.assert_allclose(part[:, :8], ring_fill[:, :8], rtol=1e-4, atol=1e-4)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
-from .geometry import run_geometry
+from .geometry import auto_geometry, run_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
 from .reduction import COV_MAX_DIM, Moments, allreduce, pca_from_moments, randomized_pca
@@ -98,8 +98,9 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool) -> Fit:
     size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
     start, stop = block_range(len(run), size, rank)
     mask = _bad_pixels(params, run, shape, file_mask, center, (start, stop), comm, tracker)
-    pipe = ImagePipeline(params, shape, center, mask,
-                         run_geometry(run, params["units"] == "q"))
+    geometry = auto_geometry(run) if params["units"] == "auto" else \
+        run_geometry(run, params["units"] == "q")
+    pipe = ImagePipeline(params, shape, center, mask, geometry)
 
     # Pre-PCA features of this rank's rows: moments, and a cache if small enough.
     dim = pipe.raw_features(np.zeros((1,) + tuple(shape), np.float32)).shape[1]

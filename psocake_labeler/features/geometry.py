@@ -8,6 +8,7 @@ geometry, so features sampled on fixed q rings (not pixel rings) land on one man
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ import numpy as np
 from ..errors import InputError
 
 HC_EV_NM = 1239.841984
+LOG = logging.getLogger("psocake_labeler")
+GEOMETRY_KEYS = ("distance_m", "pixel_size_m", "photon_energy_eV")
 
 
 @dataclass(frozen=True)
@@ -43,21 +46,43 @@ def run_geometry(run, required: bool = False) -> Geometry | None:
     """The run's geometry from the metadata Psocake writes (detector distance, x pixel size,
     photon energy); None when a value is missing, or InputError naming it if ``required``."""
     meta = getattr(run, "metadata", None) or {}
-    vals = {k: meta.get(k) for k in ("distance_m", "pixel_size_m", "photon_energy_eV")}
+    vals = {k: meta.get(k) for k in GEOMETRY_KEYS}
     try:
-        g = Geometry(float(np.mean(vals["distance_m"])), float(np.mean(vals["pixel_size_m"])),
-                     float(np.mean(vals["photon_energy_eV"])))
+        g = Geometry(*(float(np.mean(vals[k])) for k in GEOMETRY_KEYS))
         ok = all(np.isfinite(v) and v > 0 for v in g.as_list())
     except (TypeError, ValueError):
         ok = False
     if ok:
         return g
     if required:
-        missing = ", ".join(k for k, v in vals.items() if v is None) or "a valid value"
         raise InputError(f"{getattr(run, 'path', 'the run')}: features in q units need the "
                          f"detector distance, pixel size and photon energy, but the file lacks "
-                         f"{missing}; embed with units='pixel'")
+                         f"{_missing(vals)}; embed with units='pixel'")
     return None
+
+
+def auto_geometry(run, fallback: Geometry | None = None) -> Geometry | None:
+    """``units="auto"``: the run's geometry, or ``fallback`` (the fitted run's, when extending
+    a manifold in q units) or None (pixel units), with one log line saying which."""
+    g = run_geometry(run)
+    if g is not None:
+        return g
+    vals = {k: (getattr(run, "metadata", None) or {}).get(k) for k in GEOMETRY_KEYS}
+    path = getattr(run, "path", "the run")
+    if fallback is not None:
+        LOG.warning("%s: the file lacks %s; its features use the geometry of the run the "
+                    "manifold was fitted on (distance %.4g m, pixel %.3g m, %.5g eV)",
+                    path, _missing(vals), *fallback.as_list())
+    else:
+        LOG.warning("%s: the file lacks %s, so features are in pixel units (runs at another "
+                    "detector distance or photon energy will not share this manifold)",
+                    path, _missing(vals))
+    return fallback
+
+
+def _missing(vals: dict) -> str:
+    """The geometry values a file lacks (or says are not valid), for a message."""
+    return ", ".join(k for k, v in vals.items() if v is None) or "a valid value"
 
 
 def ring_layout(r_start: float, r_top: float, n_rings: int, b: int,

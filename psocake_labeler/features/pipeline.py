@@ -16,6 +16,7 @@ from ..errors import InputError
 from . import centering
 from . import representations as rep
 from .geometry import Geometry, hole_radius, ring_layout
+from .masked_polar import masked_polar_features
 
 
 class ImagePipeline:
@@ -62,7 +63,8 @@ class ImagePipeline:
         # relative to the rings and become the feature.
         search = float(p["beam_search"]) / b
         r_max = float(r_max) - search
-        q = p["units"] == "q"
+        # units="auto": q units exactly when the fitted run has a geometry.
+        q = p["units"] == "q" or (p["units"] == "auto" and geometry is not None)
         # q units: rings start a margin outside the beam hole, so that a run at another
         # distance (whose hole covers other q) does not have part of the hole in its rings.
         r_start = 1.25 * hole_radius(self.mask, b, self.binned_center) if q else 0.0
@@ -123,8 +125,14 @@ class ImagePipeline:
         values, ok = rep.bin_images(images, good, self.bin)
         v = rep.photon_scale(values, ok, p["photon"])
         off, v, ok = self._centre_and_mirror(v, ok)
-        v = self._fill(v, ok)
         kind = p["representation"]
+        if p["fill"] == "masked" and kind == "polar":
+            # Only the known part of each ring counts (masked_polar): no fill to read.
+            pv = self._polar(np.where(ok, v, np.float32(0)), off, geometry)
+            pk = self._polar(ok.astype(np.float32), off, geometry)
+            out = masked_polar_features(pv, pk, int(p["n_harmonics"]), self.q_edges is not None)
+            return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+        v = self._fill(v, ok)
         if kind == "image":
             out = v.reshape(len(v), -1)
         else:
@@ -152,7 +160,7 @@ class ImagePipeline:
     def _centre_and_mirror(self, v: np.ndarray, ok: np.ndarray):
         """Each hit's beam offset; bad pixels filled from their Friedel mates if asked."""
         off = self.beam_offsets(v, ok)
-        if self.params["fill"] == "friedel":
+        if self.params["fill"] in ("friedel", "masked"):
             v, ok = centering.friedel_fill(v, ok, off + np.asarray(self.binned_center))
             # Unit RMS again over the filled image: a half-missing hit was scaled on the
             # half that holds the bright centre, and would look brighter than it is.

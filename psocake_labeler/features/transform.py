@@ -22,15 +22,20 @@ from ..io.schema import SCHEMA_FEATURES as SCHEMA
 from ..progress import ProgressCallback
 from . import representations as rep
 from .fitting import Fit, fit_run
-from .geometry import Geometry, run_geometry
+from .geometry import Geometry, auto_geometry, run_geometry
 from .pipeline import ImagePipeline
 from .stream import ImageArray, Tracker, as_source, iter_blocks, require_images
 
 SCHEMA_VERSION = 1
-UNITS = ("pixel", "q")
-FILLS = ("ring", "friedel")
+UNITS = ("auto", "pixel", "q")
+FILLS = ("ring", "friedel", "masked")
 # Parameter names of files written before the estimator, and their names now.
 RENAMED = {"seed": "random_state"}
+# Parameters added after files were first written, and what those files were made with:
+# a file without one loads (and extends other runs) as it was fitted, not with today's
+# default.
+BEFORE = {"beam_search": 0.0, "fill": "ring", "zero_rows": False, "units": "pixel",
+          "q_fraction": 0.85}
 
 
 class FeatureTransform(TransformerMixin, BaseEstimator):
@@ -67,12 +72,14 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         keep it as ``seed``; :meth:`load` reads both.
     beam_search : float, default 0
         Find each hit's beam centre within this many pixels (0: off).
-    fill : "ring" or "friedel", default "ring"
-        Masked pixels: ring mean, or Friedel mate then ring mean.
+    fill : "ring", "friedel" or "masked", default "ring"
+        Masked pixels: ring mean; Friedel mate then ring mean; or Friedel mate, then each
+        ring's mean and angular spectrum from its known part only (polar representation).
     zero_rows : bool, default False
         Mask blocks of rows reading exactly 0 in one event.
-    units : "pixel" or "q", default "pixel"
-        Polar rings in pixels or in q (from the run's geometry).
+    units : "pixel", "q" or "auto", default "pixel"
+        Polar rings in pixels or in q (from the run's geometry); "auto": q when the run has
+        its geometry, else pixels (one log line, no error).
     q_fraction : float, default 0.85
         q units: rings out to this fraction of the inscribed circle.
 
@@ -218,7 +225,9 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
             require_images(source)
             if mask is None:
                 mask = source.mask
-            if geometry is None:
+            if geometry is None and self.q_edges_ is not None and self.units == "auto":
+                geometry = auto_geometry(source, self.geometry_)
+            elif geometry is None:
                 geometry = run_geometry(source, self.q_edges_ is not None)
         if tuple(source.image_shape) != self.image_shape_:
             raise InputError(f"{getattr(source, 'path', 'the run')}: images of shape "
@@ -276,7 +285,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         if version > SCHEMA_VERSION:
             raise LayoutError(f"{file}:{name} was written by a newer psocake-labeler "
                               f"(feature transform v{version}); upgrade to read it")
-        saved = {RENAMED.get(k, k): v for k, v in json.loads(group.attrs["params"]).items()}
+        saved = {**BEFORE, **{RENAMED.get(k, k): v
+                              for k, v in json.loads(group.attrs["params"]).items()}}
         self = cls(**{k: v for k, v in saved.items() if k in DEFAULTS})
         geometry = Geometry(*group["geometry"][()]) if "geometry" in group else None
         pipe = ImagePipeline(self._checked_params(), tuple(group["image_shape"][()]),

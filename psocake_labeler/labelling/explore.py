@@ -5,6 +5,12 @@ has labelled sits far from every label, where propagation is sure of the wrong c
 is never visited. A share of every batch therefore goes to events far from every labelled
 event in the diffusion coordinates (greedy farthest-point sampling), weighted by density
 so that a cluster of similar events is preferred to a lone outlier.
+
+Beyond ``SAMPLE`` candidates the search runs on a random sample of that many (a new one
+for every number of labels, reproducible): at 10^6 events the distances of every candidate
+to every label took ~2 s per batch, the sample's take milliseconds. A region far from every
+label that holds a share ``s`` of the events is missed by the sample with probability
+``(1 - s) ** SAMPLE``: about 2e-9 for 0.1% of the events (1,000 of 10^6).
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ import numpy as np
 #: Share of each recommended batch spent on exploration (at least one pick from 3 on;
 #: 3 of 10 cost 1-3 points at 5% labels on the hard benchmark cases, 1 of 10 none).
 EXPLORE_SHARE = 0.1
+#: Most candidates the farthest-point search looks at (a random sample beyond).
+SAMPLE = 20_000
 
 
 def exploration_count(k: int) -> int:
@@ -25,18 +33,17 @@ def explore(coords: np.ndarray, taken: np.ndarray, candidates: np.ndarray,
     """``k`` candidates far from every row in ``taken`` (and from each other), dense first.
 
     Score = distance to the nearest taken row x sqrt(density / max density); after each
-    pick the distances are updated with it. O((N + k) log) with a k-d tree.
+    pick the distances are updated with it. O(M (L + k)) for M candidates (at most
+    ``SAMPLE``, see the module docstring) and L taken rows.
     """
-    from scipy.spatial import cKDTree
-
     if k <= 0 or candidates.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if candidates.size > SAMPLE:
+        rng = np.random.default_rng(taken.size)
+        candidates = np.sort(rng.choice(candidates, SAMPLE, replace=False))
     x = np.asarray(coords, dtype=np.float64)
     cand = x[candidates]
-    if taken.size:
-        dist, _ = cKDTree(x[taken]).query(cand, k=1)
-    else:
-        dist = np.full(candidates.size, np.inf)
+    dist = nearest_distance(cand, x[taken])
     dens = np.asarray(density, dtype=np.float64)[candidates]
     weight = np.sqrt(dens / dens.max()) if dens.max() > 0 else np.ones_like(dens)
     picks: list[int] = []
@@ -47,3 +54,22 @@ def explore(coords: np.ndarray, taken: np.ndarray, candidates: np.ndarray,
         dist = np.minimum(dist, np.sqrt(((cand - cand[i]) ** 2).sum(axis=1)))
         dist[i] = -1.0
     return np.asarray(picks, dtype=np.int64)
+
+
+def nearest_distance(points: np.ndarray, others: np.ndarray, block: int = 4096
+                     ) -> np.ndarray:
+    """(M,) Euclidean distance of each of ``points`` to the nearest of ``others`` (inf when
+    there are none), by blocks of ``|p|^2 - 2 p.o + |o|^2`` products: for a few thousand
+    labels in 10 diffusion coordinates faster than a k-d tree's queries."""
+    out = np.full(len(points), np.inf)
+    if len(others) == 0:
+        return out
+    o_sq = np.einsum("ij,ij->i", others, others)
+    minus_2o = -2.0 * others.T
+    p_sq = np.einsum("ij,ij->i", points, points)
+    step = max(1, block * 256 // max(len(others), 1))
+    for a in range(0, len(points), step):
+        d2 = points[a:a + step] @ minus_2o
+        d2 += o_sq
+        out[a:a + step] = d2.min(axis=1)    # |p|^2 is the same for every o: added after
+    return np.sqrt(np.maximum(out + p_sq, 0.0))

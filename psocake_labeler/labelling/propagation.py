@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
+from .columns import as_columns, column_argmax, column_max
 from .solvers import (
     GraphInfo,
     graph_info,
@@ -108,8 +109,9 @@ def _normalised(scores: np.ndarray, reached: np.ndarray) -> np.ndarray:
     return scores / (scale if scale > 0 else 1.0)
 
 
-def _probabilities(method: str, scores: np.ndarray, reached: np.ndarray, allowed: np.ndarray,
-                   t: float, absent: np.ndarray | None = None) -> np.ndarray:
+def _probabilities(method: str, scores: np.ndarray, reached: np.ndarray,
+                   allowed: np.ndarray | None, t: float, absent: np.ndarray | None = None
+                   ) -> np.ndarray:
     """Calibrated class probabilities.
 
     Harmonic and spreading scores are non-negative class masses (for harmonic, the chance
@@ -119,10 +121,17 @@ def _probabilities(method: str, scores: np.ndarray, reached: np.ndarray, allowed
     instead of being decided by ratios of tiny numbers; then ``p ~ mass ** (1 / T)``.
     Poisson scores are signed potentials; they go through a softmax of the scale-free
     scores over ``T``. Classes in ``absent`` (no label anywhere) get the typical mass
-    (Poisson: the mean potential, 0) everywhere.
+    (Poisson: the mean potential, 0) everywhere. ``allowed`` (N, C) says which classes an
+    event may get; None: all of them (then masses take the float32 path, ``_mass_power``).
     """
     if absent is None:
         absent = np.zeros(scores.shape[1], dtype=bool)
+    if allowed is None and method != "poisson":
+        prob = _mass_power(method, scores, reached, t, absent)
+        if prob is not None:
+            return prob
+    if allowed is None:
+        allowed = np.ones(scores.shape, dtype=bool)
     if method == "poisson":
         z = _normalised(scores, reached)
         z[:, absent] = 0.0
@@ -135,6 +144,40 @@ def _probabilities(method: str, scores: np.ndarray, reached: np.ndarray, allowed
     z = np.where(allowed, np.log(mass) / t, -np.inf)
     z[~allowed.any(axis=1)] = 0.0
     return _softmax(z)
+
+
+def _mass_power(method: str, scores: np.ndarray, reached: np.ndarray, t: float,
+                absent: np.ndarray) -> np.ndarray | None:
+    """``p ~ (mass + pseudo) ** (1 / T)`` of ``_probabilities`` with every class allowed, in
+    float32 class columns (columns.py): no log or exp, ~10 passes over N x C instead of ~20
+    float64 ones. None when float32 would under- or overflow (very small ``T``) or no mass
+    arrives; the float64 log-domain path then answers."""
+    cols = as_columns(scores)
+    top = np.maximum(column_max(cols), 0.0)
+    typical = float(np.median(top if reached.all() else top[reached])) if reached.any() else 0.0
+    if not np.isfinite(typical) or typical <= 0.0:
+        return None
+    power, pseudo = 1.0 / t, PSEUDO_MASS[method]
+    # Masses relative to the typical one lie in [pseudo, top / typical + pseudo].
+    span = np.log10([pseudo, float(top.max()) / typical + pseudo]) * power
+    if span[0] < -30 or span[1] > 30:
+        return None
+    cols *= np.float32(1.0 / typical)
+    np.maximum(cols, 0.0, out=cols)
+    cols[absent] = 1.0
+    cols += np.float32(pseudo)
+    if power == 2.0:
+        np.square(cols, out=cols)
+    elif power != 1.0:
+        np.power(cols, np.float32(power), out=cols)
+    # The sum in float64, so that each event's probabilities add up to 1 within 1e-15.
+    total = cols[0].astype(np.float64)
+    for c in range(1, cols.shape[0]):
+        total += cols[c]
+    prob = np.empty(scores.shape, dtype=np.float64)
+    for c in range(cols.shape[0]):
+        np.divide(cols[c], total, out=prob[:, c])
+    return prob
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -169,14 +212,15 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     classes = np.asarray(labelled_classes, dtype=np.int64).ravel()
     graph = _check(graph, rows, classes, n_classes, method)
     n = graph.shape[0]
-    info, x0, ax0, b0 = _warm_start(graph, warm_start, method, n_classes)
+    info, x0, ax0, b0, before = _warm_start(graph, warm_start, method, n_classes)
     state: dict[str, Any] = {"info": info, "method": method, "solution": None}
     if rows.size == 0:
         return Propagation(np.zeros((n, n_classes)), np.full(n, -1, dtype=np.int64),
                            np.zeros(n), np.full((n, n_classes), 1.0 / max(n_classes, 1)), state)
-    reached = np.isin(info.component, np.unique(info.component[rows]))
+    reached = (np.ones(n, dtype=bool) if info.n_components == 1
+               else np.isin(info.component, np.unique(info.component[rows])))
     scores, part, weak = _solve(graph, info, rows, classes, n_classes, method, balance,
-                                reached, state, (x0, ax0, b0))
+                                reached, state, (x0, ax0, b0, before))
     t = TEMPERATURE[method] if temperature is None else float(temperature)
     return _finish(scores, rows, classes, n_classes, method, t, reached, part, weak, state)
 
@@ -190,15 +234,16 @@ def _warm_start(graph: sp.csr_matrix, warm: Propagation | None, method: str, n_c
             sol = warm.state["solution"]
             if warm.state.get("method") == method and sol is not None \
                     and sol.shape == (n, n_classes):
-                return old, sol, warm.state.get("product"), warm.state.get("rhs")
-            return old, None, None, None
-    return graph_info(graph), None, None, None
+                state = warm.state
+                return old, sol, state.get("product"), state.get("rhs"), state.get("rows")
+            return old, None, None, None, None
+    return graph_info(graph), None, None, None, None
 
 
 def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, balance: bool,
            reached: np.ndarray, state: dict, start: tuple):
     """Class scores by ``method``; also the graph parts classes live in and weak rows."""
-    x0, ax0, b0 = start
+    x0, ax0, b0, before = start   # before: the rows labelled when x0 was solved
     n = graph.shape[0]
     onehot = np.zeros((rows.size, n_classes))
     onehot[np.arange(rows.size), classes] = 1.0
@@ -218,49 +263,70 @@ def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, b
         return scores, part, reached & ~poisson_groups(info, rows)[1]
     y = np.zeros((n, n_classes))
     y[rows] = onehot
-    f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0, b0)
-    state["rhs"], state["solution"] = y, f
+    nonzero = None if before is None else np.union1d(before, rows)
+    f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0, b0,
+                                          nonzero)
+    state["rhs"], state["solution"], state["rows"] = y, f, rows
     if not balance:
         return f, part, weak
     # Class mass normalisation (Zhu et al. 2003): a class does not win by having more
     # labels; each class's total score is made equal before the argmax.
-    mass = f[reached].mean(axis=0) if reached.any() else np.ones(n_classes)
-    return f / np.where(mass > 0, mass, 1.0) / n_classes, part, weak
+    inside = True if reached.all() else reached[:, None]
+    mass = f.sum(axis=0, where=inside) / max(int(np.count_nonzero(reached)), 1)
+    return f * (1.0 / (np.where(mass > 0, mass, 1.0) * n_classes)), part, weak
+
+
+def _allowed(part: np.ndarray, rows: np.ndarray, classes: np.ndarray, n_classes: int,
+             reached: np.ndarray, present: np.ndarray) -> np.ndarray | None:
+    """(N, C) which classes each event may get: a class with no label in its connected
+    component (Poisson: its group of pieces) cannot reach it. None when that is every
+    labelled class for every event (one graph part, or all parts hold every class): the
+    common case at scale, where no (N, C) mask is made."""
+    in_part = np.zeros((int(part.max()) + 1, n_classes), dtype=bool)
+    in_part[part[rows], classes] = True
+    if (in_part[np.unique(part[rows])] == present).all():
+        return None
+    allowed = in_part[part]
+    allowed[~reached] = present
+    return allowed
 
 
 def _finish(scores, rows, classes, n_classes: int, method: str, t: float, reached, part,
             weak, state: dict) -> Propagation:
     """Probabilities, predicted class and confidence from the scores."""
-    onehot = np.zeros((rows.size, n_classes))
-    onehot[np.arange(rows.size), classes] = 1.0
     present = np.bincount(classes, minlength=n_classes) > 0
-    # A class with no label in an event's connected component (Poisson: its group of
-    # pieces) cannot reach it: no mass.
-    in_part = np.zeros((int(part.max()) + 1, n_classes), dtype=bool)
-    in_part[part[rows], classes] = True
-    allowed = in_part[part]
-    allowed[~reached] = present
+    allowed = _allowed(part, rows, classes, n_classes, reached, present)
     # A class nobody has labelled yet is still a possible answer anywhere: it enters the
     # probabilities as if it had the typical mass everywhere, so that labelling one class
     # does not make every event that class with confidence 1; only events clearly closer to
     # a label than typical are sure. No effect once every class has a label.
-    prob = _probabilities(method, scores, reached, allowed | ~present, t, absent=~present)
-    prob[~reached] = present / present.sum()
-    predicted = np.argmax(np.where(allowed, scores, -np.inf), axis=1).astype(np.int64)
+    prob = _probabilities(method, scores, reached, None if allowed is None
+                          else allowed | ~present, t, absent=~present)
+    uniform = present / present.sum()
+    everywhere = reached.all()
+    if not everywhere:
+        prob[~reached] = uniform
+    if allowed is None:
+        predicted = column_argmax(scores, np.flatnonzero(present))
+    else:
+        predicted = np.argmax(np.where(allowed, scores, -np.inf), axis=1).astype(np.int64)
     # the probability of the class we predict (not of an unlabelled class that may be likelier)
-    confidence = prob[np.arange(prob.shape[0]), predicted]
-    # Unreachable rows: keep the most common labelled class as a guess, but say we don't know.
-    counts = np.bincount(classes, minlength=n_classes)
-    predicted[~reached] = int(np.argmax(counts))
-    confidence[~reached] = 0.0
+    confidence = prob.reshape(-1)[np.arange(len(predicted)) * n_classes + predicted]
+    if not everywhere:
+        # Unreachable rows: keep the most common labelled class as a guess, but say we
+        # don't know.
+        predicted[~reached] = int(np.argmax(np.bincount(classes, minlength=n_classes)))
+        confidence[~reached] = 0.0
     # Poisson and harmonic scores are constant on a linked piece without labels (a random
     # walk leaves it only through its one link): the class at the link's far end is a guess,
     # not knowledge, so those rows are as uncertain as unreachable ones (the recommender
     # then asks there).
-    prob[weak] = present / present.sum()
-    confidence[weak] = 0.0
+    if weak.any():
+        prob[weak] = uniform
+        confidence[weak] = 0.0
     user = np.full(len(predicted), -1, dtype=np.int64)
     user[rows] = classes
     predicted, confidence = user_labels_win(predicted, confidence, user)
-    prob[rows] = onehot
+    prob[rows] = 0.0
+    prob[rows, classes] = 1.0
     return Propagation(scores, predicted, confidence, prob, state, labelled_classes=present)

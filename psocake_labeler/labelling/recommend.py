@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from ..errors import InputError
+from .columns import as_columns, column_sum, top_two_margin
 from .explore import exploration_count, explore
 from .state import check_graph, check_rows
 
@@ -41,18 +42,20 @@ def uncertainty(propagation: Any) -> np.ndarray:
     prob = getattr(propagation, "probabilities", None)
     if prob is None:
         return 1.0 - np.asarray(propagation.confidence, dtype=np.float64)
-    prob = np.asarray(prob, dtype=np.float64)
+    prob = np.asarray(prob)
     present = getattr(propagation, "labelled_classes", None)
+    which = None
     if present is not None and 0 < np.count_nonzero(present) < prob.shape[1]:
+        which = np.flatnonzero(present)
+    if prob.shape[1] < 2 or (which is not None and which.size < 2):
+        return np.zeros(prob.shape[0])
+    cols = as_columns(prob, which=which)      # float32 class columns (columns.py)
+    if which is not None:
         # Rank by the margin among the classes that have labels: a class nobody labelled
         # yet lowers every confidence alike, and ranking by it would stop the recommender
         # from exploring the borders between labelled classes, where new classes show up.
-        prob = prob[:, np.asarray(present, dtype=bool)]
-        prob = prob / np.maximum(prob.sum(axis=1, keepdims=True), 1e-300)
-    if prob.shape[1] < 2:
-        return np.zeros(prob.shape[0])
-    top2 = np.partition(prob, prob.shape[1] - 2, axis=1)[:, -2:]
-    return 1.0 - (top2[:, 1] - top2[:, 0])
+        cols /= np.maximum(column_sum(cols), np.float32(1e-30))
+    return 1.0 - top_two_margin(cols).astype(np.float64)
 
 
 def _neighbourhood(graph: sp.csr_matrix, row: int, hops: int) -> np.ndarray:
@@ -226,7 +229,8 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     picks = diverse_top(graph, score, candidates, k - n_explore, hops)
     if n_explore:
         # A share of the batch asks far from every label (see explore.py).
-        rest = np.setdiff1d(candidates, picks)
-        far = explore(coords, np.concatenate([labelled, picks]), rest, deg, n_explore)
+        free[picks] = False
+        far = explore(coords, np.concatenate([labelled, picks]), np.flatnonzero(free), deg,
+                      n_explore)
         picks = np.concatenate([picks, far])
     return picks

@@ -1,5 +1,6 @@
 """The views of the dock in the stand-alone window at 1400 x 900: automatic and remembered
-axes, lasso, legend, the event grid (ten tiles in sight, size slider, double-click), 3-D."""
+axes, lasso, legend, the event grid (ten tiles in sight, size slider, double-click), 3-D; the
+density image of many events (threshold lowered), and a label restyling only its row."""
 from __future__ import annotations
 
 import os
@@ -203,3 +204,65 @@ def test_isolated_pick_still_works_with_new_axes(window, qtbot):
     qtbot.mouseClick(dock.view.plot.viewport(), LEFT, pos=dock.view.widget_pos_of(row))
     assert dock.current_row is not None
     assert np.allclose(dock.view._xy([dock.current_row]), dock.view._xy([row]), atol=1e-2)
+
+
+# -- many events: the density image (density.py), and restyling only what changed --------
+
+def _pixel_of(view, row):
+    x0, y0, dx, dy = view.density.rect
+    h, w = view.density.shape
+    x, y = view._xy([row])[0]
+    return int((y - y0) * h / dy), int((x - x0) * w / dx)
+
+
+def test_density_image_follows_clicks_keys_and_zoom(qtbot, small_spi_manifold_path, tmp_path,
+                                                    monkeypatch):
+    from psocake_labeler.gui import manifold_view
+
+    monkeypatch.setattr(manifold_view, "DENSITY_FROM", 50)
+    w = open_window(qtbot, str(small_spi_manifold_path), tmp_path / "labels.h5")
+    dock, view = w.dock, w.dock.view
+    assert view.dense and view.density.item.isVisible() and not view.all.isVisible()
+    image = view.density.item.image
+    assert image is not None and (image[..., 3] > 0).sum() > 20     # the events are drawn
+    # A click picks the event under the mouse; a class key labels it.
+    row = isolated_row(view)
+    qtbot.mouseClick(view.plot.viewport(), LEFT, pos=view.widget_pos_of(row))
+    assert dock.current_row == row
+    with qtbot.waitSignal(dock.sigUpdated, timeout=60000):
+        qtbot.keyClick(dock, QtCore.Qt.Key.Key_2)
+    assert dock.wait()
+    assert dock.session.user_labels()[row] == 1
+    # Propagation restyled many events, one by one: the kept sums are those of a full pass.
+    kept = view.density.sums.copy()
+    view.density.set_styles(dock.class_palette.rgba, view.codes)
+    np.testing.assert_allclose(kept, view.density.sums, atol=1e-9)
+    # The labelled event's pixel shows its class colour more than any other's.
+    r, c = _pixel_of(view, row)
+    rgb = view.density.item.image[r, c, :3].astype(float)
+    colours = np.array(dock.class_palette.colours, dtype=float)
+    assert np.argmin(np.linalg.norm(colours - rgb, axis=1)) == 1
+    # A zoom re-bins the image on the new range.
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    view.vb.setRange(xRange=(x0, (x0 + x1) / 2), yRange=(y0, (y0 + y1) / 2), padding=0)
+    qtbot.waitUntil(lambda: abs(view.density.rect[2] - (x1 - x0) / 2) < 1e-6 * (x1 - x0),
+                    timeout=5000)
+
+
+def test_a_label_without_propagation_restyles_its_row_as_a_full_redraw_would(window, qtbot):
+    dock, view = window.dock, window.dock.view
+    dock.controls.auto.setChecked(False)       # no propagation: a label changes its row only
+    assert dock.wait()
+    rows = [isolated_row(view)]
+    qtbot.mouseClick(view.plot.viewport(), LEFT, pos=view.widget_pos_of(rows[0]))
+    before = view.codes.copy()
+    with qtbot.waitSignal(dock.sigUpdated, timeout=60000):
+        qtbot.keyClick(dock, QtCore.Qt.Key.Key_3)
+    assert dock.wait()
+    assert dock.session.user_labels()[rows[0]] == 2
+    assert np.flatnonzero(view.codes != before).tolist() == rows
+    # ...and the styles are what a full redraw gives.
+    pred, conf, _, _, has_pred = dock.final_labels()
+    want = dock.class_palette.codes_for(pred, conf if has_pred else None)
+    np.testing.assert_array_equal(view.codes, want)
+    assert view.all.data["brush"][rows[0]] is dock.class_palette.brushes.ravel()[want[rows[0]]]

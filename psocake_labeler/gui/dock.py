@@ -58,6 +58,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         self._keys = np.zeros(0, dtype=np.int64)
         self._key_rows = np.zeros(0, dtype=int)
         self._refresh_pending = False
+        self._changes: list = []       # the session's changes since the last redraw
         self._skipped: set[int] = set()   # rows Space passed over in this batch
         self._view_key: str | None = None  # the manifold's key in the settings file
         self.runner = TaskRunner(self, threads=2)           # images, files, assessments
@@ -181,7 +182,17 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
 
     def _notify(self, change=None) -> None:
         # called by the session, possibly on the worker thread: only post a signal
+        self._changes.append(change)
         self._sigSessionChanged.emit()
+
+    def _changed_rows(self) -> np.ndarray | None:
+        """The rows the pending changes restyle, or None when any may have changed
+        (predictions recomputed, classes changed, or a redraw not asked by a change)."""
+        changes, self._changes = self._changes, []
+        if not changes or any(c is None or c.predictions or c.classes for c in changes):
+            return None
+        return np.unique(np.concatenate([np.asarray(c.rows, dtype=np.int64)
+                                         for c in changes]))
 
     # -- drawing ----------------------------------------------------------------------------
     def _schedule_refresh(self) -> None:
@@ -203,7 +214,15 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
             self.controls.set_classes(self.class_palette)
             self.filters.set_classes(self.class_palette.classes)
         pred, conf, rows, cls, has_pred = self.final_labels()
-        self.view.set_classes(self.class_palette, pred, conf if has_pred else None, rows, cls)
+        changed = self._changed_rows()
+        if changed is not None and self.view.palette is self.class_palette \
+                and self.view.codes is not None and len(self.view.codes) == len(pred):
+            # Only labels changed (propagation is off): restyle those rows, not 10^6.
+            self.view.restyle(changed, pred[changed], conf[changed] if has_pred else None,
+                              rows, cls)
+        else:
+            self.view.set_classes(self.class_palette, pred, conf if has_pred else None, rows,
+                                  cls)
         self._redraw_marks()
         n_cls = len(self.class_palette.classes)
         user_counts = np.bincount(cls[cls >= 0], minlength=n_cls)[:n_cls]

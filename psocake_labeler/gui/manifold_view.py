@@ -1,8 +1,10 @@
 """Scatter of the events on two diffusion coordinates, coloured by class.
 
 One ``ScatterPlotItem`` holds every event (a brush array from a small palette, so 10^5 points
-stay smooth); a few small items on top mark user-labelled, selected, recommended and current
-events. Picking is done in numpy on screen-scaled distances rather than per-point items.
+stay smooth); from ``DENSITY_FROM`` events on, a density image of the visible range takes
+its place (density.py: a paint of 10^6 points took seconds). A few small items on top mark
+user-labelled, selected, recommended and current events. Picking is done in numpy on
+screen-scaled distances rather than per-point items.
 """
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from . import picking
+from .density import DensityLayer
 from .select_box import Scatter, SelectViewBox
 from .style import CURRENT, RECOMMENDED, SELECTED, Palette, hex_colour
 
 PICK_RADIUS_PX = 8.0
+#: From this many events on, the events are drawn as a density image, not as points.
+DENSITY_FROM = 200_000
 GREY = pg.mkBrush(150, 150, 150, 110)
 
 
@@ -92,9 +97,20 @@ class ManifoldView(QtWidgets.QWidget):
                             pen=pg.mkPen(RECOMMENDED, width=2))
         self.cur = Scatter(pxMode=True, size=24, brush=None, symbol="o",
                             pen=pg.mkPen(CURRENT, width=3))
-        for z, item in enumerate((self.all, self.user, self.rec, self.sel, self.cur)):
+        self.density = DensityLayer()
+        self.dense = False
+        for z, item in enumerate((self.density.item, self.all, self.user, self.rec, self.sel,
+                                  self.cur)):
             item.setZValue(z)
             self.plot.addItem(item)
+        self.density.item.setVisible(False)
+        # A zoom or pan re-bins the density image once the view has been still for a moment.
+        self._rebin_timer = QtCore.QTimer(self)
+        self._rebin_timer.setSingleShot(True)
+        self._rebin_timer.setInterval(60)
+        self._rebin_timer.timeout.connect(self._rebin)
+        for signal in (self.vb.sigRangeChanged, self.vb.sigResized):
+            signal.connect(lambda *_: self.dense and self._rebin_timer.start())
         self._hover = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._hovered)
 
@@ -119,6 +135,9 @@ class ManifoldView(QtWidgets.QWidget):
         self.visible = None
         self._brushes = None
         self.codes = None
+        self.dense = len(self.coords) >= DENSITY_FROM
+        self.density.item.setVisible(self.dense)
+        self.all.setVisible(not self.dense)
         if d:
             self.set_axes(0, min(1, d - 1))
 
@@ -131,7 +150,10 @@ class ManifoldView(QtWidgets.QWidget):
         self.y_box.setCurrentIndex(j)
         self.axes = (int(i), int(j))
         brushes = self._brushes
-        self.all.setData(pos=self._xy(), brush=brushes if brushes is not None else GREY)
+        if self.dense:
+            self.density.set_points(self._xy())
+        else:
+            self.all.setData(pos=self._xy(), brush=brushes if brushes is not None else GREY)
         self._apply_visible()
         self._redraw_marks()
         self.fit()
@@ -154,7 +176,11 @@ class ManifoldView(QtWidgets.QWidget):
 
     def _apply_visible(self) -> None:
         n = len(self.coords)
-        self.all.setPointsVisible(np.ones(n, bool) if self.visible is None else self.visible)
+        if self.dense:
+            self.density.set_visible(self.visible)
+        else:
+            self.all.setPointsVisible(np.ones(n, bool) if self.visible is None
+                                      else self.visible)
         self._redraw_user()
 
     def fit(self) -> None:
@@ -172,6 +198,13 @@ class ManifoldView(QtWidgets.QWidget):
         lo = np.maximum(lo - 0.2 * span, xy.min(axis=0))
         hi = np.minimum(hi + 0.2 * span, xy.max(axis=0))
         self.vb.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]))
+        if self.dense:
+            self._rebin()
+
+    def _rebin(self) -> None:
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        rect = self.vb.boundingRect()
+        self.density.set_view((x0, x1), (y0, y1), (rect.width(), rect.height()))
 
     def _xy(self, rows: np.ndarray | None = None) -> np.ndarray:
         c = self.coords if rows is None else self.coords[np.asarray(rows, dtype=int)]
@@ -188,12 +221,39 @@ class ManifoldView(QtWidgets.QWidget):
         if palette is not self.palette:
             self.legend.setText(legend_html(palette))
         self.palette = palette
-        self._brushes = palette.brushes.ravel()[codes]
         self.codes = codes
-        if old is not None and old.shape == codes.shape and self._patch(codes != old):
-            pass
+        if self.dense:
+            if old is not None and old.shape == codes.shape:
+                rows = np.flatnonzero(codes != old)
+                self.density.update(rows, codes[rows])
+            else:
+                self.density.set_styles(palette.rgba, codes)
         else:
-            self.all.setBrush(self._brushes)
+            self._brushes = palette.brushes.ravel()[codes]
+            if old is None or old.shape != codes.shape or not self._patch(codes != old):
+                self.all.setBrush(self._brushes)
+        self._user_rows = np.asarray(user_rows, dtype=int)
+        self._user_cls = np.asarray(user_classes, dtype=int)
+        self._redraw_user()
+
+    def restyle(self, rows: np.ndarray, classes: np.ndarray, confidence: np.ndarray | None,
+                user_rows: np.ndarray, user_classes: np.ndarray) -> None:
+        """Like :meth:`set_classes` for ``rows`` only (their class and confidence given), the
+        palette unchanged: what a label changes when nothing was propagated."""
+        if self.codes is None or self.palette is None:
+            return
+        rows = np.asarray(rows, dtype=np.int64)
+        new = self.palette.codes_for(classes, confidence)
+        self.codes = self.codes.copy()      # the density layer keeps the old ones to subtract
+        self.codes[rows] = new
+        if self.dense:
+            self.density.update(rows, new)
+        else:
+            self._brushes[rows] = self.palette.brushes.ravel()[new]
+            changed = np.zeros(len(self.codes), dtype=bool)
+            changed[rows] = True
+            if not self._patch(changed):
+                self.all.setBrush(self._brushes)
         self._user_rows = np.asarray(user_rows, dtype=int)
         self._user_cls = np.asarray(user_classes, dtype=int)
         self._redraw_user()

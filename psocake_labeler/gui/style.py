@@ -50,6 +50,9 @@ class Palette:
         for i, rgb in enumerate(rows):
             for j, a in enumerate(alphas):
                 self.brushes[i, j] = pg.mkBrush(*rgb, int(a if i else 110))
+        #: RGBA (0..255) of each flat brush index, for the density image (density.py).
+        self.rgba = np.array([[*rgb, a if i else 110] for i, rgb in enumerate(rows)
+                              for a in alphas], dtype=np.float64)
         self.solid = np.empty(len(rows), dtype=object)
         for i, rgb in enumerate(rows):
             self.solid[i] = pg.mkBrush(*rgb, 255)

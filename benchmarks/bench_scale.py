@@ -19,8 +19,9 @@ Parts (each timed step runs in a fresh Python process, so that its peak RSS is i
   warm answer against the full solve; scikit-learn ``LabelSpreading`` on the coordinates.
 * ``features``: the features pass of a simulated run at 256 px against h5py's raw read of
   the same blocks.
-Not written yet: ``extend`` (10^5 new events onto the manifold) and ``dock`` (the Label
-Manifold dock at 10^6 events).
+* ``dock``: the Label Manifold dock on that manifold, offscreen (bench_scale_dock.py): open,
+  300 labels, then label-propagate-redraw cycles; saves a screenshot in ``--workdir``.
+Not written yet: ``extend`` (10^5 new events onto the manifold).
 """
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_scale_dock import step_dock  # noqa: F401  (a step, found by its name)
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("knn", "build", "propagate", "features")
+PARTS = ("knn", "build", "propagate", "features", "dock")
 
 
 def peak_gib() -> float:
@@ -326,6 +328,20 @@ def part_features(args: argparse.Namespace) -> None:
     line("compute_features (polar, PCA 40)", best["features"])
     print(f"  features / raw read = {best['features']['time'] / best['raw_read']['time']:.2f}x"
           " (goal <= 1.5)")
+
+
+def part_dock(args: argparse.Namespace) -> None:
+    print(f"\n== the Label Manifold dock on {args.n:,} events (offscreen Qt, 1400 x 900) ==")
+    r = run_step("dock", args.workdir, str(args.n))
+    print(f"  open (load, draw, paint)   {r['open']:8.2f} s  cpu {r['open_cpu']:.1f} s "
+          f"(goal < 10 s; load {r['load']:.1f})")
+    print(f"  first recommendations      {r['recommend']:8.2f} s (background)")
+    print(f"  300 labels, first (cold) propagation + redraw {r['first_propagate']:.2f} s")
+    cyc = np.array(r["cycles"])
+    print(f"  label-propagate-redraw cycle: median {np.median(cyc):.3f} s, max {cyc.max():.3f} s,"
+          f" cpu {r['cycle_cpu']:.3f} s per cycle (goal < 0.3 s; load after "
+          f"{r['load_after']:.1f})")
+    print(f"  peak {r['peak']:.2f} GiB, process cpu {r['cpu']:.1f} s; screenshot {r['shot']}")
 
 
 def main() -> None:

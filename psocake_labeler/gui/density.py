@@ -33,12 +33,16 @@ class DensityLayer:
         self.pixel = np.zeros(0, dtype=np.int64)   # flat pixel of each event, -1 off-image
         self.sums = np.zeros((4, 1))               # sum of w, w r, w g, w b per pixel
 
-    def set_points(self, xy: np.ndarray) -> None:
-        """New positions (N, 2) (new axes); the styles are kept if the count matches."""
+    def set_points(self, xy: np.ndarray, rebin: bool = True) -> None:
+        """New positions (N, 2) (new axes); the styles are kept if the count matches.
+        ``rebin=False``: binned at the next :meth:`set_view` (a new range follows)."""
         self.xy = np.asarray(xy, dtype=np.float64)
         if len(self.codes) != len(self.xy):
             self.codes = np.zeros(len(self.xy), dtype=np.int64)
-        self._rebin()
+        if rebin:
+            self._rebin()
+        else:
+            self.rect = (0.0, 0.0, 0.0, 0.0)      # no range yet: set_view bins
 
     def set_visible(self, visible: np.ndarray | None) -> None:
         """Only events where ``visible`` is True are drawn (None: all)."""
@@ -77,35 +81,45 @@ class DensityLayer:
     def _rebin(self) -> None:
         h, w = self.shape
         x0, y0, dx, dy = self.rect
-        if len(self.xy) == 0:
-            self.pixel = np.zeros(0, dtype=np.int64)
+        if len(self.xy) == 0 or dx <= 0 or dy <= 0:
+            self.pixel = np.full(len(self.xy), -1, dtype=np.intp)
         else:
-            col = np.floor((self.xy[:, 0] - x0) * (w / dx))
-            row = np.floor((self.xy[:, 1] - y0) * (h / dy))
+            col = self.xy[:, 0] - x0
+            col *= w / dx
+            row = self.xy[:, 1] - y0
+            row *= h / dy
             inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
             if self.visible is not None and len(self.visible) == len(inside):
                 inside &= self.visible
-            self.pixel = np.where(inside, row * w + col, -1).astype(np.int64)
+            self.pixel = row.astype(np.intp)
+            self.pixel *= w
+            self.pixel += col.astype(np.intp)
+            self.pixel[~inside] = -1
         self._accumulate()
 
     def _accumulate(self) -> None:
         h, w = self.shape
         self.sums = np.zeros((4, h * w))
-        self._add(np.arange(len(self.pixel)), 1.0)
+        self._add(None, 1.0)
         self._render()
 
-    def _add(self, rows: np.ndarray, sign: float) -> None:
-        if len(self.codes) != len(self.pixel) or len(rows) == 0:
+    def _add(self, rows: np.ndarray | None, sign: float) -> None:
+        """Add (``sign`` 1) or take away (-1) the weights of ``rows`` (None: all events)."""
+        if len(self.codes) != len(self.pixel) or len(self.pixel) == 0:
             return
-        pix = self.pixel[rows]
+        pix = self.pixel if rows is None else self.pixel[rows]
+        codes = self.codes if rows is None else self.codes[rows]
         on = pix >= 0
-        pix, style = pix[on], self.colours[np.clip(self.codes[rows][on], 0,
-                                                   len(self.colours) - 1)]
-        weight = style[:, 3] * sign
+        if not on.all():
+            pix, codes = pix[on], codes[on]
+        # Per style code: weight (its opacity) and weighted colour; one gather per channel.
+        table = self.colours.copy()
+        table[:, :3] *= table[:, 3:]
+        table = table[:, [3, 0, 1, 2]] * sign
+        codes = np.clip(codes, 0, len(table) - 1)
         size = self.sums.shape[1]
-        self.sums[0] += np.bincount(pix, weights=weight, minlength=size)
-        for c in range(3):
-            self.sums[c + 1] += np.bincount(pix, weights=weight * style[:, c], minlength=size)
+        for c in range(4):
+            self.sums[c] += np.bincount(pix, weights=table[codes, c], minlength=size)
 
     def _render(self) -> None:
         h, w = self.shape

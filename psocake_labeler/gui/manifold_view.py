@@ -41,6 +41,7 @@ class ManifoldView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.coords = np.zeros((0, 2))
+        self._xy_all: np.ndarray | None = None
         self.axes = (0, 1)
         self.visible: np.ndarray | None = None     # filter: None shows every event
         self.describe: Callable[[int], str] = lambda row: f"row {row}"
@@ -97,6 +98,19 @@ class ManifoldView(QtWidgets.QWidget):
                             pen=pg.mkPen(RECOMMENDED, width=2))
         self.cur = Scatter(pxMode=True, size=24, brush=None, symbol="o",
                             pen=pg.mkPen(CURRENT, width=3))
+        self._add_layers()
+        self._hover = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
+                                     slot=self._hovered)
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(1)
+        lay.addLayout(top)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.legend)
+
+    def _add_layers(self) -> None:
+        """The density image (many events), the scatter and the marks, bottom to top."""
         self.density = DensityLayer()
         self.dense = False
         for z, item in enumerate((self.density.item, self.all, self.user, self.rec, self.sel,
@@ -111,20 +125,12 @@ class ManifoldView(QtWidgets.QWidget):
         self._rebin_timer.timeout.connect(self._rebin)
         for signal in (self.vb.sigRangeChanged, self.vb.sigResized):
             signal.connect(lambda *_: self.dense and self._rebin_timer.start())
-        self._hover = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
-                                     slot=self._hovered)
-
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(1)
-        lay.addLayout(top)
-        lay.addWidget(self.plot, 1)
-        lay.addWidget(self.legend)
 
     # -- data -------------------------------------------------------------------------------
     def set_coords(self, coords: np.ndarray) -> None:
         """Set the (N, d) diffusion coordinates; every component is offered on both axes."""
         self.coords = np.asarray(coords, dtype=float)
+        self._xy_all: np.ndarray | None = None
         d = self.coords.shape[1] if self.coords.ndim == 2 else 0
         for box in (self.x_box, self.y_box):
             box.blockSignals(True)
@@ -150,8 +156,9 @@ class ManifoldView(QtWidgets.QWidget):
         self.y_box.setCurrentIndex(j)
         self.axes = (int(i), int(j))
         brushes = self._brushes
+        self._xy_all = None
         if self.dense:
-            self.density.set_points(self._xy())
+            self.density.set_points(self._xy(), rebin=False)   # fit() below bins it
         else:
             self.all.setData(pos=self._xy(), brush=brushes if brushes is not None else GREY)
         self._apply_visible()
@@ -207,7 +214,13 @@ class ManifoldView(QtWidgets.QWidget):
         self.density.set_view((x0, x1), (y0, y1), (rect.width(), rect.height()))
 
     def _xy(self, rows: np.ndarray | None = None) -> np.ndarray:
-        c = self.coords if rows is None else self.coords[np.asarray(rows, dtype=int)]
+        if rows is None:
+            # kept per axes: picking and hovering ask for every point (10^6 at scale)
+            if self._xy_all is None or len(self._xy_all) != len(self.coords):
+                self._xy_all = (self.coords[:, list(self.axes)] if self.coords.size
+                                else np.zeros((0, 2)))
+            return self._xy_all
+        c = self.coords[np.asarray(rows, dtype=int)]
         if c.size == 0:
             return np.zeros((0, 2))
         return c[:, list(self.axes)]

@@ -56,9 +56,11 @@ def step_dock(workdir: str, n: str, cycles: str = "8", shot: str = "") -> dict:
     dock.wait(600000)
     out["recommend"] = time.perf_counter() - t
     rows = np.random.default_rng(0).choice(len(truth), 300 + int(cycles), replace=False)
+    dock.controls.auto.setChecked(False)      # the 300 seed labels, then one propagation
     for k in range(3):
         dock.select_rows(rows[:300][truth[rows[:300]] == k])
         dock.label_selected(k)
+    dock.controls.auto.setChecked(True)
     dock.wait(600000)
     t = time.perf_counter()
     dock._action("propagate")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -146,8 +147,6 @@ RUN_FILES = {
     # our label store is SQLite: said to be no HDF5 run file, not yet "a label file"
     "a label file": (_copy("labels"), r"not an HDF5 file.*give a Psocake \.cxi or \.h5"),
     "Psocake label json": (lambda d, g: _json(d / "amo06516_0093.label.json"), "not a run"),
-    "no images": (lambda d, g: _spi(d / "amo06516_0093.cxi", images=None, hits=9),
-                  rf"{DET}/data.*re-run xtc2cxi with --saveADU.*inside Psocake.*psana"),
     "images of wrong rank": (lambda d, g: _spi(
         d / "amo06516_0093.cxi", lambda f: f.create_dataset(f"{DET}/data",
                                                             data=np.zeros((4, 16))),
@@ -173,8 +172,13 @@ RUN_FILES = {
                                        "Save hits"),
     "litPixels of wrong length": (lambda d, g: _litpixels(d / "amo06516_93.h5", events=5),
                                   "/litPixels/event has 4"),
-    "litPixels, no images": (lambda d, g: _litpixels(d / "amo06516_93.h5"),
-                             "/litPixels/hitMetric"),
+}
+
+# Runs that open (their events are usable) but hold no images.
+IMAGELESS_RUNS = {
+    "no images": (lambda d, g: _spi(d / "amo06516_0093.cxi", images=None, hits=9),
+                  rf"{DET}/data.*re-run xtc2cxi with --saveADU.*inside Psocake.*psana"),
+    "litPixels": (lambda d, g: _litpixels(d / "amo06516_93.h5"), "/litPixels/hitMetric"),
 }
 
 MANIFOLD_FILES = {
@@ -194,27 +198,35 @@ LABEL_FILES = {
 }
 
 
-# -- entry points: name -> (API callable | CLI argv template, cases it does not apply to) ----
-# In argv templates {bad} is the bad file, {out} the output folder, {run}/{manifold}/{labels}
-# the good files.
+# -- entry points: name -> (API | CLI argv template, cases it does not apply to) -------------
+# An API entry takes (bad path, goods) and returns the one call expected to raise. In argv
+# templates {bad} is the bad file, {out} the output folder, {run}/{manifold}/{labels} the
+# good files.
 RUN_ENTRIES = {
-    "open_run + image": (lambda p, g: pl.open_run(p).image(0), ()),
-    "open_run([...])": (lambda p, g: pl.open_run([p]).image(0), ()),
-    # info describes any file we know (manifolds, label files); a litPixels file too, unless
-    # --require-images (below)
+    "open_run": (lambda p, g: partial(pl.open_run, p), ()),
+    "open_run([...])": (lambda p, g: partial(pl.open_run, [p]), ()),
+    # info describes any file we know (manifolds, label files)
     "info": (["info", "{bad}"], ("a manifold", "an old label file", "a label file",
-                                 "Psocake label json", "litPixels, no images")),
+                                 "Psocake label json")),
+    "embed": (["embed", "{bad}", "-o", "{out}/m.h5"], ()),
+}
+IMAGE_ENTRIES = {
+    "Run.image": (lambda p, g: partial(pl.open_run(p).image, 0), ()),
+    "Run.images": (lambda p, g: partial(pl.open_run(p).images, slice(0, 3)), ()),
+    # a litPixels file is fine to describe, unless --require-images (below)
+    "info": (["info", "{bad}"], ("litPixels",)),
+    "info --require-images": (["info", "--require-images", "{bad}"], ()),
     "embed": (["embed", "{bad}", "-o", "{out}/m.h5"], ()),
 }
 MANIFOLD_ENTRIES = {
-    "Manifold.load": (lambda p, g: pl.Manifold.load(p), ()),
+    "Manifold.load": (lambda p, g: partial(pl.Manifold.load, p), ()),
     "gui": (["gui", "{bad}", "--screenshot", "{out}/shot.png"], ()),
     "propagate": (["propagate", "{bad}", "{labels}"], ()),
     "embed --extend": (["embed", "--extend", "{bad}", "{run}", "-o", "{out}/big.h5"], ()),
 }
 LABEL_ENTRIES = {
-    "LabelSession.load": (lambda p, g: pl.LabelSession.load(p, pl.Manifold.load(g["manifold"])),
-                          ()),
+    "LabelSession.load": (lambda p, g: partial(pl.LabelSession.load, p,
+                                               pl.Manifold.load(g["manifold"])), ()),
     "propagate": (["propagate", "{manifold}", "{bad}"], ()),
     "merge": (["merge", "{labels}", "{bad}", "-o", "{out}/merged.h5"], ()),
     "export": (["export", "{bad}", "--format", "json", "-o", "{out}/labels.json"], ()),
@@ -223,6 +235,7 @@ LABEL_ENTRIES = {
 CASES = [
     pytest.param(files[case], entries[entry], id=f"{role}:{case}:{entry}")
     for role, files, entries in (("run", RUN_FILES, RUN_ENTRIES),
+                                 ("images", IMAGELESS_RUNS, IMAGE_ENTRIES),
                                  ("manifold", MANIFOLD_FILES, MANIFOLD_ENTRIES),
                                  ("labels", LABEL_FILES, LABEL_ENTRIES))
     for case in files for entry in entries if case not in entries[entry][1]
@@ -233,20 +246,18 @@ def error_of(entry, bad: Path, goods: dict[str, Path], out: Path, capsys) -> str
     """The one-line message ``entry`` gives for ``bad`` (asserting the CLI's exit 2)."""
     call, _ = entry
     if callable(call):
+        act = call(bad, goods)
         with pytest.raises(pl.InputError) as err:
-            call(bad, goods)
+            act()
         return str(err.value)
     argv = [a.format(bad=bad, out=out, **goods) for a in call]
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, (argv, code, err)
     assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    # embed reports progress lines before failing late; the error is the last line
     prefix = f"psocake-labeler {argv[0]}: error: "
-    assert [x for x in lines if "error" in x] == [lines[-1]], err
-    assert lines[-1].startswith(prefix), err
-    return lines[-1][len(prefix):]
+    assert err.count("\n") == 1 and err.startswith(prefix), err
+    return err[len(prefix):-1]
 
 
 @pytest.mark.parametrize("bad_file, entry", CASES)
@@ -265,26 +276,23 @@ def test_bad_file_is_one_line_and_changes_nothing(bad_file, entry, goods, tmp_pa
 @pytest.mark.parametrize("case, cls", [
     ("missing", pl.MissingFileError), ("empty", pl.NotHDF5Error),
     ("not HDF5", pl.NotHDF5Error), ("truncated", pl.NotHDF5Error),
-    ("other HDF5", pl.LayoutError), ("no images", pl.NoImagesError),
+    ("other HDF5", pl.LayoutError), ("lengths disagree", pl.LayoutError),
     ("0 hits", pl.EmptyRunError), ("hits found, none saved", pl.EmptyRunError),
-    ("lengths disagree", pl.LayoutError), ("litPixels, no images", pl.NoImagesError),
 ])
 def test_run_errors_have_their_own_class(case, cls, goods, tmp_path):
     bad = RUN_FILES[case][0](tmp_path, goods)
     with pytest.raises(cls):
-        pl.open_run(bad).image(0)
+        pl.open_run(bad)
+
+
+@pytest.mark.parametrize("case", list(IMAGELESS_RUNS))
+def test_a_run_without_images_opens_and_its_images_say_so(case, goods, tmp_path):
+    run = pl.open_run(IMAGELESS_RUNS[case][0](tmp_path, goods))
+    assert len(run) > 0 and not run.has_images
+    with pytest.raises(pl.NoImagesError):
+        run.image(0)
 
 
 def test_missing_file_is_also_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         pl.open_run(tmp_path / "amo06516_0093.cxi")
-
-
-def test_info_require_images_on_a_litpixels_file(goods, tmp_path, capsys):
-    bad = RUN_FILES["litPixels, no images"][0](tmp_path, goods)
-    assert main(["info", str(bad)]) == 0            # a litPixels file is fine to describe
-    capsys.readouterr()
-    assert main(["info", "--require-images", str(bad)]) == 2
-    out, err = capsys.readouterr()
-    assert "litPixels" in out
-    assert len(err.strip().splitlines()) == 1 and "no images" in err and str(bad) in err

@@ -57,6 +57,11 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def state(path) -> object:
+    """A file's bytes' hash, or what a folder holds."""
+    return sorted(p.name for p in path.iterdir()) if path.is_dir() else sha256(path)
+
+
 def label_file(path):
     """A small file of the labels schema, as the GUI writes (only the schema matters here)."""
     with h5py.File(path, "w") as f:
@@ -76,15 +81,14 @@ def test_embed_refuses_to_replace_a_file_that_is_not_a_manifold(small_spi_run, t
                          (notes, "is a file of unknown content"),
                          (run_copy, "is a Psocake run"),
                          (tmp_path, "is a folder")]:
-        before = sha256(target) if target.is_file() else None
+        before = state(target)
         code = main(["embed", str(small_spi_run.path), "-o", str(target)])
         err = capsys.readouterr().err
         assert code == 2, err
         assert err.count("\n") == 1 and "Traceback" not in err
         assert f"{target}: exists and {what}" in err or f"{target}: {what}" in err, err
         assert "another -o name" in err
-        if before is not None:
-            assert sha256(target) == before
+        assert state(target) == before
 
 
 def test_embed_rejects_bad_epsilon(small_spi_run, tmp_path, capsys):

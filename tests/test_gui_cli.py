@@ -53,6 +53,15 @@ def test_demo_screenshot_with_recommended_events(qapp, tmp_path, monkeypatch, ar
     assert len(_colourful(out)) > 20
 
 
+def grey_levels(grid, k: int) -> int:
+    """Distinct grey levels drawn in tile ``k``'s image square: an image gives many, the
+    "loading…" or "no image" text on the dark background a handful."""
+    img = grid.list.item(k).icon().pixmap(grid.list.iconSize()).toImage()
+    side = min(img.width(), img.height())
+    return len({QtGui.QColor(img.pixel(x, y)).value() for x in range(8, side - 8, 2)
+                for y in range(8, side - 8, 2)})
+
+
 def test_demo_window_fills_grid_with_recommendations(qtbot, tmp_path, monkeypatch):
     """The demo's window, driven directly: 10 recommended tiles with images."""
     from psocake_labeler.gui import demo
@@ -65,14 +74,20 @@ def test_demo_window_fills_grid_with_recommendations(qtbot, tmp_path, monkeypatc
         def screenshot(self, path):
             self.dock.wait()
             seen["rows"] = list(self.dock.grid.rows)
-            seen["images"] = [self.dock.grid._thumbs.get(r) is not None for r in seen["rows"]]
             seen["rec"] = list(self.dock.recommended)
-            return super().screenshot(path)
+            seen["levels"] = [grey_levels(self.dock.grid, k) for k in range(len(seen["rows"]))]
+            out = super().screenshot(path)
+            self.dock.grid.clear_cache()            # control: the same tiles, "loading…"
+            self.dock.grid.refresh()
+            seen["placeholders"] = [grey_levels(self.dock.grid, k)
+                                    for k in range(len(seen["rows"]))]
+            return out
 
     monkeypatch.setattr(standalone, "StandaloneWindow", Spy)
     demo.run_demo(150, tmp_path / "d.png", mpi=False)
     assert len(seen["rows"]) == 10 and seen["rows"] == seen["rec"]
-    assert all(seen["images"])
+    # measured 137-198 levels with images, 53-54 for the placeholder text
+    assert min(seen["levels"]) > 2 * max(seen["placeholders"])
     assert np.unique(seen["rows"]).size == 10
 
 

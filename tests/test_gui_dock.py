@@ -58,8 +58,10 @@ def test_click_point_opens_event_in_viewer(window, qtbot):
     row = dock.current_row
     assert host.current_event() == (int(dock.events[row]["run"]), int(dock.events[row]["event"]))
     run = host.files.run_of(str(dock.events[row]["source"]))
-    assert np.allclose(host._image, run.image(host.files.index_of(dock.events[row]["source"],
-                                                                    dock.events[row]["event"])))
+    host.log.setChecked(False)                 # drawn as read, not log-scaled
+    drawn = host.viewer.getImageItem().image
+    assert np.allclose(drawn, run.image(host.files.index_of(dock.events[row]["source"],
+                                                            dock.events[row]["event"])))
     assert list(dock.selected) == [row]
 
 
@@ -196,13 +198,19 @@ def test_hover_text_names_run_event_label_confidence(window, qtbot):
     assert "your label: Multiple" in text and "confidence 1.00" in text
 
 
-def test_class_editor_adds_a_class_with_button_and_key(window, qtbot):
+def answer_text(monkeypatch, text: str) -> None:
+    """The next Qt text prompt is answered ``text`` (Qt's modal dialog, not ours)."""
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getText", lambda *a, **k: (text, True))
+
+
+def test_class_editor_adds_a_class_with_button_and_key(window, qtbot, monkeypatch):
     from psocake_labeler.gui.dialogs import ClassEditor
 
     dock = window.dock
     editor = ClassEditor(dock)
     qtbot.addWidget(editor)
-    editor._run(lambda s: s.add_class("Need help"))
+    answer_text(monkeypatch, "Need help")
+    editor.add()
     assert editor.list.count() == 4
     assert [b.text() for b in dock.controls.class_buttons][-1] == "4 Need help"
     dock.select_rows([11, 12])
@@ -210,7 +218,9 @@ def test_class_editor_adds_a_class_with_button_and_key(window, qtbot):
     assert dock.wait()
     assert dock.session.user_labels() == {11: 3, 12: 3}
     assert "Need help</b></span>&nbsp;2" in dock.controls.counts.text()
-    editor._run(lambda s: s.rename_class("Need help", "Ask Bob"))
+    editor.list.setCurrentRow(3)
+    answer_text(monkeypatch, "Ask Bob")
+    editor.rename()
     assert [b.text() for b in dock.controls.class_buttons][-2:] == ["4 Ask Bob", "H Need help"]
 
 
@@ -278,7 +288,8 @@ def test_add_run_extends_manifold_and_keeps_labels(window, qtbot, second_spi_run
     new_row = int(np.flatnonzero(dock.events["run"] == 94)[0])
     dock.show_row(new_row)
     assert window.host.current_event() == (94, int(dock.events[new_row]["event"]))
-    assert window.host._image is not None
+    assert window.host.viewer.getImageItem().image is not None
+    assert "no image" not in window.host.caption.text()
 
 
 def test_keyboard_only_walk_through_recommendations(window, qtbot):

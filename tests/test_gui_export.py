@@ -33,7 +33,7 @@ def label(dock, per_class):
     for k, n in per_class.items():
         dock.select_rows(np.flatnonzero(dock.window().truth == k)[:n])
         dock.label_selected(k)
-    dock._action("propagate")
+    dock.controls.buttons["propagate"].click()
     assert dock.wait()
 
 

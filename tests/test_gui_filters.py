@@ -28,7 +28,7 @@ def window(qtbot, small_spi_run, tmp_path):
     for k in range(3):
         dock.select_rows(np.flatnonzero(w.truth == k)[:2])
         dock.label_selected(k)
-    dock._action("propagate")
+    dock.controls.buttons["propagate"].click()
     assert dock.wait()
     return w
 
@@ -53,7 +53,8 @@ def test_only_a_class_least_confident_first(window):
     assert dock.grid.title.text().startswith("Filter: class Multiple")
     # a hidden point cannot be picked
     hidden = int(np.flatnonzero(final != 1)[0])
-    assert dock.view.nearest(QtCore.QPointF(*dock.view._xy([hidden])[0])) != hidden
+    where = dock.view.coords[hidden, list(dock.view.axes)]       # its data-space point
+    assert dock.view.nearest(QtCore.QPointF(*where)) != hidden
 
 
 def test_propagated_below_and_your_labels_and_back_to_all(window, qtbot):

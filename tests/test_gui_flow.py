@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from psocake_standin import close_kept, manifold_for, open_window  # noqa: E402
-from pyqtgraph.Qt import QtCore  # noqa: E402
+from pyqtgraph.Qt import QtCore, QtWidgets  # noqa: E402
 
 KEY = QtCore.Qt.Key
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
@@ -30,8 +30,6 @@ def window(qtbot, small_spi_run, tmp_path):
 def press(qtbot, dock, key, modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
     """A key to the widget that has the focus, as a user's key would go; then wait for the
     session thread and the redraw."""
-    from pyqtgraph.Qt import QtWidgets
-
     target = QtWidgets.QApplication.focusWidget() or dock.grid.list
     qtbot.keyClick(target, key, modifiers)
     assert dock.wait()
@@ -133,7 +131,7 @@ def test_keys_work_when_the_manifold_has_focus(window, qtbot):
     assert dock.current_row == rows[2]
 
 
-def test_removing_a_class_keeps_ctrl_z(window, qtbot):
+def test_removing_a_class_keeps_ctrl_z(window, qtbot, monkeypatch):
     from psocake_labeler.gui.dialogs import ClassEditor
 
     dock = window.dock
@@ -142,7 +140,12 @@ def test_removing_a_class_keeps_ctrl_z(window, qtbot):
     press(qtbot, dock, KEY.Key_2)
     editor = ClassEditor(dock)
     qtbot.addWidget(editor)
-    editor._run(lambda s: s.remove_class("Multiple", confirm=True))
+    editor.list.setCurrentRow(dock.session.classes.index("Multiple"))
+    asked = []                              # "Multiple holds 1 of your labels; remove them?"
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: asked.append(a[2])
+                        or QtWidgets.QMessageBox.StandardButton.Yes)
+    editor.remove()
+    assert asked == ["Multiple holds 1 of your labels; remove them too?"]
     assert dock.session.user_labels() == {rows[0]: 0}
     assert dock.controls.buttons["undo"].isEnabled()
     dock.grid.list.setFocus()

@@ -27,9 +27,13 @@ def window(qtbot, small_spi_manifold_path, spi_manifold, tmp_path):
 
 def settle(qtbot, dock):
     """Until the delayed assessment has run and been drawn."""
+    from psocake_labeler.gui.trust import ASSESS_DELAY_MS
+
     assert dock.wait()           # the change is drawn: its assessment is scheduled
-    qtbot.waitUntil(lambda: not dock._assess_timer.isActive() and not dock._assessing,
-                    timeout=60000)
+    qtbot.wait(ASSESS_DELAY_MS + 50)   # ... and has started
+    done = []
+    dock.assess(then=lambda: done.append(True))   # runs after the one under way, if any
+    qtbot.waitUntil(lambda: bool(done), timeout=60000)
     assert dock.wait()
 
 
@@ -52,7 +56,7 @@ def test_review_queue_brings_back_a_wrong_label(window, qtbot):
     for k in range(3):
         dock.select_rows(np.flatnonzero(truth == k)[:6])
         dock.label_selected(k)
-    dock._action("propagate")
+    dock.controls.buttons["propagate"].click()
     assert dock.wait()
     # a Single, deep among Singles, labelled Multiple by mistake
     single = np.flatnonzero(truth == 0)[6:]

@@ -7,7 +7,6 @@ import sys
 
 import h5py
 import numpy as np
-import pytest
 from test_io_layouts import DET, write_litpixels, write_sfx, write_spi
 
 from psocake_labeler.cli import main
@@ -153,12 +152,11 @@ def test_info_says_what_a_failing_run_holds_before_the_error(tmp_path, capsys):
     assert_one_line_error(err, str(p), "0 hits")
 
 
-@pytest.mark.parametrize("case", ["missing", "empty"])
-def test_console_script_exit_code(tmp_path, case):
-    # The installed entry point, in its own process: exit status and stderr as a user sees.
+def test_console_script_exit_code(tmp_path):
+    # The entry point in its own process: exit status and stderr as a user sees them (every
+    # other bad file, in-process: test_bad_files.py).
     p = tmp_path / "amo06516_0093.cxi"
-    if case == "empty":
-        p.write_bytes(b"")
+    p.write_bytes(b"")
     proc = subprocess.run([sys.executable, "-m", "psocake_labeler", "info", str(p)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -33,10 +33,13 @@ def lifted_curve(n: int, dim: int, seed: int, offset: float = 100.0) -> np.ndarr
     return x.astype(np.float32)
 
 
-@pytest.mark.parametrize("n, dim, k", [(1500, 300, 10), (3000, 5, 200), (600, 40, 599)])
-def test_knn_equals_brute_force_on_structured_data(n, dim, k):
+@pytest.mark.parametrize("n, dim, k, pairs", [(1500, 300, 10, 0.5), (3000, 5, 200, 0.75),
+                                              (600, 40, 599, 1.0)])
+def test_knn_equals_brute_force_on_structured_data(n, dim, k, pairs):
     # 300 features: screened through a projection; 5 and 40: screened as they are; k=599:
-    # every other row is a neighbour.
+    # every other row is a neighbour. ``pairs``: at most this fraction of all pairs is
+    # computed (measured 0.29, 0.57 and 1): on a 2-D sheet the pruning skips most pairs,
+    # even with only 15 clusters; with k=599 of 600 nothing can be skipped.
     x = lifted_curve(n, dim, seed=n)
     stats: dict = {}
     idx, dist = knn(x, k, stats=stats)
@@ -44,8 +47,7 @@ def test_knn_equals_brute_force_on_structured_data(n, dim, k):
     np.testing.assert_array_equal(idx, ref_i)
     np.testing.assert_allclose(dist, ref_d, rtol=1e-9, atol=1e-9)
     assert stats["all_pairs"] == n * n
-    if k < 20:  # a 2-D sheet: the pruning skips most pairs, even with only 15 clusters
-        assert stats["pairs"] < 0.5 * stats["all_pairs"], stats
+    assert stats["pairs"] <= pairs * stats["all_pairs"], stats
 
 
 def test_knn_equals_brute_force_without_structure():

@@ -2,6 +2,7 @@
 temporary files crashed writers left are cleaned, damaged stores are refused in one line."""
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import psocake_labeler as pl
+from psocake_labeler.cli import main
 from psocake_labeler.labelfiles.store import read_label_file
 from psocake_labeler.labelfiles.store_v1 import read_v1, write_v1
 
@@ -177,7 +179,7 @@ def _damage(path: Path, sql: str) -> None:
     ("UPDATE entries SET row = 100000 WHERE action = 0", "row 100000"),
     ("UPDATE actions SET kind = 'undo', ref = 5 WHERE id = 1", "table 'actions'"),
 ])
-def test_damaged_store_is_one_line_exit_2(manifold, tmp_path, sql, words):
+def test_damaged_store_is_one_line_exit_2(manifold, tmp_path, capsys, sql, words):
     path = tmp_path / "labels.h5"
     s = pl.LabelSession(manifold, path=path, user="x")
     s.label([0, 1], "Single")
@@ -187,14 +189,14 @@ def test_damaged_store_is_one_line_exit_2(manifold, tmp_path, sql, words):
         pl.LabelSession.load(path, manifold)
     for cmd in (["info", str(path)], ["export", str(path), "--format", "csv",
                                       "-o", str(tmp_path / "out.csv")]):
-        p = subprocess.run([sys.executable, "-m", "psocake_labeler", *cmd],
-                           capture_output=True, text=True)
-        assert p.returncode == 2, (cmd, p.stderr)
-        assert len(p.stderr.strip().splitlines()) == 1 and str(path) in p.stderr
-        assert "Traceback" not in p.stderr
+        code = main(cmd)
+        err = capsys.readouterr().err
+        assert code == 2, (cmd, err)
+        assert err.count("\n") == 1 and str(path) in err and re.search(words, err)
+    assert not (tmp_path / "out.csv").exists()
 
 
-def test_damaged_old_file_is_one_line(tmp_path):
+def test_damaged_old_file_is_one_line(tmp_path, capsys):
     import h5py
 
     path = tmp_path / "labels.h5"
@@ -205,10 +207,10 @@ def test_damaged_old_file_is_one_line(tmp_path):
         read_label_file(path)
     for cmd in (["info", path], ["export", path, "--format", "csv", "-o", tmp_path / "o.csv"],
                 ["merge", path, "-o", tmp_path / "m.h5"]):
-        p = subprocess.run([sys.executable, "-m", "psocake_labeler", *map(str, cmd)],
-                           capture_output=True, text=True)
-        assert p.returncode == 2 and "class id 77" in p.stderr, (cmd, p.stderr)
-        assert len(p.stderr.strip().splitlines()) == 1
+        code = main([str(a) for a in cmd])
+        err = capsys.readouterr().err
+        assert code == 2 and "class id 77" in err, (cmd, err)
+        assert err.count("\n") == 1
     with h5py.File(path, "a") as f:
         f["log/entries/class_id"][0] = 0
         f.attrs["schema_version"] = 99

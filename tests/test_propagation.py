@@ -8,7 +8,7 @@ from graphs import knn_kernel
 from sklearn.datasets import make_blobs, make_moons
 
 from psocake_labeler.errors import ConvergenceWarning, InputError
-from psocake_labeler.labelling.propagation import METHODS, Propagation, propagate
+from psocake_labeler.labelling.propagation import METHODS, propagate
 
 
 def per_class_rows(y: np.ndarray, per: int, seed: int = 0) -> np.ndarray:
@@ -137,11 +137,15 @@ def test_bad_input_raises_input_error(moons):
         propagate(g, [0, 0], [0, 1], 2)
 
 
-def test_result_type(moons):
+def test_two_labels_one_per_class(moons):
     g, y = moons
-    p = propagate(g, [0, 1], y[[0, 1]], 2)
-    assert isinstance(p, Propagation)
-    assert p.predicted.dtype == np.int64
+    rows = [int(np.flatnonzero(y == 0)[0]), int(np.flatnonzero(y == 1)[0])]
+    p = propagate(g, rows, [0, 1], 2)
+    # the labelled rows keep their labels, surely; every other row gets one of the two
+    assert p.predicted[rows].tolist() == [0, 1] and p.confidence[rows].tolist() == [1, 1]
+    assert set(np.unique(p.predicted)) == {0, 1}
+    np.testing.assert_allclose(p.probabilities.sum(axis=1), 1.0)
+    assert np.all((p.confidence >= 0) & (p.confidence <= 1))
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -106,6 +106,6 @@ def test_bad_input(blobs):
         recommend(g, None, [y.size + 5], k=3)
     with pytest.raises(InputError, match="coords"):
         recommend(g, None, [], k=3, coords=x[:10])
+    prop = propagate(g[:100, :100], [0], [0], 5)      # of another (smaller) graph
     with pytest.raises(InputError, match="rows"):
-        prop = propagate(g[:100, :100], [0], [0], 5)
         recommend(g, prop, [0], k=3)

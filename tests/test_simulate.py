@@ -85,9 +85,9 @@ def test_truth_file_matches_run(small_spi_run):
 def test_read_truth_bad_input(tmp_path, small_spi_run):
     with pytest.raises(MissingFileError, match="ground-truth file not found"):
         read_truth(tmp_path / "nothing.cxi")
+    bad = tmp_path / "x.truth.h5"
+    h5py.File(bad, "w").close()
     with pytest.raises(LayoutError, match="not a simulation ground-truth file"):
-        bad = tmp_path / "x.truth.h5"
-        h5py.File(bad, "w").close()
         read_truth(bad)
 
 

@@ -181,14 +181,18 @@ def test_cxi_export_keeps_only_confident_events_with_progress(spi_manifold, tmp_
     assert last.startswith("wrote")
 
 
-def test_help_shows_the_default_threshold():
-    r = subprocess.run([sys.executable, "-m", "psocake_labeler", "export", "--help"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and "--min-confidence" in r.stdout
-    assert f"default {CONFIDENT:g}" in " ".join(r.stdout.split())
-    r = subprocess.run([sys.executable, "-m", "psocake_labeler", "--version"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout.strip() == f"psocake-labeler {pl.__version__}"
+def test_help_shows_the_default_threshold(capsys):
+    from psocake_labeler.cli import main
+
+    with pytest.raises(SystemExit) as done:          # argparse ends --help and --version
+        main(["export", "--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "--min-confidence" in out
+    assert f"default {CONFIDENT:g}" in " ".join(out.split())
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"psocake-labeler {pl.__version__}"
 
 
 def test_propagate_prints_the_stopping_signal(only_single, spi_manifold, small_spi_manifold_path,

@@ -78,3 +78,16 @@ def step_dock(workdir: str, n: str, cycles: str = "8", shot: str = "") -> dict:
     out["shot"] = str(shot_path)
     w.close()
     return out
+
+
+def print_dock(r: dict) -> None:
+    """The dock step's numbers, one per line."""
+    print(f"  open (load, draw, paint)   {r['open']:8.2f} s  cpu {r['open_cpu']:.1f} s "
+          f"(goal < 10 s; load {r['load']:.1f})")
+    print(f"  first recommendations      {r['recommend']:8.2f} s (background)")
+    print(f"  300 labels, first (cold) propagation + redraw {r['first_propagate']:.2f} s")
+    cyc = np.array(r["cycles"])
+    print(f"  label-propagate-redraw cycle: median {np.median(cyc):.3f} s, max {cyc.max():.3f} s,"
+          f" cpu {r['cycle_cpu']:.3f} s per cycle (goal < 0.3 s; load after "
+          f"{r['load_after']:.1f})")
+    print(f"  peak {r['peak']:.2f} GiB, process cpu {r['cpu']:.1f} s; screenshot {r['shot']}")

@@ -216,3 +216,23 @@ def test_damaged_old_file_is_one_line(tmp_path, capsys):
         f.attrs["schema_version"] = 99
     with pytest.raises(pl.InputError, match="schema_version 99"):
         read_label_file(path)
+
+
+def test_predictions_may_lag_the_labels_never(manifold, tmp_path):
+    """With ``predictions_every`` set (the dock's few seconds), a click saves its label at
+    once but not the 40 MB of predictions of a 10^6-event manifold; ``flush()`` saves them."""
+    path = tmp_path / "labels.h5"
+    s = pl.LabelSession(manifold, path=path)
+    s.label([0], "Single")
+    s.propagate()
+    assert read_label_file(path).propagated_at == len(s.log.actions)
+    s.predictions_every = 3600.0
+    s.label([1], "Multiple")                         # propagates again (auto)
+    stored = read_label_file(path)
+    assert stored.user_index()[1] == 1               # the label is in the store...
+    assert stored.propagated_at == len(s.log.actions) - 1    # ...its predictions not yet
+    assert not s.ahead                               # lagging predictions are not "unsaved"
+    assert s.flush()
+    stored = read_label_file(path)
+    assert stored.propagated_at == len(s.log.actions)
+    assert (stored.predicted == s.predicted).all()

@@ -172,6 +172,8 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         if self.controls.auto.isChecked():
             session.auto_propagate = True
         session.add_listener(self._notify)
+        # A click saves its label at once, the 10^6 events' predictions (40 MB) when idle.
+        session.predictions_every = self.store_watch.INTERVAL_MS / 1000.0
         self.refresh()
         if self.host is not None and self.host.current_event() is not None:
             self._host_event(self.host.current_event())

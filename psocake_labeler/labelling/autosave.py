@@ -10,10 +10,16 @@ actions stay in memory, :attr:`Autosave.error` says in one line which file, how 
 is needed and that nothing was lost, and every later change (or :meth:`Autosave.flush`)
 tries again. If another writer appended meanwhile, the unsaved actions are recorded again
 after theirs (a rebase), so both are kept.
+
+Predictions are derived data (a reader whose store lacks current ones propagates again), and
+at 10^6 events they are 40 MB: with :attr:`Autosave.predictions_every` > 0 a change writes
+them at most that often (the labels themselves always at once); :meth:`Autosave.flush`
+writes them whenever they are behind.
 """
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +48,9 @@ class Autosave:
         self._con: sqlite3.Connection | None = None
         self._classes_version = 0
         self._written: tuple = (None, None)    # (classes snapshot, predictions) in the store
+        #: Seconds the store's predictions may lag behind memory after a change (0: none).
+        self.predictions_every = 0.0
+        self._predictions_at = time.monotonic()  # when predictions were last written
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -84,7 +93,14 @@ class Autosave:
         """True while memory holds changes the store does not."""
         return (not self.exists or self.saved < len(self.data.log.actions)
                 or self._written[0] != self._classes_snapshot()
-                or self._written[1] is not self.data.predicted)
+                or self._predictions_due(force=False))
+
+    def _predictions_due(self, force: bool) -> bool:
+        """Predictions to write now: behind memory, and (unless ``force``) last written at
+        least ``predictions_every`` seconds ago."""
+        if self._written[1] is self.data.predicted:
+            return False
+        return force or time.monotonic() - self._predictions_at >= self.predictions_every
 
     # -- writing ---------------------------------------------------------------------------
     def change(self, record: Callable[[int], object]) -> tuple[object, int]:
@@ -134,7 +150,7 @@ class Autosave:
         except WRITE_ERRORS as exc:
             self._abort(exc)
             return False
-        return self._write_and_commit()
+        return self._write_and_commit(force=True)
 
     def refresh(self) -> int:
         """Read the actions other writers appended (and save what is due); returns how many
@@ -200,8 +216,9 @@ class Autosave:
         self.pulled += len(new)
         return len(new)
 
-    def _write_and_commit(self) -> bool:
+    def _write_and_commit(self, force: bool = False) -> bool:
         con, d = self._connection(), self.data
+        predictions = self._predictions_due(force)
         try:
             if not con.in_transaction:
                 self._begin("IMMEDIATE")
@@ -209,7 +226,7 @@ class Autosave:
             snap = self._classes_snapshot()
             if snap != self._written[0]:
                 store.write_classes(con, d)
-            if self._written[1] is not d.predicted:
+            if predictions:
                 store.write_predictions(con, d)
             con.execute("COMMIT")
         except WRITE_ERRORS as exc:
@@ -218,7 +235,9 @@ class Autosave:
         if snap != self._written[0]:
             self._classes_version = store.classes_version(con)
         self.saved, self.error = len(d.log.actions), ""
-        self._written = (snap, d.predicted)
+        self._written = (snap, d.predicted if predictions else self._written[1])
+        if predictions:
+            self._predictions_at = time.monotonic()
         return True
 
     def _abort(self, exc: BaseException) -> None:

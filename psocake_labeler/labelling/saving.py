@@ -73,6 +73,20 @@ class StoreSaving:
         return self._save is not None and self._save.ahead
 
     @property
+    def predictions_every(self) -> float:
+        """Seconds the label store's predictions may lag behind memory after a change
+        (default 0: written with every change). The labels themselves are always saved
+        before the call returns; ``flush()`` writes the predictions whenever they lag. The
+        dock sets a few seconds: at 10^6 events the predictions are 40 MB a write, and its
+        store watch saves them while the user pauses."""
+        return self._save.predictions_every if self._save is not None else 0.0
+
+    @predictions_every.setter
+    def predictions_every(self, seconds: float) -> None:
+        if self._save is not None:
+            self._save.predictions_every = float(seconds)
+
+    @property
     def save_error(self) -> str:
         """Why the last save failed, in one line; "" once saving works."""
         return self._save.error if self._save is not None else ""

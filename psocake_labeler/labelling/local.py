@@ -61,8 +61,10 @@ def _restrict(block: sp.csr_matrix, inside: np.ndarray) -> sp.csr_matrix:
     pos[inside] = np.arange(len(inside))
     col = pos[block.indices]
     keep = col >= 0
-    row = np.repeat(np.arange(len(inside)), np.diff(block.indptr))
-    return sp.csr_matrix((block.data[keep], (row[keep], col[keep])),
+    # Kept entries stay in their rows' order (pos grows with the column), so the CSR
+    # arrays are read off directly, without a COO sort.
+    kept = np.concatenate([[0], np.cumsum(keep)])
+    return sp.csr_matrix((block.data[keep], col[keep], kept[block.indptr]),
                          shape=(len(inside), len(inside)))
 
 

@@ -136,3 +136,21 @@ def test_closest_pair_equals_brute_force_with_ties():
     ref_i, ref_d = brute_force(x[:600], x[600:], 1, exclude_self=False)
     best = int(np.lexsort((np.arange(600), ref_d[:, 0]))[0])
     assert (i, j) == (best, int(ref_i[best, 0]))
+
+
+def test_mutual_pair_is_each_ends_nearest_across_the_cut():
+    from psocake_labeler.neighbors.mpi import closest_pair, mutual_pair
+
+    x = lifted_curve(1500, 40, seed=11)
+    a, b = x[:700], x[700:]
+    i, j, d = mutual_pair(a, b, starts=16)
+    to_b, d_b = brute_force(a[i:i + 1], b, 1, exclude_self=False)
+    to_a, _ = brute_force(b[j:j + 1], a, 1, exclude_self=False)
+    assert (int(to_b[0, 0]), int(to_a[0, 0])) == (j, i)
+    assert d == pytest.approx(d_b[0, 0], rel=1e-9)
+    # No longer than the best start's own nearest pair.
+    starts = np.unique(np.linspace(0, len(a) - 1, 16).astype(int))
+    _, d_s = brute_force(a[starts], b, 1, exclude_self=False)
+    assert d <= d_s.min() * (1 + 1e-12)
+    # Started from every row, the best start is the closest pair itself.
+    assert mutual_pair(a, b, starts=len(a))[:2] == closest_pair(a, b)[:2]

@@ -226,3 +226,36 @@ def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     hit = np.flatnonzero(idx[:, 0] >= 0)
     best = int(hit[np.lexsort((hit, dist[hit, 0]))[0]])
     return best, int(idx[best, 0]), float(dist[best, 0])
+
+
+def mutual_pair(a: np.ndarray, b: np.ndarray, starts: int = 1024) -> tuple[int, int, float]:
+    """``(i, j, distance)`` of a short pair of a row of ``a`` and a row of ``b``: each is
+    the other's nearest row of the other set (exactly), reached from the best of
+    ``starts`` spread rows of ``a``.
+
+    Whatever the data, it costs a query of ``starts`` rows and a few single rows, where the
+    exact :func:`closest_pair` of two interleaved clouds in many dimensions meets nearly
+    every pair (no ball is small next to their distance). Its distance is at most that of
+    the best start's nearest pair; ties go to the smaller index, as in the exact search.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    ref_b = _Reference(b)
+    sample = np.unique(np.linspace(0, len(a) - 1, min(len(a), starts)).astype(np.int64))
+    idx, dist = ref_b.query(a[sample], 1)
+    best = int(np.lexsort((sample, dist[:, 0]))[0])
+    i, j = int(sample[best]), int(idx[best, 0])
+    ref_a = None
+    while True:
+        # Alternate nearest rows: the distance cannot grow, so this ends at a mutual pair.
+        ref_a = ref_a or _Reference(a)
+        i_new = int(ref_a.query(b[j:j + 1], 1)[0][0, 0])
+        if i_new == i:
+            break
+        i = i_new
+        j_new, d = ref_b.query(a[i:i + 1], 1)
+        if int(j_new[0, 0]) == j:
+            break
+        j = int(j_new[0, 0])
+    d = float(np.sqrt(np.sum((a[i].astype(np.float64) - b[j]) ** 2)))
+    return i, j, d

@@ -162,18 +162,15 @@ class _Context:
         done = np.zeros(cols.n_clusters, dtype=bool)
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         t = found.d[sl, k - 1]
-        to_centre = _sq_dist(rows.z[sl], rows.zsq[sl], cols.centres, cols.csq)
+        # Centre to centre: a row of this cluster is within its radius of the centre, so a
+        # column cluster whose ball is farther than that from every row's limit is out
+        # before any row meets its centre (the per-row test below costs rows x clusters).
+        centre = _sq_dist(rows.centres[a:a + 1], rows.csq[a:a + 1], cols.centres,
+                          cols.csq)[0]
         if not np.isfinite(t).all():
-            # A first k from the clusters with the nearest centres bounds the k-th distance:
-            # the clusters nearest to this one's centre and, unless they are scattered
-            # (data without structure), each row's nearest cluster.
-            centre = _sq_dist(rows.centres[a:a + 1], rows.csq[a:a + 1], cols.centres, cols.csq)
-            near = np.argsort(centre[0], kind="stable")
-            enough = np.searchsorted(np.cumsum(np.diff(cols.starts)[near]), FIRST * k + 1)
-            done[near[:enough + 1]] = True
-            own = np.unique(np.argmin(to_centre, axis=1))
-            if len(own) <= 8:
-                done[own] = True
+            # A first k from the clusters with the nearest centres bounds the k-th distance.
+            near = _nearest_first(centre, np.diff(cols.starts), FIRST * k + 1)
+            done[near] = True
             pos = cols.positions(np.flatnonzero(done))
             parts.append((pos, _gemm(rows, cols, sl, pos, self.self_offset)))
             t = np.partition(np.concatenate([found.d[sl], parts[0][1]], axis=1), k - 1,
@@ -185,13 +182,17 @@ class _Context:
         slack = (4.0 * np.sqrt(t) * self.scale + 4.0 * self.scale ** 2 + margin
                  + 1e-12 * (t + rows.xsq[sl]))
         limit = np.where(np.isfinite(t), t + slack, np.finfo(np.float64).max)
-        # Lower bound of the distance from each row to each cluster's ball.
-        gap = to_centre
+        far = np.sqrt(np.maximum(centre, 0.0)) - float(rows.radii[a]) - cols.radii
+        # The centres' GEMM values carry the rounding of a screening distance (scale).
+        far = np.maximum(far - 2.0 * self.scale - 1e-9 * np.sqrt(np.abs(centre)), 0.0)
+        cand = np.flatnonzero((far * far <= limit.max()) & ~done)
+        # Lower bound of the distance from each row to each remaining cluster's ball.
+        gap = _sq_dist(rows.z[sl], rows.zsq[sl], cols.centres[cand], cols.csq[cand])
         np.maximum(gap, 0.0, out=gap)
         np.sqrt(gap, out=gap)
-        gap -= cols.radii[None, :]
+        gap -= cols.radii[cand][None, :]
         np.maximum(gap, 0.0, out=gap)
-        needed = np.flatnonzero((gap * gap <= limit[:, None]).any(axis=0) & ~done)
+        needed = cand[(gap * gap <= limit[:, None]).any(axis=0)]
         pos = cols.positions(needed)
         if len(pos) > DENSE * len(cols.xsq):
             # The balls keep most columns (data without low-dimensional structure): screening
@@ -263,6 +264,20 @@ class _Context:
                 np.concatenate([exact, old[r64, c64]]),
                 np.concatenate([np.ones(len(r), bool), np.zeros(len(r64), bool)]),
                 len(err) * len(b_sq) + old.size)
+
+
+def _nearest_first(centre: np.ndarray, sizes: np.ndarray, rows_wanted: int) -> np.ndarray:
+    """The clusters with the nearest centres, up to and including the one that brings
+    their rows past ``rows_wanted`` (all clusters if they never do)."""
+    few = min(len(centre), 64)
+    while True:
+        near = (np.argpartition(centre, few - 1)[:few] if few < len(centre)
+                else np.arange(len(centre)))
+        near = near[np.argsort(centre[near], kind="stable")]
+        enough = int(np.searchsorted(np.cumsum(sizes[near]), rows_wanted))
+        if enough < few or few == len(centre):
+            return near[:enough + 1]
+        few = min(len(centre), 4 * few)
 
 
 def _error_scale(rows: Block, cols: Block) -> float:

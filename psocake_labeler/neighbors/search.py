@@ -358,6 +358,9 @@ def _merge_rows(rows: Block, cols: Block, found: Neighbours, c0: int, c1: int,
         with np.errstate(invalid="ignore"):  # inf - inf where a row has fewer than k
             close = np.abs(vals - kth[:, None]) <= tol + kth_tol[:, None]
         redo = close & (tol > 0) & (close.sum(axis=1) > 1)[:, None]
+        # A value within rounding of 0 may be a duplicate event (exactly 0): recomputed, so
+        # that duplicates are at 0 whichever product found them (the bandwidth rule skips 0s).
+        redo |= (tol > 0) & (vals <= tol)
         if not redo.any():
             break
         ar, ac = np.nonzero(redo)

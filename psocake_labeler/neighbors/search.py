@@ -33,7 +33,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .._parallel import available_cores
-from .blocks import Block
+from .blocks import Block, nearest_clusters
 from .dense import all_unprunable, symmetric_candidates
 
 EPS = np.finfo(np.float64).eps
@@ -169,7 +169,7 @@ class _Context:
                           cols.csq)[0]
         if not np.isfinite(t).all():
             # A first k from the clusters with the nearest centres bounds the k-th distance.
-            near = _nearest_first(centre, np.diff(cols.starts), FIRST * k + 1)
+            near = nearest_clusters(centre, np.diff(cols.starts), FIRST * k + 1)
             done[near] = True
             pos = cols.positions(np.flatnonzero(done))
             parts.append((pos, _gemm(rows, cols, sl, pos, self.self_offset)))
@@ -264,20 +264,6 @@ class _Context:
                 np.concatenate([exact, old[r64, c64]]),
                 np.concatenate([np.ones(len(r), bool), np.zeros(len(r64), bool)]),
                 len(err) * len(b_sq) + old.size)
-
-
-def _nearest_first(centre: np.ndarray, sizes: np.ndarray, rows_wanted: int) -> np.ndarray:
-    """The clusters with the nearest centres, up to and including the one that brings
-    their rows past ``rows_wanted`` (all clusters if they never do)."""
-    few = min(len(centre), 64)
-    while True:
-        near = (np.argpartition(centre, few - 1)[:few] if few < len(centre)
-                else np.arange(len(centre)))
-        near = near[np.argsort(centre[near], kind="stable")]
-        enough = int(np.searchsorted(np.cumsum(sizes[near]), rows_wanted))
-        if enough < few or few == len(centre):
-            return near[:enough + 1]
-        few = min(len(centre), 4 * few)
 
 
 def _error_scale(rows: Block, cols: Block) -> float:

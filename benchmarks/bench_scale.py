@@ -1,8 +1,9 @@
 """A whole experiment on one manifold: every scale number of issue 14 in one run.
 
-    python benchmarks/bench_scale.py [--parts knn,build,propagate,features,dock]
+    python benchmarks/bench_scale.py [--parts knn,build,propagate,features,dock,extend,runs]
         [--n 1000000] [--workdir /tmp/bench_scale] [--sklearn-workdir DIR]
-        [--skip-sklearn] [--skip-pydiffmap]
+        [--skip-sklearn] [--skip-pydiffmap] [--new 100000] [--runs 100] [--hits 1000]
+        [--ranks 2]
 
 Parts (each timed step runs in a fresh Python process, so that its peak RSS is its own; the
 1-minute load average is printed beside every time, since the machine is shared):
@@ -24,7 +25,8 @@ Parts (each timed step runs in a fresh Python process, so that its peak RSS is i
   the same blocks.
 * ``dock``: the Label Manifold dock on that manifold, offscreen (bench_scale_dock.py): open,
   300 labels, then label-propagate-redraw cycles; saves a screenshot in ``--workdir``.
-Not written yet: ``extend`` (10^5 new events onto the manifold).
+* ``extend`` and ``runs`` (bench_scale_runs.py): 10^5 new events onto the cached manifold
+  (``--new``); ``embed`` of ``--runs`` simulated runs as one manifold under mpiexec.
 """
 from __future__ import annotations
 
@@ -39,9 +41,10 @@ from pathlib import Path
 
 import numpy as np
 from bench_scale_dock import print_dock, step_dock  # noqa: F401  (steps by name)
+from bench_scale_runs import add_arguments, part_extend, part_runs, step_extend  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("knn", "build", "propagate", "features", "dock")
+PARTS = ("knn", "build", "propagate", "features", "dock", "extend", "runs")
 #: The largest manifold scikit-learn's LabelSpreading is run on (its dense steps at 10^6
 #: events do not fit); with a larger ``--n`` the click is also timed at this size.
 SKLEARN_N = 100_000
@@ -72,16 +75,29 @@ def structured(n: int = 20000, dim: int = 1000, seed: int = 0) -> np.ndarray:
     return (x + rng.normal(0, 0.05, (n, dim))).astype(np.float32)
 
 
-def experiment(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def experiment(n: int, seed: int = 0, new: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` events x 40 features: three classes, each a 4-D latent lifted to 40 features
-    by its own random Fourier features, plus noise. Returns (features, class)."""
+    by its own random Fourier features, plus noise. Returns (features, class); with
+    ``new``, only ``new`` further events of the same three classes (other latent points and
+    noise: what ``extend`` places on the manifold of the first ``n``)."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, n)
     x = np.empty((n, 40), dtype=np.float32)
+    lifts = []
     for c in range(3):
         rows = np.flatnonzero(y == c)
         z = rng.uniform(0, 2, (len(rows), 4))
         w, b = rng.normal(0, 1, (4, 40)), rng.uniform(0, 2 * np.pi, 40)
+        lifts.append((w, b))
+        x[rows] = np.sin(z @ w + b) + rng.normal(0, 0.05, (len(rows), 40)) + c * 0.5
+    if not new:
+        return x, y
+    rng = np.random.default_rng(seed + 1)
+    y = rng.integers(0, 3, new)
+    x = np.empty((new, 40), dtype=np.float32)
+    for c, (w, b) in enumerate(lifts):
+        rows = np.flatnonzero(y == c)
+        z = rng.uniform(0, 2, (len(rows), 4))
         x[rows] = np.sin(z @ w + b) + rng.normal(0, 0.05, (len(rows), 40)) + c * 0.5
     return x, y
 
@@ -374,6 +390,7 @@ def main() -> None:
                     help="where the 10^5 manifold (--parts build --n 100000) is, when --n > "
                          "10^5 (default: --workdir)")
     ap.add_argument("--skip-pydiffmap", action="store_true")
+    add_arguments(ap)
     ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -73,11 +73,6 @@ def test_info_psocake_label_files(tmp_path, capsys):
     code, out, _ = run_info(capsys, j)
     assert code == 0
     assert "3 events labelled (Single 2, Multiple 1)" in out
-    bad = tmp_path / "broken.label.json"
-    bad.write_text("{not json")
-    code, out, err = run_info(capsys, bad)
-    assert code == 2
-    assert_one_line_error(err, str(bad), "not a valid Psocake .label.json")
 
 
 def test_info_our_manifold_and_label_files(tmp_path, capsys):

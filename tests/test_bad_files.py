@@ -155,8 +155,9 @@ RUN_FILES = {
     "a manifold": (_copy("manifold"), "is a psocake-labeler manifold file, not a run"),
     "an old label file": (lambda d, g: _h5(d / "l.h5", _schema("psocake-labeler/labels")),
                           "is a psocake-labeler label file"),
-    # our label store is SQLite: said to be no HDF5 run file, not yet "a label file"
-    "a label file": (_copy("labels"), r"not an HDF5 file.*give a Psocake \.cxi or \.h5"),
+    # our label store is SQLite: said to be one, where a run belongs
+    "a label file": (_copy("labels"), r"an SQLite database \(psocake-labeler's label files "
+                     r"are SQLite\), not HDF5; give a Psocake \.cxi or \.h5"),
     "Psocake label json": (lambda d, g: _json(d / "amo06516_0093.label.json"), "not a run"),
     "images of wrong rank": (lambda d, g: _spi(
         d / "amo06516_0093.cxi", lambda f: f.create_dataset(f"{DET}/data",
@@ -197,7 +198,7 @@ MANIFOLD_FILES = {
     "a run": (_copy("run"), r"a Psocake run \(hits file\), not a manifold file"),
     "an old label file": (lambda d, g: _h5(d / "l.h5", _schema("psocake-labeler/labels")),
                           "not a manifold file"),
-    "a label file": (_copy("labels"), "not an HDF5 file.*give a manifold file"),
+    "a label file": (_copy("labels"), "an SQLite database.*not HDF5; give a manifold file"),
     "schema only": (lambda d, g: _h5(d / "m.h5", _schema("psocake-labeler/manifold")),
                     "lacks coords, eigenvalues"),
     # damaged datasets and attributes (issue 11's hostile manifolds)
@@ -293,12 +294,7 @@ PSOCAKE_ENTRIES = {
 }
 
 # Known defects, kept visible: the case fails today and must pass once fixed (strict).
-XFAIL = {
-    ("psocake labels", "string codes", "info"):
-        "io/describe_files.psocake_labels_lines: int(b'Single') raises ValueError (traceback)",
-    ("psocake labels", "nested JSON", "info"):
-        "io/describe_files reads .label.json with json.loads: RecursionError (traceback)",
-}
+XFAIL: dict[tuple[str, str, str], str] = {}
 
 CASES = [
     pytest.param(files[case], entries[entry], id=f"{role}:{case}:{entry}",

@@ -152,6 +152,10 @@ def schema_lines(f, path: Path, kind: str) -> list[str]:
 def psocake_labels_lines(f, path: Path) -> list[str]:
     labels = np.asarray(f["labels"][()]).reshape(-1)
     prop = np.asarray(f["propLabels"][()]).reshape(-1)
+    for name, values in (("labels", labels), ("propLabels", prop)):
+        if values.dtype.kind not in "iuf":
+            raise LayoutError(f"{path}: dataset /{name} holds {values.dtype} values, not "
+                              "class codes (0 = no label, k = k-th class)")
     name = parse_name(path)
     who = (f" for experiment {name['experiment']} run {name['run']}" if name else "")
     codes = Counter(int(v) for v in labels if v != 0)
@@ -179,6 +183,9 @@ def truth_lines(f, path: Path) -> list[str]:
 def label_json_lines(path: Path) -> list[str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise LayoutError(f"{path}: is not a valid Psocake .label.json (nested too "
+                          "deeply)") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LayoutError(f"{path}: is not a valid Psocake .label.json ({exc})") from None
     if not isinstance(data, dict):

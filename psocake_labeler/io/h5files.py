@@ -19,6 +19,8 @@ MAX_LINK_DEPTH = 16
 # allocate terabytes. Psocake's largest per-event array (10^7 events, int64) is 80 MB.
 MAX_READ_BYTES = 1 << 30
 _FOLLOW_EXTERNAL = {"allowed": False}
+# Our label store is an SQLite database (its ``meta`` table holds the schema), not HDF5.
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def allow_external_links(allowed: bool = True) -> None:
@@ -56,8 +58,12 @@ def check_file(path: str | Path, what: str | None = None) -> Path:
     except OSError as exc:
         raise NotHDF5Error(f"{p}: cannot be read ({first_line(exc)})") from None
     if not ok:
-        raise NotHDF5Error(f"{p}: is not an HDF5 file ({size} bytes without the HDF5 "
-                           f"signature); give a {what or 'Psocake .cxi or .h5 output'}")
+        with open(p, "rb") as fh:
+            sqlite = fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+        # A label store handed where a run or manifold belongs is a common slip: say so.
+        found = ("an SQLite database (psocake-labeler's label files are SQLite), not HDF5"
+                 if sqlite else f"not an HDF5 file ({size} bytes without the HDF5 signature)")
+        raise NotHDF5Error(f"{p}: is {found}; give a {what or 'Psocake .cxi or .h5 output'}")
     return p
 
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from ..errors import InputError
+from .h5files import SQLITE_MAGIC
 from .schema import CONFLICT_FIELDS, TABLE_FIELDS, kind_words, path_kind
 
 _PSOCAKE_JSON = re.compile(rb'^\s*\{\s*(\}|"-?\d+"\s*:\s*")')
@@ -39,7 +40,7 @@ def output_kind(path: str | os.PathLike) -> str:
 def _text_kind(head: bytes) -> str:
     if not head:
         return "empty"
-    if head.startswith(b"SQLite format 3\x00"):
+    if head.startswith(SQLITE_MAGIC):
         return "sqlite"
     first = head.split(b"\n", 1)[0].strip()
     if first == ",".join(TABLE_FIELDS).encode():

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from ..errors import InputError, LayoutError
-from .h5files import attr_str, get_dataset, open_h5
+from .h5files import SQLITE_MAGIC, attr_str, get_dataset, open_h5
 
 # Psocake's datasets (docs/inputs.md).
 SPI_HITS = "/entry_1/result_1/nHits"
@@ -28,8 +28,6 @@ SCHEMA_FEATURES = "psocake-labeler/feature-transform"
 SCHEMA_TRUTH = "psocake-labeler/simulation-truth"
 # Written into Psocake's own ``<exp>_%04d_labels.h5`` by our export, to recognise it.
 SCHEMA_PSOCAKE_LABELS = "psocake/labels"
-# The label store is an SQLite database (its ``meta`` table holds the schema), not HDF5.
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 NAME_RE = re.compile(r"^(?P<exp>[A-Za-z]+\d+)_(?P<run>\d+)(?:_(?P<rest>.+))?$")
 
@@ -116,7 +114,7 @@ def sqlite_schema(path: str | Path) -> str | None:
 
     try:
         with open(path, "rb") as fh:
-            if fh.read(16) != SQLITE_MAGIC:
+            if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
                 return None
         con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     except (OSError, sqlite3.Error):

@@ -226,7 +226,7 @@ def test_predictions_may_lag_the_labels_never(manifold, tmp_path):
     s.label([0], "Single")
     s.propagate()
     assert read_label_file(path).propagated_at == len(s.log.actions)
-    s.predictions_every = 3600.0
+    s.predictions_every = float("inf")
     s.label([1], "Multiple")                         # propagates again (auto)
     stored = read_label_file(path)
     assert stored.user_index()[1] == 1               # the label is in the store...

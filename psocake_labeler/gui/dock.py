@@ -7,6 +7,7 @@ posts a Qt signal, so every redraw happens in the GUI thread.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -172,8 +173,9 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         if self.controls.auto.isChecked():
             session.auto_propagate = True
         session.add_listener(self._notify)
-        # A click saves its label at once, the 10^6 events' predictions (40 MB) when idle.
-        session.predictions_every = self.store_watch.INTERVAL_MS / 1000.0
+        # A click saves its label at once; the predictions (40 MB at 10^6 events) are saved
+        # by the store watch's flush while the user pauses.
+        session.predictions_every = math.inf
         self.refresh()
         if self.host is not None and self.host.current_event() is not None:
             self._host_event(self.host.current_event())

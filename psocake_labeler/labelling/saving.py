@@ -75,10 +75,11 @@ class StoreSaving:
     @property
     def predictions_every(self) -> float:
         """Seconds the label store's predictions may lag behind memory after a change
-        (default 0: written with every change). The labels themselves are always saved
-        before the call returns; ``flush()`` writes the predictions whenever they lag. The
-        dock sets a few seconds: at 10^6 events the predictions are 40 MB a write, and its
-        store watch saves them while the user pauses."""
+        (default 0: written with every change; ``math.inf``: only by ``flush()``). The labels
+        themselves are always saved before the call returns; ``flush()`` writes the
+        predictions whenever they lag. The dock sets ``math.inf``: at 10^6 events the
+        predictions are 40 MB a write (about a second), and its store watch flushes them
+        while the user pauses (every 5 s when the session is idle)."""
         return self._save.predictions_every if self._save is not None else 0.0
 
     @predictions_every.setter

@@ -5,7 +5,7 @@ seconds and most points hide each other anyway. :class:`DensityLayer` bins the e
 screen positions into an image of the visible range instead, one pixel per screen pixel
 (at most ``MAX_PIXELS`` a side): each pixel's colour is the mix of its events' class
 colours weighted by their opacity (confidence), and its opacity grows with the log of that
-weight. Per-pixel sums are kept, so a click that restyles a few thousand events subtracts
+weight; each event covers 3 x 3 pixels. Per-pixel sums are kept, so a click that restyles a few thousand events subtracts
 and adds only those (``update``), and a zoom re-bins (``set_view``: one pass over the
 events). Labelled, selected, recommended and current events are drawn on top as points.
 """
@@ -123,12 +123,20 @@ class DensityLayer:
 
     def _render(self) -> None:
         h, w = self.shape
-        total = np.maximum(self.sums[0], 0.0)
+        # Each event covers 3 x 3 pixels (the scatter's points were 5 px wide): a box sum of
+        # the weight and colour sums, so colours mix as before and lone events stay visible.
+        grid = np.pad(self.sums.reshape(4, h, w), ((0, 0), (1, 1), (1, 1)))
+        spread = np.zeros((4, h, w))
+        for dr in range(3):
+            for dc in range(3):
+                spread += grid[:, dr:dr + h, dc:dc + w]
+        sums = spread.reshape(4, h * w)
+        total = np.maximum(sums[0], 0.0)
         filled = total > 1e-9
         rgba = np.zeros((h * w, 4), dtype=np.float64)
         safe = np.where(filled, total, 1.0)
         for c in range(3):
-            rgba[:, c] = self.sums[c + 1] / safe
+            rgba[:, c] = sums[c + 1] / safe
         # Opacity: one faint event is visible, a dense cluster is solid.
         top = float(total.max()) if filled.any() else 1.0
         rgba[:, 3] = np.where(filled, 0.35 + 0.65 * np.log1p(total) / np.log1p(top), 0.0)

@@ -5,9 +5,9 @@ seconds and most points hide each other anyway. :class:`DensityLayer` bins the e
 screen positions into an image of the visible range instead, one pixel per screen pixel
 (at most ``MAX_PIXELS`` a side): each pixel's colour is the mix of its events' class
 colours weighted by their opacity (confidence), and its opacity grows with the log of that
-weight; each event covers 3 x 3 pixels. Per-pixel sums are kept, so a click that restyles a few thousand events subtracts
-and adds only those (``update``), and a zoom re-bins (``set_view``: one pass over the
-events). Labelled, selected, recommended and current events are drawn on top as points.
+weight; each event covers 3 x 3 pixels. Per-pixel sums are kept, so a click that restyles
+a few thousand events subtracts and adds only those (``update``), and a zoom re-bins
+(``set_view``: one pass over the events). Labelled, selected, recommended and current events are drawn on top as points.
 """
 from __future__ import annotations
 

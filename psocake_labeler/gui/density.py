@@ -7,7 +7,8 @@ screen positions into an image of the visible range instead, one pixel per scree
 colours weighted by their opacity (confidence), and its opacity grows with the log of that
 weight; each event covers 3 x 3 pixels. Per-pixel sums are kept, so a click that restyles
 a few thousand events subtracts and adds only those (``update``), and a zoom re-bins
-(``set_view``: one pass over the events). Labelled, selected, recommended and current events are drawn on top as points.
+(``set_view``: one pass over the events). Labelled, selected, recommended and current
+events are drawn on top as points.
 """
 from __future__ import annotations
 

@@ -96,8 +96,9 @@ def test_dock_opens_a_session_of_40_classes(qtbot, small_spi_manifold_path, tmp_
     m = pl.Manifold.load(small_spi_manifold_path)
     s = pl.LabelSession(m, classes=names, path=tmp_path / "many.h5")
     s.label(np.arange(40), "kind 39")
-    w = StandaloneWindow()
-    qtbot.addWidget(w)
+    from psocake_standin import keep
+
+    w = keep(StandaloneWindow())
     with qtbot.waitSignal(w.dock.sigLoaded, timeout=60000):
         w.open(small_spi_manifold_path, tmp_path / "many.h5")
     assert w.dock.wait()

@@ -55,13 +55,15 @@ def test_newlines_and_control_characters_are_refused(tmp_path, field):
 
 
 def test_runs_field_keeps_paths_with_spaces(qtbot, tmp_path):
+    from psocake_standin import keep
+
     from psocake_labeler.gui.compute import ComputeDialog
     from psocake_labeler.gui.hosts.standalone import StandaloneWindow
 
-    w = StandaloneWindow()
-    qtbot.addWidget(w)
-    dialog = ComputeDialog(w.dock)
-    qtbot.addWidget(dialog)
+    # kept, not deleted in teardown: a deleted window's pyqtgraph items can segfault a
+    # later test's paint (seen once in this test under load)
+    w = keep(StandaloneWindow())
+    dialog = keep(ComputeDialog(w.dock))
     dialog.runs.setPlainText("")
     paths = [str(tmp_path / "my runs" / "amo06516_0093.cxi"), str(tmp_path / "it's.cxi")]
     dialog.runs.setFocus()

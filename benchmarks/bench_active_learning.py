@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from psocake_labeler.embedding import engine_fingerprint
-from psocake_labeler.labelling.blend import blend
+from psocake_labeler.labelling.blend import blend, classifier_inputs
 from psocake_labeler.labelling.propagation import propagate
 from psocake_labeler.labelling.recommend import recommend
 
@@ -160,6 +160,7 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True):
     out = {}
     t_prop = []
     first_found = {}
+    inputs = classifier_inputs(m.features, m.brightness)
     while rows.size < top * n:
         if picker == "random":
             new = rng.choice(np.setdiff1d(np.arange(n), rows), 10, replace=False)
@@ -170,7 +171,7 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True):
             first_found.setdefault(int(c), rows.size)
         t = time.perf_counter()
         graph_prop = propagate(m.graph, rows, y[rows], n_classes, warm_start=graph_prop)
-        prop = blend(graph_prop, m.features, rows, y[rows], n_classes) if use_blend \
+        prop = blend(graph_prop, inputs, rows, y[rows], n_classes, previous=prop) if use_blend \
             else graph_prop
         t_prop.append(time.perf_counter() - t)
         for b in BUDGETS:
@@ -180,13 +181,17 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True):
     return out, rows, {"first_found": first_found, "t_prop": float(np.median(t_prop))}
 
 
-def supervised(m, y) -> float:
-    """5-fold logistic regression on the manifold's features (80% train): the features' limit."""
+def supervised(x, y, scale: bool = False) -> float:
+    """5-fold logistic regression on ``x`` (80% train): what a classifier gets out of them
+    (``scale``: standardised columns first, for the brightness basis)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     clf = LogisticRegression(max_iter=2000)
-    return float(np.mean(cross_val_score(clf, m.features, y, cv=5)))
+    clf = make_pipeline(StandardScaler(), clf) if scale else clf
+    return float(np.mean(cross_val_score(clf, x, y, cv=5)))
 
 
 def transfer(m_a, y_a, rows, n_classes, targets_cxi):
@@ -197,8 +202,8 @@ def transfer(m_a, y_a, rows, n_classes, targets_cxi):
         y_b, _ = truth_of(cxi)
         n0 = len(m.coords)
         m = m.extend(str(cxi))
-        prop = blend(propagate(m.graph, rows, y_a[rows], n_classes), m.features, rows,
-                     y_a[rows], n_classes)
+        prop = blend(propagate(m.graph, rows, y_a[rows], n_classes),
+                     classifier_inputs(m.features, m.brightness), rows, y_a[rows], n_classes)
         pred, conf = prop.predicted[n0:], prop.confidence[n0:]
         hi = conf > 0.9
         out.append({"acc": float(np.mean(pred == y_b)),
@@ -224,7 +229,8 @@ def run_case(case: Case, args, features: dict) -> dict:
     res = {"name": case.name, "names": names, "ours": ours, "random": rand, "info": info,
            "graph": graph,
            "fractions": np.bincount(y, minlength=c) / y.size, "t_build": t_build,
-           "supervised": supervised(m, y)}
+           "supervised": supervised(m.features, y),
+           "supervised_b": supervised(classifier_inputs(m.features, m.brightness), y, True)}
     if case.targets:
         label_rows = rows[:int(round(0.05 * y.size))]
         cxis = [simulated_run(work, s, mx, cd, args.hits, args.shape) for s, mx, cd in case.targets]
@@ -238,7 +244,7 @@ def _f(v, fmt="{:.3f}") -> str:
 
 def report(results: list[dict]) -> None:
     head = "| case | " + " | ".join(f"{int(b * 100)}%" for b in BUDGETS) + \
-        " | graph only 5% | sklearn LS 5% | random 5% | supervised 80% |" \
+        " | graph only 5% | sklearn LS 5% | random 5% | supervised 80% (+ brightness) |" \
         " conf>0.9 share / right (5%) |"
     print("\nAccuracy on unlabelled events (recommender picks unless said):\n")
     print(head)
@@ -250,7 +256,8 @@ def report(results: list[dict]) -> None:
         print(f"| {r['name']} | " + " | ".join(cells) +
               f" | {_f(r['graph'].get(0.05, {}).get('acc'))}"
               f" | {_f(s5.get('sk'))} | {_f(r['random'].get(0.05, {}).get('acc'))} | "
-              f"{_f(r['supervised'])} | {_f(s5.get('share_hi'), '{:.0%}')} / "
+              f"{_f(r['supervised'])} ({_f(r['supervised_b'])}) | "
+              f"{_f(s5.get('share_hi'), '{:.0%}')} / "
               f"{_f(s5.get('prec_hi'), '{:.1%}')} |")
     print("\nPer-class recall at 5% (recommender) and labels needed to find each class:\n")
     for r in results:

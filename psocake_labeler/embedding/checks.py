@@ -40,7 +40,8 @@ def check_shapes(f, path: Path) -> int:
                           f"({n}, components)")
     m = int(coords.shape[1])
     want = {"coords": (n, m), "eigenvalues": (m,), "density": (n,),
-            "features": (n, None), "bandwidth_floor": (n,), "graph/indptr": (n + 1,)}
+            "features": (n, None), "bandwidth_floor": (n,), "brightness": (n, None),
+            "graph/indptr": (n + 1,)}
     for name, shape in want.items():
         if name not in f:
             continue

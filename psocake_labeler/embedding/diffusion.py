@@ -44,19 +44,24 @@ __all__ = ["build_manifold", "manifold_from_knn", "engine_fingerprint"]
 
 
 def _local_rows(data: Any, comm: Any, progress: Optional[ProgressCallback],
-                feature_options: dict) -> tuple[np.ndarray, Any, Any]:
-    """This rank's feature rows, the transform (or None) and the run (or None)."""
+                feature_options: dict) -> tuple[np.ndarray, Any, Any, Any]:
+    """This rank's feature rows, the transform (or None), the run (or None) and the rows'
+    brightness (features/brightness.py; None for an array)."""
     if isinstance(data, np.ndarray) and data.ndim == 2:
         n = len(data)
         start, stop = block_range(n, comm.size, comm.rank)
-        return np.ascontiguousarray(data[start:stop], dtype=np.float32), None, None
+        return np.ascontiguousarray(data[start:stop], dtype=np.float32), None, None, None
     if isinstance(data, np.ndarray):
         raise InputError(f"a feature array must be 2-D (events x features), got {data.shape}")
     from ..features import compute_features
+    from ..features.brightness import run_brightness
 
     run = as_run(data)
     local, transform = compute_features(run, comm=comm, progress=progress, **feature_options)
-    return np.asarray(local, dtype=np.float32), transform, run
+    start, stop = block_range(len(run), comm.size, comm.rank)
+    # A second read of this rank's images (the feature pass keeps none of them).
+    bright = run_brightness(run, start, stop, getattr(transform, "mask_", None))
+    return np.asarray(local, dtype=np.float32), transform, run, bright
 
 
 def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
@@ -92,14 +97,14 @@ def build_manifold(runs_or_array: Any, n_components: int = 10, knn: int = 15,
         runs_or_array = run_step(comm, "open runs", as_run, runs_or_array)
     # One seed for the whole computation: the randomized PCA's start too.
     feature_options = {"random_state": random_state, **feature_options}
-    local, transform, run = run_step(comm, "features", _local_rows, runs_or_array, comm,
-                                     progress, feature_options, collective=comm.size > 1
-                                     and not isinstance(runs_or_array, np.ndarray))
+    local, transform, run, bright = run_step(
+        comm, "features", _local_rows, runs_or_array, comm, progress, feature_options,
+        collective=comm.size > 1 and not isinstance(runs_or_array, np.ndarray))
     n_total = sum(comm.allgather(len(local)))
     run_step(comm, "check", _check_sizes, n_total, knn_k, int(n_components))
     idx, dist = run_step(comm, "k-NN", _knn_step, local, knn_k, comm, progress,
                          collective=True)
-    parts = comm.gather((local, idx, dist), root=0)
+    parts = comm.gather((local, idx, dist, bright), root=0)
     events = None
     if comm.rank == 0:
         events = (run.event_table() if run is not None
@@ -133,9 +138,12 @@ def _rank0_embed(rank: int, parts: Optional[Sequence], events: Optional[np.ndarr
     feats = np.concatenate([p[0] for p in parts])
     idx = np.concatenate([p[1] for p in parts])
     dist = np.concatenate([p[2] for p in parts])
-    return manifold_from_knn(feats, idx, dist, events, transform, n_components=n_components,
-                             knn=k, alpha=alpha, epsilon=epsilon, solver=solver,
-                             progress=progress, random_state=random_state)
+    m = manifold_from_knn(feats, idx, dist, events, transform, n_components=n_components,
+                          knn=k, alpha=alpha, epsilon=epsilon, solver=solver,
+                          progress=progress, random_state=random_state)
+    if all(p[3] is not None for p in parts):
+        m.brightness = np.concatenate([p[3] for p in parts])
+    return m
 
 
 def manifold_from_knn(features: np.ndarray, idx: np.ndarray, dist: np.ndarray,

@@ -71,6 +71,9 @@ class Manifold:
     density : (N,) kernel sums q used by alpha normalisation (needed by :meth:`extend`).
     floor : (N,) per-event bandwidth floors (squared distance to a near neighbour), or None
         for files written before floors existed (global epsilon only).
+    brightness : (N, 2) float32 per-hit brightness (features/brightness.py), which the
+        features remove; used by the labels' classifier only. None for a manifold built
+        from a feature array and for files written before it existed.
     """
 
     coords: np.ndarray
@@ -82,6 +85,7 @@ class Manifold:
     params: dict = field(default_factory=dict)
     density: Optional[np.ndarray] = None
     floor: Optional[np.ndarray] = None
+    brightness: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.coords)
@@ -109,6 +113,8 @@ class Manifold:
             f.create_dataset("density", data=self.density)
             if self.floor is not None:
                 f.create_dataset("bandwidth_floor", data=self.floor)
+            if self.brightness is not None:
+                f.create_dataset("brightness", data=self.brightness)
             f.create_dataset("features", data=self.features,
                              chunks=(min(len(self.features), 4096), self.features.shape[1])
                              if len(self.features) else None)
@@ -174,12 +180,14 @@ class Manifold:
         arrays = {"coords": f["coords"][()], "eigenvalues": f["eigenvalues"][()],
                   "density": f["density"][()],
                   "bandwidth_floor": f["bandwidth_floor"][()] if "bandwidth_floor" in f
-                  else None}
+                  else None,
+                  "brightness": f["brightness"][()] if "brightness" in f else None}
         check_finite(path, arrays)
         return cls(coords=arrays["coords"], eigenvalues=arrays["eigenvalues"],
                    events=event_table_from_h5(f["events"][()]), graph=graph,
                    features=f["features"][()], transform=transform, params=params,
-                   density=arrays["density"], floor=arrays["bandwidth_floor"])
+                   density=arrays["density"], floor=arrays["bandwidth_floor"],
+                   brightness=arrays["brightness"])
 
     # -- out of sample ---------------------------------------------------------------------
     def extend(self, run_or_array: Any, progress: Optional[ProgressCallback] = None
@@ -197,7 +205,7 @@ class Manifold:
         from ..neighbors.mpi import knn_query
         from .kernel import bandwidth_floor, nystrom_weights
 
-        feats, events = self._new_rows(run_or_array, progress)
+        feats, events, bright = self._new_rows(run_or_array, progress)
         k = min(int(self.params.get("knn", 15)), len(self))
         idx, dist = knn_query(feats, self.features, k, progress=progress)
         alpha = float(self.params.get("alpha", 1.0))
@@ -216,15 +224,18 @@ class Manifold:
                         features=np.vstack([self.features, feats]), transform=self.transform,
                         params=params, density=np.concatenate([self.density, q_new]),
                         floor=None if self.floor is None else
-                        np.concatenate([self.floor, bandwidth_floor(dist)]))
+                        np.concatenate([self.floor, bandwidth_floor(dist)]),
+                        brightness=None if self.brightness is None or bright is None else
+                        np.concatenate([self.brightness, bright]))
 
     def _new_rows(self, data: Any, progress: Optional[ProgressCallback]
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         if isinstance(data, np.ndarray):
             if data.ndim != 2 or data.shape[1] != self.features.shape[1]:
                 raise InputError(f"new features have shape {data.shape}; this manifold needs "
                                  f"(n, {self.features.shape[1]})")
-            return data.astype(np.float32), array_event_table(len(data), offset=len(self))
+            return (data.astype(np.float32), array_event_table(len(data), offset=len(self)),
+                    None)
         if self.transform is None:
             raise InputError("this manifold was built from a feature array, so it has no "
                              "feature transform: extend it with a feature array, not a run")
@@ -234,7 +245,12 @@ class Manifold:
         events = np.asarray(run.event_table(), dtype=EVENT_DTYPE)
         check_new_events(self.events, events)   # before the features are computed
         feats, _ = compute_features(run, transform=self.transform, progress=progress)
-        return np.asarray(feats, dtype=np.float32), events
+        bright = None
+        if self.brightness is not None:
+            from ..features.brightness import run_brightness
+
+            bright = run_brightness(run, 0, len(run), self.transform.mask_)
+        return np.asarray(feats, dtype=np.float32), events, bright
 
 
 # Datasets every manifold file holds (bandwidth_floor and transform are optional).

@@ -8,6 +8,17 @@ events' features (the manifold stores them) and combines its probabilities with 
 propagation's as a weighted geometric mean, so that an event is sure only where the graph
 and the classifier agree; the labelled events keep their label.
 
+The features remove brightness by design (unit RMS per hit), yet some classes differ mainly
+by it (a faint particle from a single). When the manifold stores per-hit brightness
+(features/brightness.py), :func:`classifier_inputs` appends a cubic B-spline basis of it to
+the features, for the classifier only: a class may then be both dimmer and brighter than
+its neighbours (the "unknown" class holds faint and contaminated particles), which one
+linear term cannot say. The classifier is calibrated on out-of-fold predictions of the
+labelled events (:func:`cv_calibration`): a temperature, and a share of every probability
+spread evenly equal to its held-out error rate, so that a classifier trained on a few labels
+per class speaks softly, one that predicts its held-out labels well speaks up, and none is
+surer than its record far from its labels.
+
 Classes nobody labelled yet keep the probability the propagation gave them (the classifier
 knows nothing about them), so they still lower confidence where they may live. The fit is
 one L-BFGS solve on the labelled rows (milliseconds for hundreds of labels) and one matrix
@@ -24,19 +35,56 @@ from .columns import as_columns, column_argmax, column_max, column_sum
 #: Weight of the classifier's log-probabilities against the graph's (graph: 1 - weight).
 CLASSIFIER_WEIGHT = 0.5
 #: Inverse L2 strength of the logistic regression on standardised features.
-C_REG = 0.1
+C_REG = 1.0
 #: Temperature of the blended log-probabilities (< 1 sharpens; the geometric mean of two
 #: calibrated sources is under-confident where they agree).
 TEMPERATURE = 0.7
 #: Fewest labels before the classifier is used (the cold start alone is left to the graph).
 MIN_LABELS = 20
+#: Knots of the spline basis of each brightness column (quantiles of the run).
+BRIGHTNESS_KNOTS = 5
+#: Cross-validation of the classifier's calibration: folds, and at most this many labelled
+#: rows (a stratified sample), which keeps it to a few milliseconds a click.
+CV_FOLDS = 3
+CV_ROWS = 300
+#: Range of the classifier's fitted temperature, and of its smoothing (its out-of-fold
+#: error rate; the floor: a few dozen held-out labels cannot show an error rate below it).
+CV_TEMPERATURE = (0.5, 20.0)
+SMOOTHING = (0.05, 0.5)
+#: A session refits the calibration once its labels grew by this factor (or classes changed).
+REFIT_GROWTH = 1.1
+
+
+def classifier_inputs(features: np.ndarray | None, brightness: np.ndarray | None = None
+                      ) -> np.ndarray | None:
+    """The classifier's inputs: ``features``, with a cubic B-spline basis of each
+    ``brightness`` column appended (knots at the run's quantiles). Columns with too few
+    distinct values for the knots are left out; no brightness: the features as they are."""
+    if features is None or brightness is None or len(brightness) != len(features):
+        return features
+    from sklearn.preprocessing import SplineTransformer
+
+    b = np.asarray(brightness, dtype=np.float64)
+    b = b.reshape(len(b), -1)
+    sample = b[np.random.default_rng(0).choice(len(b), min(len(b), 20000), replace=False)]
+    usable = [j for j in range(b.shape[1])
+              if np.unique(sample[:, j]).size >= 2 * BRIGHTNESS_KNOTS]
+    if not usable:
+        return features
+    spline = SplineTransformer(n_knots=BRIGHTNESS_KNOTS, degree=3, knots="quantile")
+    spline.fit(sample[:, usable])
+    basis = spline.transform(b[:, usable]).astype(np.float32)
+    return np.hstack([np.asarray(features, dtype=np.float32), basis])
 
 
 def classifier_probabilities(features: np.ndarray, rows: np.ndarray, classes: np.ndarray,
-                             n_classes: int, c_reg: float = C_REG) -> np.ndarray | None:
+                             n_classes: int, c_reg: float = C_REG,
+                             calibration: tuple[float, float] | None = None
+                             ) -> np.ndarray | None:
     """(N, C) class probabilities of a logistic regression trained on the labelled rows;
-    0 for classes without labels. None when fewer than two classes have labels."""
-    got = classifier_log_columns(features, rows, classes, c_reg)
+    0 for classes without labels. None when fewer than two classes have labels.
+    ``calibration``: see :func:`classifier_log_columns`."""
+    got = classifier_log_columns(features, rows, classes, c_reg, calibration)
     if got is None:
         return None
     labelled, logp = got
@@ -47,38 +95,116 @@ def classifier_probabilities(features: np.ndarray, rows: np.ndarray, classes: np
 
 
 def classifier_log_columns(features: np.ndarray, rows: np.ndarray, classes: np.ndarray,
-                           c_reg: float = C_REG) -> tuple[np.ndarray, np.ndarray] | None:
+                           c_reg: float = C_REG,
+                           calibration: tuple[float, float] | None = None
+                           ) -> tuple[np.ndarray, np.ndarray] | None:
     """``(labelled classes (C',), log-probabilities (C', N) float32)`` of the logistic
     regression on the labelled rows' features, or None (fewer than two classes or
     ``MIN_LABELS`` labels). Class columns (columns.py): one float32 product over all
-    events, log-softmax per class column."""
-    from sklearn.linear_model import LogisticRegression
+    events, log-softmax per class column.
+
+    ``calibration`` = (temperature, smoothing) (None: :func:`cv_calibration`): the logits
+    are divided by the temperature, and a share ``smoothing`` of each event's probability
+    is spread evenly over the labelled classes. (1, 0) gives the plain regression.
+    """
     from threadpoolctl import threadpool_limits
 
     present = np.unique(classes)
     if present.size < 2 or rows.size < MIN_LABELS:
         return None
     xl = np.asarray(features[rows], dtype=np.float64)
-    mean = xl.mean(axis=0)
-    std = xl.std(axis=0) + 1e-6 * (np.abs(xl).max() + 1e-12)
-    clf = LogisticRegression(C=c_reg, class_weight="balanced", max_iter=500)
-    # The standardisation folded into the weights: one float32 (N, d) x (d, C) product over
-    # all events, no standardised copy of the features. One BLAS thread: the product is
-    # memory-bound, and on a busy machine threads waiting for a core took 145 ms, not 31.
+    coef, intercept, fitted = _fit(xl, classes, c_reg)
+    t, smooth = cv_calibration(xl, classes, c_reg) if calibration is None else calibration
+    # One BLAS thread: the product is memory-bound, and on a busy machine threads waiting
+    # for a core took 145 ms, not 31.
     with threadpool_limits(1):
-        clf.fit((xl - mean) / std, classes)
-        coef = clf.coef_ / std
-        intercept = clf.intercept_ - coef @ mean
-        if coef.shape[0] == 1:   # two classes: scikit-learn keeps one row for the second
-            coef = np.vstack([-coef, coef]) / 2.0
-            intercept = np.array([-intercept[0], intercept[0]]) / 2.0
-        z = coef.astype(np.float32) @ np.asarray(features, dtype=np.float32).T
-    z += intercept.astype(np.float32)[:, None]
+        z = (coef / t).astype(np.float32) @ np.asarray(features, dtype=np.float32).T
+    z += (intercept / t).astype(np.float32)[:, None]
     top = column_max(z)
     z -= top
     total = column_sum(np.exp(z))
     z -= np.log(total)
-    return clf.classes_, z
+    if smooth > 0:
+        np.exp(z, out=z)
+        z *= np.float32(1.0 - smooth)
+        z += np.float32(smooth / len(z))
+        np.log(z, out=z)
+    return fitted, z
+
+
+def _fit(x: np.ndarray, classes: np.ndarray, c_reg: float):
+    """Logistic regression on standardised ``x``: (coef (C, d), intercept (C,), classes)
+    acting on unstandardised rows."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    mean = x.mean(axis=0)
+    std = x.std(axis=0) + 1e-6 * (np.abs(x).max() + 1e-12)
+    clf = LogisticRegression(C=c_reg, class_weight="balanced", max_iter=500)
+    with threadpool_limits(1):
+        clf.fit((x - mean) / std, classes)
+    # The standardisation folded into the weights: one float32 (N, d) x (d, C) product over
+    # all events, no standardised copy of the features.
+    coef = clf.coef_ / std
+    intercept = clf.intercept_ - coef @ mean
+    if coef.shape[0] == 1:   # two classes: scikit-learn keeps one row for the second class
+        coef = np.vstack([-coef, coef]) / 2.0
+        intercept = np.array([-intercept[0], intercept[0]]) / 2.0
+    return coef, intercept, clf.classes_
+
+
+def cv_calibration(x: np.ndarray, classes: np.ndarray, c_reg: float = C_REG,
+                   folds: int = CV_FOLDS, max_rows: int = CV_ROWS) -> tuple[float, float]:
+    """(temperature, smoothing) of the classifier from out-of-fold predictions of the
+    labelled rows ``x`` (stratified folds over at most ``max_rows`` of them).
+
+    The temperature minimises the out-of-fold log loss (range ``CV_TEMPERATURE``); the
+    smoothing is the out-of-fold error rate (range ``SMOOTHING``): a classifier wrong on a
+    fifth of its held-out labels keeps a fifth of every probability spread evenly, so that
+    far from its labels, where a linear model's logits grow without bound, it is never
+    surer than its record. (1, 0.5) when no fold can be predicted (a class with one label
+    is left out: no fold can learn it).
+    """
+    from scipy.optimize import minimize_scalar
+
+    z, y = _out_of_fold(x, np.asarray(classes), c_reg, folds, max_rows)
+    if not len(y):
+        return 1.0, SMOOTHING[1]
+    lo, hi = CV_TEMPERATURE
+
+    def loss(log_t: float) -> float:
+        zt = z / np.exp(log_t)
+        zt -= zt.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(zt).sum(axis=1)) - zt[np.arange(len(y)), y]))
+
+    res = minimize_scalar(loss, bounds=(np.log(lo), np.log(hi)), method="bounded")
+    error = float(np.mean(np.argmax(z, axis=1) != y))
+    return float(np.exp(res.x)), float(np.clip(error, *SMOOTHING))
+
+
+def _out_of_fold(x: np.ndarray, classes: np.ndarray, c_reg: float, folds: int,
+                 max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold logits (n, K) over the K classes of the sample, and the true columns."""
+    rng = np.random.default_rng(0)
+    keep = rng.permutation(len(classes))[:max_rows]
+    fold = np.full(len(classes), -1, dtype=np.int64)
+    for c in np.unique(classes[keep]):
+        members = keep[classes[keep] == c]
+        fold[members] = rng.permutation(members.size) % folds
+    known = np.unique(classes[keep])
+    logits, truth = [np.zeros((0, known.size))], [np.zeros(0, dtype=np.int64)]
+    for k in range(folds):
+        train, test = (fold >= 0) & (fold != k), fold == k
+        if np.unique(classes[train]).size < 2:
+            continue
+        coef, intercept, fitted = _fit(x[train], classes[train], c_reg)
+        test &= np.isin(classes, fitted)
+        # A class no training row of this fold holds gets no probability.
+        z = np.full((np.count_nonzero(test), known.size), -np.inf)
+        z[:, np.searchsorted(known, fitted)] = x[test] @ coef.T + intercept
+        logits.append(z)
+        truth.append(np.searchsorted(known, classes[test]))
+    return np.vstack(logits), np.concatenate(truth)
 
 
 def propagate_and_blend(graph, features: np.ndarray | None, rows, classes, n_classes: int,
@@ -91,9 +217,26 @@ def propagate_and_blend(graph, features: np.ndarray | None, rows, classes, n_cla
     return blend(prop, features, rows, classes, n_classes)
 
 
+def _calibration(previous, features: np.ndarray, rows: np.ndarray, classes: np.ndarray,
+                 present: np.ndarray) -> tuple:
+    """The classifier's calibration: the one ``previous`` (the last blended Propagation)
+    used while the labels grew by under ``REFIT_GROWTH`` with the same classes, else a new
+    :func:`cv_calibration`. Returns (n labels, classes key, (temperature, smoothing))."""
+    key = present.tobytes()
+    kept = getattr(previous, "state", {}).get("classifier_calibration") \
+        if previous is not None else None
+    if kept is not None and kept[1] == key and kept[0] <= rows.size < kept[0] * REFIT_GROWTH:
+        return kept
+    xl = np.asarray(features[rows], dtype=np.float64)
+    return rows.size, key, cv_calibration(xl, classes)
+
+
 def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
-          weight: float = CLASSIFIER_WEIGHT):
+          weight: float = CLASSIFIER_WEIGHT, previous=None):
     """The propagation ``prop`` with its probabilities blended with a feature classifier's.
+
+    ``previous``: the last result of ``blend`` in this session; its classifier calibration
+    is reused while the labels grew by under ``REFIT_GROWTH`` (a click costs one fit).
 
     Returns a new Propagation (same scores and solver state) whose ``probabilities``,
     ``predicted`` and ``confidence`` combine both; ``prop`` itself when there are no
@@ -103,10 +246,11 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     classes = np.asarray(classes, dtype=np.int64).ravel()
     if features is None or len(features) != len(prop.predicted):
         return prop
-    got = classifier_log_columns(features, rows, classes)
-    if got is None:
+    if np.unique(classes).size < 2 or rows.size < MIN_LABELS:
         return prop
-    labelled, log_c = got
+    kept = _calibration(previous, features, rows, classes,
+                        np.bincount(classes, minlength=n_classes) > 0)
+    labelled, log_c = classifier_log_columns(features, rows, classes, calibration=kept[2])
     present = np.zeros(n_classes, dtype=bool)
     present[labelled] = True
     graph = np.asarray(prop.probabilities, dtype=np.float64)
@@ -145,4 +289,5 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     confidence[rows] = 1.0
     prob[rows] = 0.0
     prob[rows, classes] = 1.0
-    return replace(prop, probabilities=prob, predicted=predicted, confidence=confidence)
+    return replace(prop, probabilities=prob, predicted=predicted, confidence=confidence,
+                   state=dict(prop.state, classifier_calibration=kept))

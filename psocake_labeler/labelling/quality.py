@@ -311,7 +311,7 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
     rows = np.flatnonzero(user >= 0)
     method = data.method or DEFAULT_METHOD
     graph = session.manifold.graph
-    features = getattr(session.manifold, "features", None)
+    features = session.classifier_inputs()
     prop = propagate_and_blend(graph, features, rows, user[rows], len(session.classes),
                                method=method)
     return assess(graph, user, prop.predicted, prop.confidence, session.classes, method,

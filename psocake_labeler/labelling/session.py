@@ -57,6 +57,7 @@ class LabelSession(ClassEditing, StoreSaving):
         self.path = Path(path) if path is not None else None
         self._listeners: list[Callable[[Change], None]] = []
         self._propagation = None      # last Propagation, for warm starts
+        self._classifier_inputs = None   # see classifier_inputs()
         self._row_of: dict | None = None
         self._save: Autosave | None = None
         if _data is None:
@@ -316,6 +317,17 @@ class LabelSession(ClassEditing, StoreSaving):
         self._d.propagated_at = -1
         self._propagation = None
 
+    def classifier_inputs(self):
+        """What the labels' classifier reads per event (labelling/blend.py): the manifold's
+        features and its brightness basis, computed once; None without features."""
+        if self._classifier_inputs is None:
+            from .blend import classifier_inputs
+
+            self._classifier_inputs = classifier_inputs(
+                getattr(self.manifold, "features", None),
+                getattr(self.manifold, "brightness", None))
+        return self._classifier_inputs
+
     def _propagate_now(self):
         from .blend import blend
         from .propagation import propagate
@@ -328,8 +340,8 @@ class LabelSession(ClassEditing, StoreSaving):
         prop = propagate(self.manifold.graph, rows, idx[rows], len(d.classes),
                          method=d.method or DEFAULT_METHOD, balance=True, warm_start=warm)
         # the labels also train a classifier on the stored features (labelling/blend.py)
-        prop = blend(prop, getattr(self.manifold, "features", None), rows, idx[rows],
-                     len(d.classes))
+        prop = blend(prop, self.classifier_inputs(), rows, idx[rows], len(d.classes),
+                     previous=warm)
         self._propagation = prop
         d.predicted, d.confidence = user_labels_win(
             prop.predicted, np.clip(np.asarray(prop.confidence, dtype=np.float64), 0.0, 1.0),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .blend import propagate_and_blend
+from .blend import classifier_inputs, propagate_and_blend
 from .propagation import DEFAULT_METHOD, Propagation
 
 #: Default minimum confidence of a propagated label that exports and counts trust. On the
@@ -311,7 +311,9 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
     rows = np.flatnonzero(user >= 0)
     method = data.method or DEFAULT_METHOD
     graph = session.manifold.graph
-    features = session.classifier_inputs()
+    # From the manifold, not the session: the dock hands over a frozen copy of its state.
+    features = classifier_inputs(getattr(session.manifold, "features", None),
+                                 getattr(session.manifold, "brightness", None))
     prop = propagate_and_blend(graph, features, rows, user[rows], len(session.classes),
                                method=method)
     return assess(graph, user, prop.predicted, prop.confidence, session.classes, method,

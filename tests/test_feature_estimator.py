@@ -24,8 +24,12 @@ from psocake_labeler.features import FeatureTransform
 from psocake_labeler.features.geometry import Geometry
 
 DATA = Path(__file__).parent / "data"
-OPTIONS = {"default": {}, "image": {"representation": "image", "n_pca": 5},
-           "correlation": {"representation": "correlation", "standardize": True, "n_pca": 4}}
+# The defaults main had then (issue 13 changed them since), under every option set.
+BEFORE_13 = {"work_size": 64, "beam_search": 0.0, "fill": "ring", "zero_rows": False,
+             "units": "pixel"}
+OPTIONS = {"default": BEFORE_13, "image": {**BEFORE_13, "representation": "image", "n_pca": 5},
+           "correlation": {**BEFORE_13, "representation": "correlation", "standardize": True,
+                           "n_pca": 4}}
 
 
 def test_a_manifold_saved_by_the_old_code_loads_and_gives_the_same_features():

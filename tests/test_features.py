@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from scipy.spatial.distance import pdist
 
 from psocake_labeler.errors import EmptyRunError, InputError, LayoutError
 from psocake_labeler.features import FeatureTransform, compute_features
@@ -145,8 +146,10 @@ def rotated_kinds() -> ArrayRun:
 def spread_and_gap(representation: str) -> tuple[float, float, float]:
     """(largest distance among rotations of kind 0, smallest to kind 1, norm of one)."""
     run = rotated_kinds()
-    raw = FeatureTransform(representation=representation, n_pca=0).fit(run).raw_features(
-        run.images(slice(None)))
+    # No beam search: 3- and 5-fold patterns are not centrosymmetric (no diffraction pattern
+    # is), so Friedel symmetry has no centre to find in them.
+    raw = FeatureTransform(representation=representation, n_pca=0, beam_search=0).fit(
+        run).raw_features(run.images(slice(None)))
     return (np.linalg.norm(raw[:12] - raw[0], axis=1).max(),
             np.linalg.norm(raw[12:] - raw[0], axis=1).min(), np.linalg.norm(raw[0]))
 
@@ -308,10 +311,11 @@ def test_nan_pixels_in_a_simulated_file(small_spi_run, tmp_path):
     feats, t = compute_features(open_run(path))
     assert np.isfinite(feats).all()
     assert not t.mask_[30:33, 40:43].any() and not t.mask_[10, 10]
-    # Masking a handful of pixels hardly moves the other hits in feature space.
+    # Masking a handful of pixels hardly moves the other hits in feature space: their
+    # distances (what the graph uses) stay; PCA axes of near-equal variance may rotate.
     others = np.setdiff1d(np.arange(len(feats)), [4, 7])
-    spread = np.linalg.norm(clean - clean.mean(axis=0), axis=1).mean()
-    assert np.linalg.norm(feats[others] - clean[others], axis=1).mean() < 0.2 * spread
+    d_clean, d_masked = pdist(clean[others]), pdist(feats[others])
+    assert np.abs(d_masked - d_clean).mean() < 0.05 * d_clean.mean()
 
 
 def test_saved_transform_applies_to_a_new_run(small_spi_run, second_spi_run, tmp_path):

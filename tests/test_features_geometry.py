@@ -58,8 +58,9 @@ def test_a_half_read_as_zeros_does_not_become_the_feature(still_run):
     images = run.images(slice(0, 20))
     clipped = images.copy()
     clipped[:, 70:] = 0.0                       # bottom half not read out in these events
-    tr = FeatureTransform(work_size=128, fill="friedel", zero_rows=True, n_pca=0).fit(run)
-    plain = FeatureTransform(work_size=128, n_pca=0).fit(run)
+    fixed = dict(work_size=128, n_pca=0, beam_search=0, units="pixel")
+    tr = FeatureTransform(fill="friedel", zero_rows=True, **fixed).fit(run)
+    plain = FeatureTransform(fill="ring", zero_rows=False, **fixed).fit(run)
     full, half = tr.transform(images), tr.transform(clipped)
     d_self = np.linalg.norm(full - half, axis=1)
     # Far closer to the full image than with zeros read as signal and a ring fill.

@@ -54,7 +54,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
     representation : "polar", "correlation", "radial" or "image", default "polar"
     bin : int or None
         Binning factor; None: the smallest giving at most ``work_size`` pixels.
-    work_size : int, default 64
+    work_size : int, default 128
         Working resolution (pixels along the longer side).
     photon : "sqrt", "log" or "none", default "sqrt"
         Photon-count scale, then unit RMS per hit.
@@ -70,14 +70,14 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
     random_state : int, default 0
         Start of the randomized PCA (large D only). Files written before it was named so
         keep it as ``seed``; :meth:`load` reads both.
-    beam_search : float, default 0
-        Find each hit's beam centre within this many pixels (0: off).
-    fill : "ring", "friedel" or "masked", default "ring"
+    beam_search : float, default 6
+        Find each hit's beam centre within this many image pixels (0: off).
+    fill : "ring", "friedel" or "masked", default "friedel"
         Masked pixels: ring mean; Friedel mate then ring mean; or Friedel mate, then each
         ring's mean and angular spectrum from its known part only (polar representation).
-    zero_rows : bool, default False
+    zero_rows : bool, default True
         Mask blocks of rows reading exactly 0 in one event.
-    units : "pixel", "q" or "auto", default "pixel"
+    units : "pixel", "q" or "auto", default "auto"
         Polar rings in pixels or in q (from the run's geometry); "auto": q when the run has
         its geometry, else pixels (one log line, no error).
     q_fraction : float, default 0.85
@@ -94,12 +94,12 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, representation: str = "polar", bin: int | None = None,
-                 work_size: int = 64, photon: str = "sqrt", n_pca: int = 40,
+                 work_size: int = 128, photon: str = "sqrt", n_pca: int = 40,
                  standardize: bool = False, n_rings: int | None = None, n_angles: int = 64,
                  n_harmonics: int = 16, band: int = 2, mask_sample: int = 500,
                  detect_bad_pixels: bool = True, hot_sigma: float = 6.0,
-                 hot_fraction: float = 0.9, random_state: int = 0, beam_search: float = 0.0,
-                 fill: str = "ring", zero_rows: bool = False, units: str = "pixel",
+                 hot_fraction: float = 0.9, random_state: int = 0, beam_search: float = 6.0,
+                 fill: str = "friedel", zero_rows: bool = True, units: str = "auto",
                  q_fraction: float = 0.85) -> None:
         self.representation = representation
         self.bin = bin

@@ -27,8 +27,9 @@ def test_best_axes_show_the_true_classes(spi_manifold):
     scores = sorted((_separation(c, truth, a, b) for a in range(c.shape[1])
                      for b in range(a + 1, c.shape[1])), reverse=True)
     chosen = _separation(c, truth, i, j)
-    # among the 3 best of the 45 pairs for the simulator's truth, which it never saw
-    assert chosen >= scores[2] and chosen > _separation(c, truth, 0, 1)
+    # among the 3 best of the 45 pairs for the simulator's truth, which it never saw, and
+    # never worse than the leading pair (which, with the issue-13 features, is the best one)
+    assert chosen >= scores[2] and chosen >= _separation(c, truth, 0, 1)
 
 
 def test_similar_rows_are_nearest_in_diffusion_distance(spi_manifold):

@@ -33,11 +33,16 @@ def small_spi_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_spi_manifold_path(small_spi_run, tmp_path_factory) -> Path:
     """The 300-hit run's manifold (knn 15, 10 components), built once and saved outside the
-    run folder (which other tests open as a run); load it with ``Manifold.load``."""
+    run folder (which other tests open as a run); load it with ``Manifold.load``. Its
+    features are those the GUI, view and propagation tests were written on (the defaults
+    before issue 13), so that those tests keep testing what they were written for."""
     import psocake_labeler as pl
 
     path = tmp_path_factory.mktemp("manifolds") / "amo06516_0093.manifold.h5"
-    pl.build_manifold(pl.open_run(small_spi_run.path), n_components=10, knn=15).save(path)
+    old = {"work_size": 64, "beam_search": 0.0, "fill": "ring", "zero_rows": False,
+           "units": "pixel"}
+    pl.build_manifold(pl.open_run(small_spi_run.path), n_components=10, knn=15,
+                      **old).save(path)
     return path
 
 

@@ -94,6 +94,24 @@ def peak_rss_mb() -> float:
         return float("nan")
 
 
+def print_report(t_open: float, t_rec: float, t_first: float, cycles: np.ndarray,
+                 filtered: np.ndarray, t_plain: float) -> None:
+    """The table of dock timings, beside the targets."""
+    print(f"{'measure':40s} {'psocake-labeler':>16s} {'target':>8s}")
+    print(f"{'dock open (load + draw 1e5 points)':40s} {t_open:14.2f} s {'< 5 s':>8s}")
+    print(f"{'first 10 recommendations in the grid':40s} {t_rec:14.2f} s   (from open; "
+          f"background, the dock is usable meanwhile)")
+    print(f"{'first propagation + full redraw':40s} {t_first:14.3f} s")
+    print(f"{'label-propagate-redraw cycle, median':40s} {np.median(cycles):14.3f} s "
+          f"{'< 0.3 s':>8s}")
+    print(f"{'label-propagate-redraw cycle, max':40s} {cycles.max():14.3f} s")
+    print(f"{'same cycle with a filter on, median':40s} {np.median(filtered):14.3f} s "
+          f"{'< 0.3 s':>8s}")
+    print(f"{'same cycle with a filter on, max':40s} {filtered.max():14.3f} s")
+    print(f"reference, plain pyqtgraph: restyling all points with setBrush + paint takes "
+          f"{t_plain:.3f} s per redraw (we restyle only the changed points)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
@@ -167,19 +185,7 @@ def main() -> None:
     s = dock.session
     acc = float(np.mean(np.asarray(s.predicted) == truth))
 
-    print(f"{'measure':40s} {'psocake-labeler':>16s} {'target':>8s}")
-    print(f"{'dock open (load + draw 1e5 points)':40s} {t_open:14.2f} s {'< 5 s':>8s}")
-    print(f"{'first 10 recommendations in the grid':40s} {t_rec:14.2f} s   (from open; "
-          f"background, the dock is usable meanwhile)")
-    print(f"{'first propagation + full redraw':40s} {t_first:14.3f} s")
-    print(f"{'label-propagate-redraw cycle, median':40s} {np.median(cycles):14.3f} s "
-          f"{'< 0.3 s':>8s}")
-    print(f"{'label-propagate-redraw cycle, max':40s} {cycles.max():14.3f} s")
-    print(f"{'same cycle with a filter on, median':40s} {np.median(filtered):14.3f} s "
-          f"{'< 0.3 s':>8s}")
-    print(f"{'same cycle with a filter on, max':40s} {filtered.max():14.3f} s")
-    print(f"reference, plain pyqtgraph: restyling all points with setBrush + paint takes "
-          f"{t_plain:.3f} s per redraw (we restyle only the changed points)")
+    print_report(t_open, t_rec, t_first, cycles, filtered, t_plain)
     print(f"peak RSS {peak_rss_mb():.0f} MB; accuracy with {len(s.labelled_rows())} labels: "
           f"{acc:.3f}")
     w.close()

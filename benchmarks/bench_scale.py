@@ -42,79 +42,28 @@ from pathlib import Path
 import numpy as np
 from bench_scale_dock import print_dock, step_dock  # noqa: F401  (steps by name)
 from bench_scale_runs import add_arguments, part_extend, part_runs, step_extend  # noqa: F401
+from scale_data import experiment, load, peak_gib, structured, unprunable
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("knn", "build", "propagate", "features", "dock", "extend", "runs")
 #: The largest manifold scikit-learn's LabelSpreading is run on (its dense steps at 10^6
 #: events do not fit); with a larger ``--n`` the click is also timed at this size.
 SKLEARN_N = 100_000
+#: The k-NN part's inputs, by the name a step is given.
+DATA = {"unprunable": unprunable, "structured": structured}
 
-
-def peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-
-
-def load() -> float:
-    return os.getloadavg()[0]
-
-
-def unprunable(n: int = 20000, dim: int = 1000, seed: int = 0) -> np.ndarray:
-    """A 5-D latent box lifted to ``dim`` features plus noise: distances concentrate, the
-    k-th neighbour is as far as a typical pair, and no bound prunes."""
-    rng = np.random.default_rng(seed)
-    z = rng.uniform(0, 6, (n, 5))
-    x = np.sin(z @ rng.normal(0, 1, (5, dim)) + rng.uniform(0, 2 * np.pi, dim))
-    return (x + rng.normal(0, 0.05, (n, dim))).astype(np.float32)
-
-
-def structured(n: int = 20000, dim: int = 1000, seed: int = 0) -> np.ndarray:
-    """bench_diffusion.py's array: a 3-D latent box lifted to ``dim`` features."""
-    rng = np.random.default_rng(seed)
-    z = rng.uniform(0, 1, (n, 3)) * [6.0, 6.0, 1.0]
-    x = np.sin(z @ rng.normal(0, 1.0, (3, dim)) + rng.uniform(0, 2 * np.pi, dim))
-    return (x + rng.normal(0, 0.05, (n, dim))).astype(np.float32)
-
-
-def experiment(n: int, seed: int = 0, new: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` events x 40 features: three classes, each a 4-D latent lifted to 40 features
-    by its own random Fourier features, plus noise. Returns (features, class); with
-    ``new``, only ``new`` further events of the same three classes (other latent points and
-    noise: what ``extend`` places on the manifold of the first ``n``)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x = np.empty((n, 40), dtype=np.float32)
-    lifts = []
-    for c in range(3):
-        rows = np.flatnonzero(y == c)
-        z = rng.uniform(0, 2, (len(rows), 4))
-        w, b = rng.normal(0, 1, (4, 40)), rng.uniform(0, 2 * np.pi, 40)
-        lifts.append((w, b))
-        x[rows] = np.sin(z @ w + b) + rng.normal(0, 0.05, (len(rows), 40)) + c * 0.5
-    if not new:
-        return x, y
-    rng = np.random.default_rng(seed + 1)
-    y = rng.integers(0, 3, new)
-    x = np.empty((new, 40), dtype=np.float32)
-    for c, (w, b) in enumerate(lifts):
-        rows = np.flatnonzero(y == c)
-        z = rng.uniform(0, 2, (len(rows), 4))
-        x[rows] = np.sin(z @ w + b) + rng.normal(0, 0.05, (len(rows), 40)) + c * 0.5
-    return x, y
-
-
-# ---- steps, each run in its own process by ``step`` --------------------------------------
 
 def step_knn_ours(data: str) -> dict:
     from psocake_labeler.neighbors import knn
 
-    x = globals()[data]()
+    x = DATA[data]()
     stats: dict = {}
     _, t, c, _ = _clocks(knn, x, 64, stats=stats)
     return {"time": t, "tcpu": c, "pairs": stats["pairs"] / stats["all_pairs"]}
 
 
 def step_gemm(data: str) -> dict:
-    x = globals()[data]()
+    x = DATA[data]()
     # The N x N result is made on purpose: one all-pairs float32 GEMM.
     g, t, c, _ = _clocks(np.matmul, x, x.T)
     return {"time": t, "tcpu": c, "check": float(g[0, 0])}
@@ -123,7 +72,7 @@ def step_gemm(data: str) -> dict:
 def step_build_small(data: str) -> dict:
     import psocake_labeler as pl
 
-    x = globals()[data]()
+    x = DATA[data]()
     m, t, c, _ = _clocks(pl.build_manifold, x, n_components=10, knn=64, alpha=1.0)
     return {"time": t, "tcpu": c, "vals": m.eigenvalues[:5].tolist()}
 
@@ -131,7 +80,7 @@ def step_build_small(data: str) -> dict:
 def step_pydiffmap(data: str) -> dict:
     from pydiffmap.diffusion_map import DiffusionMap
 
-    x = globals()[data]().astype(np.float64)
+    x = DATA[data]().astype(np.float64)
     dm = DiffusionMap.from_sklearn(n_evecs=10, k=64, epsilon="bgh", alpha=1.0)
     _, t, c, _ = _clocks(dm.fit, x)
     return {"time": t, "tcpu": c, "vals": np.real(dm.evals[:5]).tolist()}

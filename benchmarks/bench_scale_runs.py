@@ -22,7 +22,8 @@ from pathlib import Path
 
 def step_extend(workdir: str, n: str, new: str) -> dict:
     """Extend the cached ``n``-event manifold by ``new`` events; save the result."""
-    from bench_scale import experiment, manifold_path
+    from bench_scale import manifold_path
+    from scale_data import experiment
 
     import psocake_labeler as pl
 
@@ -62,7 +63,7 @@ def simulate_runs(folder: Path, runs: int, hits: int) -> list[Path]:
 
 
 def part_runs(args: argparse.Namespace) -> None:
-    from bench_scale import load
+    from scale_data import load
 
     folder = Path(args.workdir) / f"runs_{args.runs}x{args.hits}"
     print(f"\n== embed of {args.runs} runs x {args.hits} hits (64 x 64) as one manifold, "

@@ -59,7 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     from contextlib import nullcontext
 
-    from bench_scale import experiment
+    from scale_data import experiment
     from threadpoolctl import threadpool_limits
 
     import psocake_labeler as pl

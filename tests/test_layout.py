@@ -152,15 +152,17 @@ def test_imports_follow_docs_architecture():
 
 
 def test_module_and_function_sizes():
-    long_modules = {m: n for m, p in MODULES.items()
-                    if (n := len(p.read_text().splitlines())) > 400}
+    # the rule holds for the scripts and tests we keep, not only the package
+    files = [*MODULES.values(), *sorted((ROOT / "benchmarks").glob("*.py")),
+             *sorted((ROOT / "tests").rglob("*.py"))]
+    long_modules = {p.name: n for p in files if (n := len(p.read_text().splitlines())) > 400}
     long_functions = []
-    for m, p in MODULES.items():
+    for p in files:
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > 80:
-                    long_functions.append((m, node.name, length))
+                    long_functions.append((p.name, node.name, length))
     assert long_modules == {} and long_functions == []
 
 

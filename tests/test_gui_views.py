@@ -76,14 +76,17 @@ def test_default_axes_are_chosen_and_a_choice_is_remembered(window, qtbot, mpath
     assert third.dock.view.axes == auto
 
 
-def _triangle_unlike_its_box(pts):
-    """A triangle over the points holding >= 5 of them, whose bounding box holds more."""
+def _triangle_unlike_its_box(pts, rect):
+    """A triangle inside the widget's ``rect`` (a drag must start on the plot) holding >= 5 of
+    the points, whose bounding box holds more."""
     centre = np.median(pts, axis=0)
-    for r in np.percentile(np.linalg.norm(pts - centre, axis=1), [30, 50, 70]):
+    for r in np.percentile(np.linalg.norm(pts - centre, axis=1), [30, 50, 70, 20, 10]):
         for turn in range(8):
             a = turn * np.pi / 4 + np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
             poly = [QtCore.QPoint(int(x), int(y)) for x, y in
                     zip(centre[0] + r * np.cos(a), centre[1] + r * np.sin(a))]
+            if not all(rect.contains(p) for p in poly):
+                continue
             tri = QtGui.QPolygonF([QtCore.QPointF(p) for p in poly])
             inside = {i for i, (x, y) in enumerate(pts)
                       if tri.containsPoint(QtCore.QPointF(x, y), QtCore.Qt.FillRule.OddEvenFill)}
@@ -101,7 +104,7 @@ def test_lasso_selects_the_points_inside_the_polygon(window, qtbot):
     vp = view.plot.viewport()
     pts = np.array([[p.x(), p.y()] for p in map(view.widget_pos_of, range(len(dock.events)))])
     # a triangle whose rectangle would select more: the lasso must take only the inside
-    poly, inside = _triangle_unlike_its_box(pts)
+    poly, inside = _triangle_unlike_its_box(pts, vp.rect())
     path = []
     for a, b in zip(poly, poly[1:] + poly[:1]):
         path += [a + (b - a) * (k / 6) for k in range(6)]

@@ -89,6 +89,37 @@ WRITER = textwrap.dedent("""
 """)
 
 
+READER_RACE = textwrap.dedent("""
+    import sys
+    import psocake_labeler as pl
+    m = pl.Manifold.load(sys.argv[1])
+    s = pl.LabelSession.load(sys.argv[2], m, user="writer")
+    for i in range(600):
+        s.label([i % 300], s.classes[(i + i // 300) % 3])   # the second pass relabels
+""")
+
+
+def test_reading_a_store_while_another_process_writes_sees_one_snapshot(
+        manifold, small_spi_manifold_path, tmp_path):
+    """Each read is one snapshot: in autocommit the actions and their entries were read in
+    two statements, and a commit between them made a healthy store look damaged (4 of 1417
+    reads before the fix)."""
+    path = tmp_path / "labels.h5"
+    pl.LabelSession(manifold, path=path, user="lead")
+    writer = subprocess.Popen([sys.executable, "-c", READER_RACE, str(small_spi_manifold_path),
+                               str(path)], stderr=subprocess.PIPE, text=True)
+    errors, reads = [], 0
+    while writer.poll() is None:
+        try:
+            read_label_file(path)
+            reads += 1
+        except pl.InputError as exc:
+            errors.append(str(exc))
+    assert writer.wait() == 0, writer.stderr.read()
+    assert errors == [] and reads > 0
+    assert len(read_label_file(path).log.actions) == 600
+
+
 def test_two_processes_writing_one_store_keep_both(manifold, small_spi_manifold_path,
                                                    tmp_path):
     path = tmp_path / "labels.h5"

@@ -245,6 +245,9 @@ def read_store(path: str | os.PathLike) -> LabelData:
     con = None
     try:
         con = connect(p)
+        # one snapshot: in autocommit each SELECT is its own, and another writer may commit
+        # between the actions and their entries (seen: "names action 21, but the log holds 21")
+        con.execute("BEGIN")
         return read_open(con, p)
     except sqlite3.DatabaseError as exc:
         raise NotHDF5Error(f"{p}: not a readable label store ({exc}); it is probably "

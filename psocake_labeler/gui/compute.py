@@ -88,12 +88,6 @@ class ComputeJob(QtCore.QObject):
             tail = "\n".join(line for line in self.output[-4:] if not DONE_LINE.match(line))
             self.sigFinished.emit(False, f"embed failed (exit {code}): {tail}", self.out)
 
-    def cancel(self) -> None:
-        """Stop the local process (a submitted batch job is left to Slurm's scancel)."""
-        self._timer.stop()
-        if self.proc.state() != QtCore.QProcess.ProcessState.NotRunning:
-            self.proc.kill()
-
 
 class ComputeDialog(QtWidgets.QDialog):
     """Runs, output, and where to run: here with mpiexec, or on the cluster with sbatch."""

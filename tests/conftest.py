@@ -81,3 +81,13 @@ def small_sfx_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sfx")
     return simulate_run(folder / "cxitut13_0010.cxi", hits=60, shape=(64, 64), seed=3,
                         layout="sfx", experiment="cxitut13", run=10)
+
+
+@pytest.fixture
+def close_windows():
+    """Close every widget the test kept (psocake_standin.keep), after the test; GUI modules
+    use it with ``pytestmark = pytest.mark.usefixtures("close_windows")``."""
+    yield
+    from psocake_standin import close_kept
+
+    close_kept()

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, open_window  # noqa: E402
+from psocake_standin import open_window  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _close_windows():
-    yield
-    close_kept()
+pytestmark = pytest.mark.usefixtures("close_windows")
 
 
 def test_class_averages_from_the_more_menu(qtbot, small_spi_manifold_path, spi_manifold,

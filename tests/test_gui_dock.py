@@ -7,7 +7,6 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from psocake_standin import (  # noqa: E402
-    close_kept,
     drag,
     isolated_row,
     isolated_rows,
@@ -25,10 +24,7 @@ CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 
 
-@pytest.fixture(autouse=True)
-def _close_windows():
-    yield
-    close_kept()
+pytestmark = pytest.mark.usefixtures("close_windows")
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, manifold_for, open_window, truth_of_rows  # noqa: E402
+from psocake_standin import manifold_for, open_window, truth_of_rows  # noqa: E402
 from pyqtgraph.Qt import QtCore  # noqa: E402
 
 KEY = QtCore.Qt.Key
 
 
-@pytest.fixture(autouse=True)
-def _close_windows():
-    yield
-    close_kept()
+pytestmark = pytest.mark.usefixtures("close_windows")
 
 
 @pytest.fixture

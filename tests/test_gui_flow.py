@@ -6,17 +6,14 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, manifold_for, open_window  # noqa: E402
+from psocake_standin import manifold_for, open_window  # noqa: E402
 from pyqtgraph.Qt import QtCore, QtWidgets  # noqa: E402
 
 KEY = QtCore.Qt.Key
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 
 
-@pytest.fixture(autouse=True)
-def _close_windows():
-    yield
-    close_kept()
+pytestmark = pytest.mark.usefixtures("close_windows")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 pytest.importorskip("pytestqt")
 from psocake_standin import (  # noqa: E402
     PsocakeStandin,
-    close_kept,
     isolated_row,
     keep,
     manifold_for,
@@ -16,11 +15,7 @@ from psocake_standin import (  # noqa: E402
 )
 from pyqtgraph.Qt import QtCore  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _close_windows():
-    yield
-    close_kept()
+pytestmark = pytest.mark.usefixtures("close_windows")
 
 
 @pytest.fixture

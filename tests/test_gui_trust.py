@@ -6,16 +6,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, open_window  # noqa: E402
+from psocake_standin import open_window  # noqa: E402
 from pyqtgraph.Qt import QtCore  # noqa: E402
 
 KEY = QtCore.Qt.Key
 
 
-@pytest.fixture(autouse=True)
-def _close_windows():
-    yield
-    close_kept()
+pytestmark = pytest.mark.usefixtures("close_windows")
 
 
 @pytest.fixture

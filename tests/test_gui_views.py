@@ -13,17 +13,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from psocake_standin import close_kept, isolated_row, open_window, same_spot  # noqa: E402
+from psocake_standin import isolated_row, open_window, same_spot  # noqa: E402
 from pyqtgraph.Qt import QtCore, QtGui, QtTest, QtWidgets  # noqa: E402
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 
 
-@pytest.fixture(autouse=True)
-def _close_windows():
-    yield
-    close_kept()
+pytestmark = pytest.mark.usefixtures("close_windows")
 
 
 @pytest.fixture

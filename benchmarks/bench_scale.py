@@ -16,11 +16,12 @@ Parts (each timed step runs in a fresh Python process, so that its peak RSS is i
 * ``build``: ``build_manifold(X, n_components=10)`` of ``--n`` events x 40 features (three
   classes, each a 4-D latent lifted to 40 features), with the time of each stage; the
   manifold is cached in ``--workdir`` for the parts below.
-* ``propagate``: on that manifold, 300 labels, then the click: one more label with its
-  durable save (the label store), ``propagate`` warm-started, ``recommend(10)``; the
-  warm answer against the full solve; scikit-learn ``LabelSpreading`` on the coordinates
-  (at most 10^5 events: with a larger ``--n`` the click is timed again on the 10^5
-  manifold in ``--sklearn-workdir``, beside scikit-learn).
+* ``propagate`` (bench_scale_click.py): on that manifold, 300 labels, then the click: one
+  more label with its durable save (the label store), ``propagate`` warm-started,
+  ``recommend(10)``, and 4 more clicks; the answer shown against the full one;
+  scikit-learn ``LabelSpreading`` on the coordinates (at most 10^5 events: with a larger
+  ``--n`` the click is timed again on the 10^5 manifold in ``--sklearn-workdir``, beside
+  scikit-learn).
 * ``features``: the features pass of a simulated run at 256 px against h5py's raw read of
   the same blocks.
 * ``dock``: the Label Manifold dock on that manifold, offscreen (bench_scale_dock.py): open,
@@ -40,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_scale_click import print_propagate, step_propagate  # noqa: F401  (steps by name)
 from bench_scale_dock import print_dock, step_dock  # noqa: F401  (steps by name)
 from bench_scale_runs import add_arguments, part_extend, part_runs, step_extend  # noqa: F401
 from scale_data import experiment, load, peak_gib, structured, unprunable
@@ -124,52 +126,6 @@ def _clocks(fn, *args, **kwargs) -> tuple:
     c = time.process_time()
     out, wall = _clock(fn, *args, **kwargs)
     return out, wall, time.process_time() - c, load()
-
-
-def step_propagate(workdir: str, n: str) -> dict:
-    """The click at 10^6 events: one more label (with its durable save), propagate warm,
-    recommend(10); the warm answer against a full solve to 1e-8."""
-    import psocake_labeler as pl
-    from psocake_labeler.labelling.propagation import SPREADING_ALPHA
-    from psocake_labeler.labelling.solvers import block_pcg
-
-    m, t_load = _clock(pl.Manifold.load, manifold_path(workdir, int(n)))
-    y = np.load(Path(workdir) / f"experiment_{n}_truth.npy")
-    labels = Path(workdir) / "labels.h5"
-    labels.unlink(missing_ok=True)
-    rng = np.random.default_rng(0)
-    rows = rng.choice(len(m), 301, replace=False)
-    s = pl.LabelSession(m, path=labels)
-    s.predictions_every = float("inf")   # as the dock: predictions saved when idle (below)
-    s.auto_propagate = False
-    for c in range(3):  # one call per class: the store is written once per call
-        s.label(rows[:300][y[rows[:300]] == c], s.classes[c])
-    _, t_cold = _clock(s.propagate)
-    s.auto_propagate = False
-    _, t_label, c_label, _ = _clocks(s.label, [int(rows[300])], s.classes[int(y[rows[300]])])
-    _, t_warm, c_warm, l_warm = _clocks(s.propagate)
-    _, t_rec, c_rec, l_rec = _clocks(s.recommend, 10)
-    _, t_flush, c_flush, _ = _clocks(s.flush)
-    warm = s.predicted.copy()
-    lab = s.labelled_rows()
-    out = {"time": t_warm, "load_manifold": t_load, "cold": t_cold, "label_save": t_label,
-           "recommend": t_rec, "label_cpu": c_label, "warm_cpu": c_warm, "warm_load": l_warm,
-           "recommend_cpu": c_rec, "recommend_load": l_rec, "flush": t_flush,
-           "flush_cpu": c_flush}
-    # The full solve to 1e-8 (plain float64 products), classes as propagate decides them.
-    info = s._propagation.state["info"]
-    yy = np.zeros((len(m), 3))
-    yy[lab, y[lab]] = 1.0
-    tight, _, _ = block_pcg(lambda f: f - SPREADING_ALPHA * (info.normalised @ f), yy, None,
-                            np.ones(len(m)), tol=1e-8)
-    pred = np.argmax(tight / tight.mean(axis=0), axis=1)
-    pred[lab] = y[lab]
-    out["agree"] = float(np.mean(pred == warm))
-    f = s._propagation.state["solution"]
-    out["conf_diff"] = float(np.linalg.norm(f - tight) / np.linalg.norm(tight))
-    un = np.setdiff1d(np.arange(len(m)), lab)
-    out["accuracy"] = float(np.mean(warm[un] == y[un]))
-    return out
 
 
 def step_sklearn(workdir: str, n: str) -> dict:
@@ -287,20 +243,7 @@ def part_propagate(args: argparse.Namespace) -> None:
     for workdir, n in sizes:
         print(f"\n== the click on {n:,} events: 300 random labels, then one more ==")
         r = run_step("propagate", workdir, str(n))
-        print(f"  manifold load {r['load_manifold']:.2f} s; first propagate (cold) "
-              f"{r['cold']:.2f} s")
-        print(f"  one label + durable save {r['label_save'] * 1e3:8.1f} ms  cpu "
-              f"{r['label_cpu'] * 1e3:.1f} ms (goal < 50 ms)")
-        print(f"  propagate after it (warm) {r['time']:8.3f} s  cpu {r['warm_cpu']:.3f} s  "
-              f"(load {r['warm_load']:.1f}; goal < 0.2 s)")
-        print(f"  recommend(10)             {r['recommend']:8.3f} s  cpu "
-              f"{r['recommend_cpu']:.3f} s  (load {r['recommend_load']:.1f}; goal < 0.2 s)")
-        print(f"  then saving the predictions {r['flush']:.3f} s  cpu {r['flush_cpu']:.3f} s "
-              f"(when idle; whole step {r['cpu']:.1f} s cpu, peak {r['peak']:.2f} GiB)")
-        if "agree" in r:
-            print(f"  warm vs full solve (tol 1e-8): same class on {r['agree']:.5%} of events, "
-                  f"|F - F_full| / |F_full| = {r['conf_diff']:.2e}")
-        print(f"  accuracy on unlabelled events {r['accuracy']:.4f}")
+        print_propagate(r)
         if not args.skip_sklearn and n <= SKLEARN_N:
             sk = run_step("sklearn", workdir, str(n))
             line("scikit-learn LabelSpreading(kernel=knn).fit", sk,

@@ -28,7 +28,7 @@ def test_blend_uses_the_labels_and_keeps_the_users_word(spi_manifold):
     np.testing.assert_array_equal(both.predicted[rows], y[rows])
     assert np.all(both.confidence[rows] == 1.0)
     assert np.all((both.confidence >= 0) & (both.confidence <= 1))
-    np.testing.assert_allclose(both.probabilities.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(both.probabilities.sum(axis=1), 1.0, atol=1e-6)  # float32
     hi = both.confidence > 0.9
     assert hi.sum() > 50 and np.mean(both.predicted[hi] == y[hi]) >= 0.97
     # Too few labels (the cold start): the graph alone decides.

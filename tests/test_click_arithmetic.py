@@ -56,7 +56,7 @@ def test_float32_probabilities_are_the_documented_formula():
             want /= want.sum(axis=1, keepdims=True)
             want[rows] = np.eye(3)[y[rows]]
             np.testing.assert_allclose(p.probabilities, want, rtol=2e-6, atol=1e-7)
-            np.testing.assert_allclose(p.probabilities.sum(axis=1), 1.0, atol=1e-12)
+            np.testing.assert_allclose(p.probabilities.sum(axis=1), 1.0, atol=1e-6)
     # A temperature so small that float32 powers would overflow: the float64 path answers.
     p = propagate(g, rows, y[rows], 3, temperature=0.01)
     assert np.all(np.isfinite(p.probabilities))

@@ -20,7 +20,7 @@ def cloud():
     rows = np.random.default_rng(0).choice(len(y), 301, replace=False)
     classes = y[rows].copy()
     classes[-1] = (classes[-1] + 1) % 3
-    return g, y, rows, classes
+    return g, y, rows, classes, x.astype(np.float32)
 
 
 def test_one_more_label_is_solved_near_it_and_meets_the_full_criterion(cloud, monkeypatch):
@@ -29,7 +29,7 @@ def test_one_more_label_is_solved_near_it_and_meets_the_full_criterion(cloud, mo
     # Smaller first balls than at 10^6 events, so that a ball is visibly not the graph here.
     monkeypatch.setattr(local, "FIRST_HOPS", 6)
     monkeypatch.setattr(local, "MORE_HOPS", 4)
-    g, _, rows, classes = cloud
+    g, _, rows, classes, _ = cloud
     prev = propagate(g, rows[:-1], classes[:-1], 3)
     info = prev.state["info"]
     y = np.zeros((g.shape[0], 3))
@@ -49,7 +49,7 @@ def test_one_more_label_is_solved_near_it_and_meets_the_full_criterion(cloud, mo
 
 
 def test_warm_click_equals_a_tight_full_solve(cloud):
-    g, _, rows, classes = cloud
+    g, _, rows, classes, _ = cloud
     prev = propagate(g, rows[:-1], classes[:-1], 3)
     warm = propagate(g, rows, classes, 3, warm_start=prev)
     info = prev.state["info"]
@@ -81,10 +81,32 @@ def test_recommend_from_the_best_few_thousand_picks_what_the_full_sort_picks(clo
                                                                              monkeypatch):
     from psocake_labeler.labelling import recommend as rec
 
-    g, _, rows, classes = cloud
+    g, _, rows, classes, _ = cloud
     p = propagate(g, rows, classes, 3)
     fast = rec.recommend(g, p, rows, 10)
     monkeypatch.setattr(rec, "HEAD_MIN", 10 ** 9)  # every candidate ranked: the full sort
     full = rec.recommend(g, p, rows, 10)
     np.testing.assert_array_equal(fast, full)
     assert len(set(fast.tolist()) & set(rows.tolist())) == 0
+
+
+def test_the_blended_click_is_the_cold_full_answer(cloud):
+    """What a session shows after a click (graph solve + classifier blend, blend.py) equals
+    the cold full solve's, to the solver's tolerance: the classifier is refitted on every
+    click from the same labels, so only the graph solve differs (both meet TOL). Both keep
+    the calibration of ``prev`` (a session refits it only once its labels grew by 10%,
+    blend.REFIT_GROWTH), so the classifier is the same."""
+    from psocake_labeler.labelling.blend import blend
+
+    g, _, rows, classes, x = cloud
+    prev = blend(propagate(g, rows[:-1], classes[:-1], 3), x, rows[:-1], classes[:-1], 3)
+    warm = blend(propagate(g, rows, classes, 3, warm_start=prev), x, rows, classes, 3,
+                 previous=prev)
+    cold = blend(propagate(g, rows, classes, 3), x, rows, classes, 3, previous=prev)
+    assert warm is not prev and warm.probabilities.dtype == np.float32
+    diff = np.abs(warm.probabilities - cold.probabilities)
+    assert diff.max() < 0.03 and diff.mean() < 1e-3
+    assert np.mean(warm.predicted == cold.predicted) > 0.999
+    np.testing.assert_allclose(np.abs(warm.confidence - cold.confidence).max(), 0.0,
+                               atol=0.03)
+    assert warm.predicted[rows[-1]] == classes[-1] and warm.confidence[rows[-1]] == 1.0

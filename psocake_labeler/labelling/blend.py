@@ -30,7 +30,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from .columns import as_columns, column_argmax, column_max, column_sum
+from .columns import (
+    as_columns,
+    as_rows,
+    column_argmax,
+    column_max,
+    column_sum,
+    pick_rows,
+    set_user_rows,
+)
 
 #: Weight of the classifier's log-probabilities against the graph's (graph: 1 - weight).
 CLASSIFIER_WEIGHT = 0.5
@@ -107,7 +115,7 @@ def classifier_log_columns(features: np.ndarray, rows: np.ndarray, classes: np.n
     are divided by the temperature, and a share ``smoothing`` of each event's probability
     is spread evenly over the labelled classes. (1, 0) gives the plain regression.
     """
-    from threadpoolctl import threadpool_limits
+    from .products import one_blas_thread
 
     present = np.unique(classes)
     if present.size < 2 or rows.size < MIN_LABELS:
@@ -116,9 +124,11 @@ def classifier_log_columns(features: np.ndarray, rows: np.ndarray, classes: np.n
     coef, intercept, fitted = _fit(xl, classes, c_reg)
     t, smooth = cv_calibration(xl, classes, c_reg) if calibration is None else calibration
     # One BLAS thread: the product is memory-bound, and on a busy machine threads waiting
-    # for a core took 145 ms, not 31.
-    with threadpool_limits(1):
-        z = (coef / t).astype(np.float32) @ np.asarray(features, dtype=np.float32).T
+    # for a core took 145 ms, not 31. (N, d) @ (d, C) then one transposing copy: 30 ms
+    # where the (C, d) @ (d, N) product took 43 at 10^6 x 40.
+    with one_blas_thread():
+        z = np.ascontiguousarray(
+            (np.asarray(features, dtype=np.float32) @ (coef / t).astype(np.float32).T).T)
     z += (intercept / t).astype(np.float32)[:, None]
     top = column_max(z)
     z -= top
@@ -136,12 +146,13 @@ def _fit(x: np.ndarray, classes: np.ndarray, c_reg: float):
     """Logistic regression on standardised ``x``: (coef (C, d), intercept (C,), classes)
     acting on unstandardised rows."""
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+
+    from .products import one_blas_thread
 
     mean = x.mean(axis=0)
     std = x.std(axis=0) + 1e-6 * (np.abs(x).max() + 1e-12)
     clf = LogisticRegression(C=c_reg, class_weight="balanced", max_iter=500)
-    with threadpool_limits(1):
+    with one_blas_thread():
         clf.fit((x - mean) / std, classes)
     # The standardisation folded into the weights: one float32 (N, d) x (d, C) product over
     # all events, no standardised copy of the features.
@@ -253,9 +264,10 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     labelled, log_c = classifier_log_columns(features, rows, classes, calibration=kept[2])
     present = np.zeros(n_classes, dtype=bool)
     present[labelled] = True
-    graph = np.asarray(prop.probabilities, dtype=np.float64)
+    graph = np.asarray(prop.probabilities)   # float32 class columns (columns.as_rows) or not
     # Mass the graph gives to classes nobody labelled stays theirs.
-    absent_mass = graph[:, ~present].sum(axis=1)
+    absent_mass = graph[:, ~present].sum(axis=1, dtype=np.float64) if not present.all() \
+        else None
     # The weighted geometric mean in the log domain, per class column (columns.py):
     # z = ((1 - w) log g + w log c) / T, with g the graph's probabilities renormalised over
     # the labelled classes and c the classifier's, clipped at 1e-12.
@@ -270,24 +282,27 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     best = column_argmax(z.T)
     z -= column_max(z)
     np.exp(z, out=z)
-    total = z[0].astype(np.float64)
-    for c in range(1, len(z)):
-        total += z[c]
-    share = (1.0 - absent_mass) / total
-    prob = graph.copy()
+    # float32 class columns out (no (N, C) float64 array): each event's probabilities add
+    # up to 1 - (mass of unlabelled classes) within ~1e-7.
+    share = np.float32(1.0) / column_sum(z)
+    if absent_mass is not None:
+        share *= (1.0 - absent_mass).astype(np.float32)
+    cols = np.empty((n_classes, len(graph)), dtype=np.float32)
+    for c in np.flatnonzero(~present):
+        cols[c] = graph[:, c]
     for c, col in zip(labelled, z):
-        np.multiply(col, share, out=prob[:, c])
+        np.multiply(col, share, out=cols[c])
+    prob = as_rows(cols)
     # Events no label reaches on the graph stay unknown: the classifier alone is a guess.
     unreached = np.asarray(prop.confidence) <= 0.0
     predicted = labelled[best].astype(np.int64)
     if unreached.any():
         prob[unreached] = graph[unreached]
         predicted[unreached] = np.asarray(prop.predicted)[unreached]
-    confidence = prob.reshape(-1)[np.arange(len(prob)) * n_classes + predicted]
+    confidence = np.minimum(pick_rows(prob, predicted), 1.0, dtype=np.float64)
     confidence[unreached] = 0.0
     predicted[rows] = classes
     confidence[rows] = 1.0
-    prob[rows] = 0.0
-    prob[rows, classes] = 1.0
+    set_user_rows(prob, rows, classes)
     return replace(prop, probabilities=prob, predicted=predicted, confidence=confidence,
                    state=dict(prop.state, classifier_calibration=kept))

@@ -13,15 +13,35 @@ from __future__ import annotations
 import numpy as np
 
 
-def as_columns(a: np.ndarray, scale: float = 1.0, which: np.ndarray | None = None
-               ) -> np.ndarray:
-    """``(a[:, which] * scale).T`` as a contiguous (C', N) float32 array (one pass over
-    ``a``; ``which`` default all columns)."""
+def as_columns(a: np.ndarray, scale=1.0, which: np.ndarray | None = None) -> np.ndarray:
+    """``(a[:, which] * scale).T`` as a new contiguous (C', N) float32 array (one pass over
+    ``a``; ``which`` default all columns; ``scale`` a number or one per column of ``which``).
+    ``a`` may itself be class columns seen as rows (``cols.T``, see :func:`as_rows`): then
+    each column is one contiguous read."""
     which = np.arange(a.shape[1]) if which is None else np.asarray(which)
+    scales = np.broadcast_to(np.asarray(scale, dtype=np.float64), (len(which),))
     out = np.empty((len(which), a.shape[0]), dtype=np.float32)
     for i, c in enumerate(which):
-        np.multiply(a[:, c], scale, out=out[i], casting="same_kind")
+        if scales[i] == 1.0:
+            out[i] = a[:, c]
+        else:
+            np.multiply(a[:, c], scales[i], out=out[i], casting="same_kind")
     return out
+
+
+def as_rows(cols: np.ndarray) -> np.ndarray:
+    """(C, N) class columns seen as the (N, C) array of a :class:`Propagation` (a view, no
+    copy): ``rows[i, c]`` is ``cols[c, i]``, and each class column stays contiguous."""
+    return cols.T
+
+
+def columns_of(a: np.ndarray) -> np.ndarray | None:
+    """The (C, N) float32 class columns behind ``a`` when ``a`` is :func:`as_rows` of them
+    (a view, no copy), else None."""
+    t = a.T
+    if a.dtype == np.float32 and t.flags.c_contiguous:
+        return t
+    return None
 
 
 def to_rows(cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -64,9 +84,29 @@ def column_argmax(a: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
 
 
 def pick(cols: np.ndarray, which: np.ndarray) -> np.ndarray:
-    """(N,) ``cols[which[i], i]``: each event's entry of its own class."""
+    """(N,) ``cols[which[i], i]``: each event's entry of its own class (``cols`` (C, N)
+    contiguous)."""
     n = cols.shape[1]
     return cols.reshape(-1)[np.asarray(which, dtype=np.int64) * n + np.arange(n)]
+
+
+def pick_rows(a: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """(N,) ``a[i, which[i]]`` of an (N, C) array, class columns (:func:`as_rows`) or not."""
+    cols = columns_of(a)
+    if cols is not None:
+        return pick(cols, which)
+    return np.asarray(a)[np.arange(a.shape[0]), np.asarray(which, dtype=np.int64)]
+
+
+def set_user_rows(a: np.ndarray, rows: np.ndarray, classes: np.ndarray) -> None:
+    """Labelled rows of an (N, C) probability array become their one-hot label, in place."""
+    cols = columns_of(a)
+    if cols is not None:
+        cols[:, rows] = 0.0
+        cols[classes, rows] = 1.0
+        return
+    a[rows] = 0.0
+    a[rows, classes] = 1.0
 
 
 def top_two_margin(cols: np.ndarray) -> np.ndarray:
@@ -79,3 +119,25 @@ def top_two_margin(cols: np.ndarray) -> np.ndarray:
         np.maximum(second, np.minimum(first, cols[c]), out=second)
         np.maximum(first, cols[c], out=first)
     return first - second
+
+
+def column_sums(a: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """(C,) float64 sum of each column of an (N, C) array (rows ``where`` only, if given):
+    per column, since numpy's ``a.sum(axis=0)`` over 10^6 rows of 3 took 18 ms, three
+    column sums 3 ms."""
+    if where is None:
+        return np.array([a[:, c].sum(dtype=np.float64) for c in range(a.shape[1])])
+    return np.array([a[where, c].sum(dtype=np.float64) for c in range(a.shape[1])])
+
+
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, by one partition (np.median took 10 ms on 10^6
+    float32 values, the partition 1-2 ms)."""
+    m = len(x)
+    if m == 0:
+        return float("nan")
+    half = m // 2
+    part = np.partition(x, (half - 1, half) if m % 2 == 0 else half)
+    if m % 2:
+        return float(part[half])
+    return 0.5 * (float(part[half - 1]) + float(part[half]))

@@ -11,6 +11,7 @@ exactly symmetric (``S_ij`` and ``S_ji`` are the same float64, so the same float
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Optional
 
 import numpy as np
@@ -22,6 +23,21 @@ from .._parallel import available_cores
 SPLIT_NNZ = 2_000_000
 
 _POOL: Optional[ThreadPoolExecutor] = None
+_CONTROLLER = None
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """``threadpool_limits(1)`` for the click's small products, without its cost: it looks
+    up every loaded library each time (1-20 ms a call on the busy machine, several calls a
+    click); the controller is made once, after the first click's libraries are loaded."""
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    if _CONTROLLER is None:
+        import sklearn.linear_model  # noqa: F401  (its OpenMP runtime, known from the start)
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1)
 
 
 def _pool() -> ThreadPoolExecutor:

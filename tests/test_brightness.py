@@ -41,8 +41,12 @@ def test_brightness_follows_the_photons_and_ignores_masked_pixels(faint_run):
 
 
 def test_manifold_keeps_brightness_and_old_files_open_without_it(faint_run, tmp_path):
-    m = pl.build_manifold(pl.open_run(faint_run.path), n_components=4, knn=8)
+    run = pl.open_run(faint_run.path)
+    m = pl.build_manifold(run, n_components=4, knn=8)
     assert m.brightness.shape == (len(m), 2)
+    # Computed in the feature pass, on its blocks: the same as from the images, good pixels.
+    np.testing.assert_array_equal(m.brightness, hit_brightness(run.images(slice(0, len(run))),
+                                                               m.transform.mask_))
     path = tmp_path / "m.h5"
     m.save(path)
     np.testing.assert_array_equal(pl.Manifold.load(path).brightness, m.brightness)

@@ -38,10 +38,14 @@ def test_a_manifold_saved_by_the_old_code_loads_and_gives_the_same_features():
     t = m.transform
     assert (t.units, t.fill, t.beam_search, t.n_pca) == ("q", "friedel", 2.0, 6)
     images = probe["images"].astype(np.float32)
-    np.testing.assert_array_equal(t.transform(images), probe["features"])
+    # The same up to float32 rounding: the beam-centre search's FFTs are smaller since
+    # issue 14 (the same correlation on the candidates, other rounding: < 1e-3 px).
+    scale = np.abs(probe["features"]).max()
+    np.testing.assert_allclose(t.transform(images), probe["features"], rtol=0,
+                               atol=1e-5 * scale)
     other = Geometry(*probe["other_geometry"])
-    np.testing.assert_array_equal(t.transform(images, geometry=other),
-                                  probe["features_other_geometry"])
+    np.testing.assert_allclose(t.transform(images, geometry=other),
+                               probe["features_other_geometry"], rtol=0, atol=1e-5 * scale)
 
 
 def test_the_old_seed_key_is_read_as_random_state(tmp_path):

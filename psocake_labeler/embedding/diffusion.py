@@ -54,13 +54,11 @@ def _local_rows(data: Any, comm: Any, progress: Optional[ProgressCallback],
     if isinstance(data, np.ndarray):
         raise InputError(f"a feature array must be 2-D (events x features), got {data.shape}")
     from ..features import compute_features
-    from ..features.brightness import run_brightness
 
     run = as_run(data)
-    local, transform = compute_features(run, comm=comm, progress=progress, **feature_options)
-    start, stop = block_range(len(run), comm.size, comm.rank)
-    # A second read of this rank's images (the feature pass keeps none of them).
-    bright = run_brightness(run, start, stop, getattr(transform, "mask_", None))
+    # The brightness comes from the blocks the features are read in: one read.
+    local, transform, bright = compute_features(run, comm=comm, progress=progress,
+                                                with_brightness=True, **feature_options)
     return np.asarray(local, dtype=np.float32), transform, run, bright
 
 

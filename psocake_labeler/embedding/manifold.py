@@ -244,12 +244,11 @@ class Manifold:
         run = as_run(data)
         events = np.asarray(run.event_table(), dtype=EVENT_DTYPE)
         check_new_events(self.events, events)   # before the features are computed
-        feats, _ = compute_features(run, transform=self.transform, progress=progress)
-        bright = None
-        if self.brightness is not None:
-            from ..features.brightness import run_brightness
-
-            bright = run_brightness(run, 0, len(run), self.transform.mask_)
+        if self.brightness is None:
+            feats, _ = compute_features(run, transform=self.transform, progress=progress)
+            return np.asarray(feats, dtype=np.float32), events, None
+        feats, _, bright = compute_features(run, transform=self.transform, progress=progress,
+                                            with_brightness=True)
         return np.asarray(feats, dtype=np.float32), events, bright
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stream import iter_blocks, require_images
+from .stream import SUB_PIXELS
 
 #: Names of the brightness columns, in order.
 BRIGHTNESS_NAMES = ("log_signal", "log_lit_pixels")
@@ -34,32 +34,22 @@ def hit_brightness(images: np.ndarray, good: np.ndarray | None = None) -> np.nda
     v = np.asarray(images, dtype=np.float32)
     if v.ndim == 2:
         v = v[None]
+    step = max(1, SUB_PIXELS // max(1, v.shape[1] * v.shape[2]))
+    if len(v) > step:   # a few images at a time: small temporaries (stream.SUB_PIXELS)
+        return np.concatenate([hit_brightness(v[a:a + step], good)
+                               for a in range(0, len(v), step)])
     n = len(v)
     v = v.reshape(n, -1)
-    ok = np.isfinite(v)
-    if good is not None:
-        ok &= np.asarray(good, dtype=bool).reshape(1, -1)
-    v = np.where(ok, v, np.float32(0))
+    ok = None if good is None else np.asarray(good, dtype=bool).reshape(1, -1)
+    if not np.isfinite(v).all():
+        ok = np.isfinite(v) if ok is None else np.isfinite(v) & ok
+    if ok is not None and not ok.all():
+        v = np.where(ok, v, np.float32(0))
+    # Sums in float64 without float64 copies of the images (einsum, reduce where=).
     neg = np.minimum(v, 0)
-    n_neg = np.maximum((neg < 0).sum(axis=1), 1)
-    noise = np.sqrt((neg.astype(np.float64) ** 2).sum(axis=1) / n_neg)
+    n_neg = np.maximum(np.count_nonzero(neg, axis=1), 1)
+    noise = np.sqrt(np.einsum("ij,ij->i", neg, neg, dtype=np.float64) / n_neg)
     lit = v > (NOISE_SIGMAS * noise)[:, None].astype(np.float32)
-    signal = np.where(lit, v, np.float32(0)).sum(axis=1, dtype=np.float64)
-    return np.stack([np.log1p(signal), np.log1p(lit.sum(axis=1))], axis=1).astype(np.float32)
-
-
-def run_brightness(run, start: int, stop: int, good: np.ndarray | None = None) -> np.ndarray:
-    """:func:`hit_brightness` of rows ``[start, stop)`` of ``run``, read block by block.
-
-    ``good`` is combined with the run's own mask (``run.mask``) when it has one.
-    """
-    require_images(run)
-    mask = getattr(run, "mask", None)
-    if mask is not None:
-        good = np.asarray(mask, dtype=bool) if good is None else good & np.asarray(mask, bool)
-    out = np.zeros((stop - start, len(BRIGHTNESS_NAMES)), dtype=np.float32)
-    row = 0
-    for images in iter_blocks(run, start, stop):
-        out[row:row + len(images)] = hit_brightness(images, good)
-        row += len(images)
-    return out
+    signal = np.add.reduce(v, axis=1, dtype=np.float64, where=lit)
+    return np.stack([np.log1p(signal), np.log1p(np.count_nonzero(lit, axis=1))],
+                    axis=1).astype(np.float32)

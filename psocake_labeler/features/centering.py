@@ -50,21 +50,26 @@ def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, f
     """Beam-centre offsets ``(n, 2)`` (row, col) from ``center`` that make each image most
     centrosymmetric, within ``search`` pixels; 0 where too few mirror pairs are good."""
     n, h, w = values.shape
-    shape = (2 * h, 2 * w)
-    g = good.astype(np.float32)
-    vg = values * g
-    fg = fft.rfft2(g, shape, workers=1)
-    fvg = fft.rfft2(vg, shape, workers=1)
-    fv2g = fft.rfft2(vg * values, shape, workers=1)
-    s = 2.0 * fft.irfft2(fv2g * fg - fvg * fvg, shape, workers=1)
-    cnt = fft.irfft2(fg * fg, shape, workers=1)
     # t = 2 c (pixel indices); candidates within +-2 search of 2 * center.
     t0 = np.array([2 * center[0], 2 * center[1]])
     r = int(np.ceil(2 * search))
     lo = np.floor(t0).astype(int) - r
+    shape = _fft_shape((h, w), lo, 2 * r + 2)
     win = (slice(lo[0], lo[0] + 2 * r + 2), slice(lo[1], lo[1] + 2 * r + 2))
-    sw, cw = s[:, win[0], win[1]], cnt[:, win[0], win[1]]
-    need = MIN_OVERLAP * g.reshape(n, -1).sum(axis=1)
+    # One mask for the whole block (the usual case): its two transforms are done once.
+    good = good.reshape((-1, h, w))
+    if len(good) > 1 and bool((good == good[:1]).all()):
+        good = good[:1]
+    g = _padded(good, shape)
+    fg = fft.rfft2(g, workers=1, overwrite_x=True)
+    pad = _padded(values, shape)
+    pad[:, :h, :w] *= g[:, :h, :w]
+    fvg = fft.rfft2(pad, workers=1)
+    pad[:, :h, :w] *= values
+    fv2g = fft.rfft2(pad, workers=1, overwrite_x=True)
+    sw = 2.0 * fft.irfft2(fv2g * fg - fvg * fvg, shape, workers=1)[:, win[0], win[1]]
+    cw = fft.irfft2(fg * fg, shape, workers=1)[:, win[0], win[1]]
+    need = MIN_OVERLAP * good.reshape(len(good), -1).sum(axis=1)
     score = np.where(cw > np.maximum(need, 1.0)[:, None, None], sw / np.maximum(cw, 1.0), np.inf)
     out = np.full((n, 2), np.nan)
     for k in range(n):
@@ -77,6 +82,28 @@ def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, f
         if np.all(np.abs(off) <= search):
             out[k] = off
     return out
+
+
+def _padded(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """float32 ``(n,) + shape``: ``x`` ``(n, h, w)`` in the top-left corner, zeros after."""
+    out = np.zeros((len(x),) + tuple(shape), dtype=np.float32)
+    out[:, :x.shape[1], :x.shape[2]] = x
+    return out
+
+
+def _fft_shape(shape: tuple[int, int], lo: np.ndarray, width: int) -> tuple[int, int]:
+    """The smallest fast FFT size per axis whose circular correlation equals the linear one
+    on the window ``lo .. lo + width`` of candidates (``2 * shape`` when the window starts
+    below 0): an alias ``t +- N`` of a window index must fall outside ``0 .. 2 (n - 1)``."""
+    out = []
+    for n, a in zip(shape, lo):
+        full = 2 * n
+        if a < 0:
+            out.append(full)
+            continue
+        need = max(a + width, 2 * n - 1 - a)
+        out.append(min(full, fft.next_fast_len(need, real=True)))
+    return tuple(out)
 
 
 def beam_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..errors import InputError
 from ..progress import ProgressCallback
 from .transform import FeatureTransform
 
 
 def compute_features(run, transform: FeatureTransform | None = None, comm=None,
-                     progress: ProgressCallback | None = None,
-                     **options: Any) -> tuple[np.ndarray, FeatureTransform]:
+                     progress: ProgressCallback | None = None, with_brightness: bool = False,
+                     **options: Any) -> tuple:
     """Features of rows ``block_range(len(run), size, rank)`` of ``run``.
 
     Parameters
@@ -28,11 +26,14 @@ def compute_features(run, transform: FeatureTransform | None = None, comm=None,
         mpi4py communicator, or None for one process.
     progress
         ``progress(stage, done, total)`` callable; stage is ``"features"``.
+    with_brightness
+        Also return the rows' brightness (features/brightness.py), computed on the blocks
+        the features are read in (one read of the images).
 
     Returns
     -------
-    (local_feats, transform)
-        float32 ``(n_local, d)`` and the transform used.
+    (local_feats, transform) or, with ``with_brightness``, (local_feats, transform, bright)
+        float32 ``(n_local, d)``, the transform used and float32 ``(n_local, 2)``.
     """
     if transform is None:
         transform = FeatureTransform.from_options(**options)
@@ -40,5 +41,9 @@ def compute_features(run, transform: FeatureTransform | None = None, comm=None,
         raise InputError(f"feature options {', '.join(sorted(options))} cannot change a "
                          f"transform that is already fitted; pass one or the other")
     if hasattr(transform, "mean_"):   # fitted (or loaded): apply as is
-        return transform.transform(run, comm=comm, progress=progress), transform
-    return transform.fit_transform(run, comm=comm, progress=progress), transform
+        out = transform.transform(run, comm=comm, progress=progress,
+                                  with_brightness=with_brightness)
+    else:
+        out = transform.fit_transform(run, comm=comm, progress=progress,
+                                      with_brightness=with_brightness)
+    return (out[0], transform, out[1]) if with_brightness else (out, transform)

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
+from .brightness import BRIGHTNESS_NAMES, hit_brightness
 from .geometry import auto_geometry, run_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
@@ -29,7 +30,9 @@ MASK_PIXELS = 2 ** 26
 class Fit:
     """What fitting found: the per-image pipeline and the centring / PCA statistics.
 
-    ``local`` holds this rank's pre-PCA features when they were kept (else None).
+    ``local`` holds this rank's pre-PCA features when they were kept (else None);
+    ``brightness`` this rank's per-hit brightness (features/brightness.py), computed on the
+    blocks the features were read in (None when loaded from a file).
     """
 
     pipeline: ImagePipeline
@@ -38,6 +41,7 @@ class Fit:
     components: np.ndarray | None
     explained_variance: np.ndarray | None
     local: np.ndarray | None
+    brightness: np.ndarray | None = None
 
 
 def _run_frame(run) -> tuple[tuple[int, int], np.ndarray, tuple[float, float]]:
@@ -108,7 +112,12 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool) -> Fit:
     mom = Moments(dim, gram=exact)
     keep = keep or not exact
     cache = [] if keep and (stop - start) * dim * 4 <= CACHE_BYTES else None
+    # The brightness of each hit, from the same blocks: the images are read once.
+    bright = np.zeros((stop - start, len(BRIGHTNESS_NAMES)), dtype=np.float32)
+    row = 0
     for images in iter_blocks(run, start, stop):
+        bright[row:row + len(images)] = hit_brightness(images, pipe.mask)
+        row += len(images)
         raw = pipe.raw_features(images)
         mom.update(raw)
         if cache is not None:
@@ -123,9 +132,9 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool) -> Fit:
     standardize = bool(params["standardize"])
     if k == 0:
         mean, scale = mom.mean_scale(standardize)
-        return Fit(pipe, mean, scale, None, None, local)
+        return Fit(pipe, mean, scale, None, None, local, bright)
     if exact:
-        return Fit(pipe, *pca_from_moments(mom, k, standardize), local)
+        return Fit(pipe, *pca_from_moments(mom, k, standardize), local, bright)
 
     def blocks():
         if local is not None:
@@ -134,4 +143,4 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool) -> Fit:
             for images in iter_blocks(run, start, stop):
                 yield pipe.raw_features(images)
     return Fit(pipe, *randomized_pca(blocks, mom, k, standardize, comm,
-                                     seed=int(params["random_state"])), local)
+                                     seed=int(params["random_state"])), local, bright)

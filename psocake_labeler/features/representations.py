@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .stream import SUB_PIXELS
+
 REPRESENTATIONS = ("polar", "correlation", "radial", "image")
 PHOTON_SCALES = ("sqrt", "log", "none")
 
@@ -27,14 +29,36 @@ def bin_images(images: np.ndarray, mask: np.ndarray, b: int) -> tuple[np.ndarray
     n, h, w = images.shape
     hb, wb = h // b, w // b
     x = images[:, :hb * b, :wb * b]
-    m = mask if mask.ndim == 3 else mask[None]   # one mask, or one per image
-    good = np.isfinite(x) & m[:, :hb * b, :wb * b]
+    m = (mask if mask.ndim == 3 else mask[None])[:, :hb * b, :wb * b]
+    if m.shape[0] == 1 and np.isfinite(x).all():
+        # The usual block: one mask for every image, so its counts are counted once.
+        good = m
+        c = m.reshape(1, hb, b, wb, b).sum(axis=(2, 4))
+    else:
+        good = np.isfinite(x) & m
+        c = good.reshape(n, hb, b, wb, b).sum(axis=(2, 4))
     x = np.where(good, x, np.float32(0)).astype(np.float32, copy=False)
     if b == 1:
-        return x, good
-    s = x.reshape(n, hb, b, wb, b).sum(axis=(2, 4), dtype=np.float64)
-    c = good.reshape(n, hb, b, wb, b).sum(axis=(2, 4))
-    return (s / np.maximum(c, 1)).astype(np.float32), c > 0
+        return x, np.broadcast_to(good, x.shape).copy()
+    r = x.reshape(n, hb, b, wb, b)
+    s = np.empty((n, hb, wb))
+    step = max(1, SUB_PIXELS // (h * w))
+    for a in range(0, n, step):
+        s[a:a + step] = _block_sums(r[a:a + step], b)
+    return (s / np.maximum(c, 1)).astype(np.float32), np.broadcast_to(c > 0, s.shape).copy()
+
+
+def _block_sums(r: np.ndarray, b: int) -> np.ndarray:
+    """float64 sums of the ``b x b`` blocks of ``r`` ``(k, hb, b, wb, b)``: the rows of each
+    block first, then its columns, by strided adds (numpy reduces short axes slowly; the sums
+    of b * b float32 values are the same), a few images at a time (small temporaries)."""
+    rows = r[:, :, 0].astype(np.float64)
+    for i in range(1, b):
+        rows += r[:, :, i]
+    s = rows[..., 0].copy()
+    for j in range(1, b):
+        s += rows[..., j]
+    return s
 
 
 def photon_scale(values: np.ndarray, good: np.ndarray, scale: str) -> np.ndarray:

@@ -30,20 +30,26 @@ FINE_REACH = 1.5
 MIN_PIXELS = 64
 
 
-def ring_bins(shape: tuple[int, int], center: tuple[float, float]) -> sp.csr_matrix:
+def ring_bins(shape: tuple[int, int], center: tuple[float, float]) -> sp.csc_matrix:
     """Sparse ``(n_bins, H*W)`` soft one-pixel radial bins about ``center``: each pixel
-    splits between the two bins around its radius (linear weights)."""
+    splits between the two bins around its radius (linear weights).
+
+    Built column by column (pixel ``p``: rows ``floor(r_p)`` and ``floor(r_p) + 1``), which
+    needs no sorting; a product sums each bin over the pixels in order, as a sorted CSR
+    matrix would, so the scores are the same bits."""
     h, w = shape
     r = np.hypot(np.arange(h)[:, None] - center[0], np.arange(w)[None, :] - center[1]).ravel()
-    i = np.floor(r).astype(np.int64)
+    i = np.floor(r).astype(np.int32)
     f = r - i
-    cols = np.arange(h * w)
-    return sp.csr_matrix((np.concatenate([1.0 - f, f]),
-                          (np.concatenate([i, i + 1]), np.concatenate([cols, cols]))),
-                         shape=(int(i.max()) + 2, h * w))
+    rows = np.empty(2 * r.size, dtype=np.int32)
+    rows[0::2], rows[1::2] = i, i + 1
+    data = np.empty(2 * r.size)
+    data[0::2], data[1::2] = 1.0 - f, f
+    indptr = np.arange(0, 2 * r.size + 1, 2, dtype=np.int32)
+    return sp.csc_matrix((data, rows, indptr), shape=(int(i.max()) + 2, h * w))
 
 
-def ring_scores(bins: sp.csr_matrix, vg: np.ndarray, g: np.ndarray) -> np.ndarray:
+def ring_scores(bins: sp.spmatrix, vg: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Residual variance per degree of freedom of the radial-profile fit, per image.
 
     ``vg`` and ``g`` are ``(H*W, n)``: values times the good mask, and the good mask."""

@@ -10,6 +10,10 @@ from ..progress import ProgressCallback, report
 
 # Pixels per block read: about 32 MB of float32 images, whatever the detector size.
 BLOCK_PIXELS = 2 ** 23
+#: Pixels per sub-block a full-resolution step works on at once (4 MiB of float32): every
+#: image is done on its own anyway, and small temporaries are reused by the allocator
+#: instead of being mapped (and faulted in) afresh for every 32 MB block.
+SUB_PIXELS = 2 ** 20
 
 
 def chunk_rows(shape: tuple[int, int], pixels: int = BLOCK_PIXELS) -> int:

@@ -21,6 +21,7 @@ from ..errors import InputError, LayoutError, check_fitted
 from ..io.schema import SCHEMA_FEATURES as SCHEMA
 from ..progress import ProgressCallback
 from . import representations as rep
+from .brightness import BRIGHTNESS_NAMES, hit_brightness
 from .fitting import Fit, fit_run
 from .geometry import Geometry, auto_geometry, run_geometry
 from .pipeline import ImagePipeline
@@ -194,31 +195,41 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: Any, y: None = None, comm: Any = None,
-                      progress: ProgressCallback | None = None) -> np.ndarray:
+                      progress: ProgressCallback | None = None,
+                      with_brightness: bool = False) -> Any:
         """Fit on ``X``, then its features (this rank's rows): ``fit(X).transform(X)``,
-        without a second read of ``X`` when its pre-PCA features fit in memory."""
+        without a second read of ``X`` when its pre-PCA features fit in memory.
+        ``with_brightness``: ``(features, brightness)`` (features/brightness.py, float32
+        ``(n, 2)``), from the same read."""
         params = self._checked_params()
         source = as_source(X)
         tracker = Tracker(progress)
         fit = fit_run(params, source, comm, tracker, keep=True)
         self._set_fitted(fit)
         if fit.local is not None:
-            return self._project(fit.local)
-        return self._transform_rows(source, comm, tracker, None, None)
+            out = self._project(fit.local)
+        else:
+            out, _ = self._transform_rows(source, comm, tracker, None, None, False)
+        return (out, fit.brightness) if with_brightness else out
 
     def transform(self, X: Any, mask: np.ndarray | None = None,
                   geometry: Geometry | None = None, comm: Any = None,
-                  progress: ProgressCallback | None = None) -> np.ndarray:
+                  progress: ProgressCallback | None = None,
+                  with_brightness: bool = False) -> Any:
         """Features of ``X`` (this rank's rows): float32 ``(n, d)``.
 
         ``mask`` (bool ``(H, W)``, True = good) is combined with the fitted mask; for a run
         it defaults to the run's file mask. ``geometry`` (q units only) is that of the
         images when it differs from the fitted run's; for a run it is read from the run.
+        ``with_brightness``: ``(features, brightness)``, both from one read of the images.
         """
         check_fitted(self, "mean_")
-        return self._transform_rows(as_source(X), comm, Tracker(progress), mask, geometry)
+        out, bright = self._transform_rows(as_source(X), comm, Tracker(progress), mask,
+                                           geometry, with_brightness)
+        return (out, bright) if with_brightness else out
 
-    def _transform_rows(self, source, comm, tracker: Tracker, mask, geometry) -> np.ndarray:
+    def _transform_rows(self, source, comm, tracker: Tracker, mask, geometry,
+                        with_brightness: bool) -> tuple[np.ndarray, np.ndarray | None]:
         size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
         start, stop = block_range(len(source), size, rank)
         if not isinstance(source, ImageArray):
@@ -236,13 +247,18 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                              f"on; embed this detector separately")
         tracker.plan(stop - start)
         out = np.zeros((stop - start, self.n_features_out_), dtype=np.float32)
+        bright = np.zeros((stop - start, len(BRIGHTNESS_NAMES)), dtype=np.float32) \
+            if with_brightness else None
+        good = self.mask_ if mask is None else self.mask_ & np.asarray(mask, dtype=bool)
         row = 0
         for images in iter_blocks(source, start, stop):
+            if bright is not None:
+                bright[row:row + len(images)] = hit_brightness(images, good)
             out[row:row + len(images)] = self._project(
                 self.pipeline_.raw_features(images, mask, geometry))
             row += len(images)
             tracker.add(len(images))
-        return out
+        return out, bright
 
     def raw_features(self, images: np.ndarray, mask: np.ndarray | None = None,
                      geometry: Geometry | None = None) -> np.ndarray:

@@ -272,7 +272,8 @@ def part_features(args: argparse.Namespace) -> None:
 
 def part_dock(args: argparse.Namespace) -> None:
     print(f"\n== the Label Manifold dock on {args.n:,} events (offscreen Qt, 1400 x 900) ==")
-    print_dock(run_step("dock", args.workdir, str(args.n)))
+    print_dock(run_step("dock", args.workdir, str(args.n), str(args.cycles),
+                        args.dock_out or args.workdir))
 
 
 def main() -> None:
@@ -285,6 +286,9 @@ def main() -> None:
                     help="where the 10^5 manifold (--parts build --n 100000) is, when --n > "
                          "10^5 (default: --workdir)")
     ap.add_argument("--skip-pydiffmap", action="store_true")
+    ap.add_argument("--dock-out", default=None, help="folder of the dock part's label store "
+                    "and screenshot (default: --workdir)")
+    ap.add_argument("--cycles", type=int, default=8, help="label cycles of the dock part")
     add_arguments(ap)
     ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs="*", help=argparse.SUPPRESS)

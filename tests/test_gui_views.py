@@ -256,6 +256,31 @@ def test_density_image_follows_clicks_keys_and_zoom(qtbot, small_spi_manifold_pa
                     timeout=5000)
 
 
+def test_density_image_draws_a_tight_cluster_as_a_blob_and_a_lone_event_clearly(qtbot):
+    """Three classes collapsed to points (as the 10^6 benchmark's first two components) were
+    three faint specks: a dense pixel now grows a halo, and opacity is by rank."""
+    from psocake_labeler.gui.density import MIN_ALPHA, DensityLayer
+    from psocake_labeler.gui.style import Palette
+
+    palette = Palette(["a", "b"])
+    rng = np.random.default_rng(0)
+    xy = np.vstack([0.25 + rng.normal(0, 0.001, (50000, 2)), [[0.75, 0.75]]])
+    codes = palette.codes_for(np.r_[np.zeros(50000, int), 1], np.ones(50001))
+    layer = DensityLayer()
+    layer.set_points(xy, rebin=False)
+    layer.set_view((0, 1), (0, 1), (100, 100))
+    layer.set_styles(palette.rgba, codes)
+    image = layer.item.image
+    cluster, lone = image[:50, :50], image[60:90, 60:90]
+    assert (cluster[..., 3] > 0).sum() >= 9 * 9             # 10^4.7 weight: a 19 x 19 blob
+    assert cluster[25, 25, 3] == 255                         # its core is opaque
+    drawn = cluster[cluster[..., 3] > 0][:, :3].astype(float)
+    assert np.abs(drawn - palette.colours[0]).max() <= 1     # the halo is the cluster's colour
+    assert (lone[..., 3] > 0).sum() == 9                     # the lone event: 3 x 3, no halo
+    assert lone[..., 3].max() >= int(MIN_ALPHA * 255)
+    assert np.abs(lone[15, 15, :3].astype(float) - palette.colours[1]).max() <= 1
+
+
 def test_a_label_without_propagation_restyles_its_row_as_a_full_redraw_would(window, qtbot):
     dock, view = window.dock, window.dock.view
     dock.controls.auto.setChecked(False)       # no propagation: a label changes its row only

@@ -26,11 +26,42 @@ def test_store_is_sqlite_with_a_schema_and_readable_views(manifold, tmp_path):
     s.unlabel([1])
     con = sqlite3.connect(tmp_path / "labels.h5")
     meta = dict(con.execute("SELECT key, value FROM meta"))
-    assert meta["schema"] == "psocake-labeler/labels" and meta["schema_version"] == "2"
+    assert meta["schema"] == "psocake-labeler/labels" and meta["schema_version"] == "3"
     assert sorted(con.execute("SELECT row, class_id FROM current_labels")) == [(0, 0), (5, 1)]
     first = con.execute("SELECT user, event, class_name FROM readable_log LIMIT 1").fetchone()
     assert first == ("erin", int(manifold.events["event"][0]), "Single")
+    # the event table is stored as arrays; table events holds the rows the log names
+    assert [r for (r,) in con.execute("SELECT row FROM events ORDER BY row")] == [0, 1, 5]
     con.close()
+    back = read_label_file(tmp_path / "labels.h5")
+    assert (back.events == manifold.events).all() and back.events_hash == s.manifold.events_hash()
+
+
+def test_a_version_2_store_is_read_and_appended_to(manifold, tmp_path):
+    """Version 2 held the whole event table in table ``events``: made here from a version 3
+    store by SQL, it opens, takes labels and stays version 2."""
+    path = tmp_path / "labels.h5"
+    s = pl.LabelSession(manifold, path=path, user="erin")
+    s.label([3], "Single")
+    con = sqlite3.connect(path)
+    ev = manifold.events
+    con.executemany("INSERT OR IGNORE INTO events VALUES (?, 0, ?, ?)",
+                    zip(range(len(ev)), ev["run"].tolist(), ev["event"].tolist()))
+    con.execute("DELETE FROM arrays WHERE name LIKE 'event_%'")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    again = pl.LabelSession.load(path, manifold, user="erin")
+    again.label([7], "Multiple")
+    assert pl.LabelSession.load(path, manifold).user_labels() == {3: 0, 7: 1}
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (len(ev),)
+    con.execute("DELETE FROM events WHERE row = 9")
+    con.commit()
+    con.close()
+    with pytest.raises(pl.LayoutError, match="table 'events' holds"):
+        pl.LabelSession.load(path, manifold)
 
 
 def test_a_session_opened_earlier_merges_what_another_saved(manifold, tmp_path):

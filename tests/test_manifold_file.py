@@ -2,6 +2,8 @@
 test_bad_files.py and test_hostile_files.py)."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import h5py
 import numpy as np
 import pytest
@@ -41,6 +43,40 @@ def test_save_load_round_trip(tmp_path, array_manifold):
     assert back.events.dtype == m.events.dtype and (back.events == m.events).all()
     assert back.params == m.params
     assert back.events_hash() == m.events_hash()
+
+
+def test_lazy_load_reads_the_graph_and_features_of_the_file_it_opened(tmp_path,
+                                                                      array_manifold):
+    m = array_manifold
+    path = tmp_path / "m.h5"
+    m.save(path)
+    lazy = pl.Manifold.load(path, lazy=True)
+    np.testing.assert_array_equal(lazy.coords, m.coords)
+    assert lazy.events_hash() == m.events_hash() and lazy.params == m.params
+    # embed -o replaces the file by a rename meanwhile: the fields still come from ours
+    pl.build_manifold(blobs(300, 1)[0], n_components=4, knn=10).save(path)
+    with ThreadPoolExecutor(4) as pool:       # a worker and the GUI may ask at once
+        graphs = list(pool.map(lambda _: lazy.graph, range(4)))
+    assert all(g is graphs[0] for g in graphs) and (graphs[0] != m.graph).nnz == 0
+    np.testing.assert_array_equal(lazy.features, m.features)
+    np.testing.assert_array_equal(lazy.density, m.density)
+    np.testing.assert_array_equal(lazy.floor, m.floor)
+    assert lazy.brightness is None and m.brightness is None
+    assert len(pl.Manifold.load(path, lazy=True)) == 300
+
+
+def test_lazy_load_checks_the_graph_when_it_reads_it(tmp_path, array_manifold):
+    path = tmp_path / "m.h5"
+    array_manifold.save(path)
+    with h5py.File(path, "r+") as f:
+        f["graph/indices"][0] = 10**6
+    lazy = pl.Manifold.load(path, lazy=True)        # opens: the graph is not read yet
+    assert len(lazy) == len(array_manifold)
+    for _ in range(2):                               # every use says so, in one line
+        with pytest.raises(pl.LayoutError, match="/graph/indices holds 1000000"):
+            assert lazy.graph is None   # never reached: reading it raises
+    with pytest.raises(pl.LayoutError, match="/graph/indices holds 1000000"):
+        pl.Manifold.load(path)
 
 
 def test_events_hash_changes_with_the_events(array_manifold):

@@ -9,7 +9,7 @@ from sklearn.datasets import make_blobs
 
 from psocake_labeler.errors import InputError
 from psocake_labeler.labelling.propagation import propagate
-from psocake_labeler.labelling.recommend import recommend, uncertainty
+from psocake_labeler.labelling.recommend import COLD_SAMPLE, cold_start, recommend, uncertainty
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,18 @@ def test_cold_start_with_coords_covers_every_cluster(blobs):
     picks = recommend(g, None, [], k=5, coords=x)
     assert picks.size == 5 and np.unique(picks).size == 5
     assert set(y[picks]) == set(range(5))
+
+
+def test_cold_start_of_a_large_manifold_clusters_a_sample_and_covers_every_cluster():
+    x, y = make_blobs([40000, 15000, 5000], centers=[[0, 0], [8, 0], [0, 8]],
+                      cluster_std=1.0, random_state=1)
+    assert len(x) > COLD_SAMPLE
+    labelled = np.arange(0, len(x), 7)
+    picks = cold_start(x, labelled, k=6)
+    assert picks.size == 6 and np.unique(picks).size == 6
+    assert not np.isin(picks, labelled).any()
+    assert set(y[picks]) == {0, 1, 2}
+    assert y[picks[0]] == 0            # the largest cluster first
 
 
 def test_cold_start_from_graph_alone_covers_the_clusters(blobs):

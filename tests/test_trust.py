@@ -13,7 +13,12 @@ import pytest
 import psocake_labeler as pl
 from psocake_labeler.labelfiles.export_plan import UnlabelledClassError, plan_export
 from psocake_labeler.labelling.averages import session_averages
-from psocake_labeler.labelling.quality import CONFIDENT, assess_session, held_out
+from psocake_labeler.labelling.quality import (
+    CONFIDENT,
+    AssessmentCancelledError,
+    assess_session,
+    held_out,
+)
 
 
 def _run_cli(capsys, *args):
@@ -70,6 +75,29 @@ def test_estimate_is_close_to_the_truth(spi_manifold):
     assert q.lines()[-1] == q.verdict()
     assert q.verdict().startswith("enough labels" if q.can_stop() else "keep labelling")
     assert not q.can_stop(target=min(1.0, q.accuracy + 0.01))
+
+
+def test_assessment_stops_before_its_next_propagation_once_told_it_is_stale(spi_manifold):
+    m, truth = spi_manifold
+    s = labelled_session(m, truth, stratified(truth, 0.1))
+    asked = []
+
+    def stale_after(n):
+        def cancelled():
+            asked.append(True)
+            return len(asked) > n
+        return cancelled
+
+    with pytest.raises(AssessmentCancelledError):
+        assess_session(s, cancelled=stale_after(0))     # before the first propagation
+    assert len(asked) == 1
+    asked.clear()
+    with pytest.raises(AssessmentCancelledError):
+        assess_session(s, cancelled=stale_after(3))     # after the full one and two folds
+    assert len(asked) == 4
+    asked.clear()
+    q = assess_session(s, cancelled=stale_after(100))
+    assert len(asked) == 6 and q.n_held_out == q.n_user    # one + five folds, all asked
 
 
 def test_review_queue_lists_slips_of_the_key(spi_manifold):

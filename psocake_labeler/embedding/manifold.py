@@ -26,13 +26,15 @@ from ..io.events import (
     event_table_from_h5,
     event_table_to_h5,
     make_event_table,
+    source_codes,
 )
 from ..io.h5files import check_file, first_line, open_h5
 from ..io.outputs import check_output as check_output_kind
 from ..io.schema import SCHEMA_MANIFOLD as SCHEMA
 from ..io.schema import file_kind, kind_words
 from ..progress import ProgressCallback
-from .checks import check_finite, check_graph, check_new_events, check_shapes, parse_params
+from .checks import check_finite, check_new_events, check_shapes, parse_params
+from .lazy import LAZY_FIELDS, UNREAD, FileFields, FromFile, read_field
 
 SCHEMA_VERSION = 1
 
@@ -97,8 +99,7 @@ class Manifold:
     def events_hash(self) -> str:
         """sha256 of the event table, to tie label files to this manifold."""
         h = hashlib.sha256()
-        sources, codes = np.unique(np.asarray(self.events["source"], dtype=str),
-                                   return_inverse=True)
+        sources, codes = source_codes(self.events)
         h.update(json.dumps(sources.tolist()).encode("utf-8"))
         for col in (codes, self.events["run"], self.events["event"]):
             h.update(np.ascontiguousarray(col, dtype="<i8").tobytes())
@@ -132,17 +133,21 @@ class Manifold:
                 self.transform.save(t)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Manifold:
+    def load(cls, path: str | os.PathLike, lazy: bool = False) -> Manifold:
         """Read a manifold written by :meth:`save`.
 
         Raises a one-line :class:`~psocake_labeler.errors.InputError` naming ``path`` when it
-        is missing, a folder, not HDF5, truncated, or another kind of file.
+        is missing, a folder, not HDF5, truncated, or another kind of file. ``lazy``: read
+        the coordinates, eigenvalues, events and parameters now, the graph, features,
+        kernel sums, floors and brightness on first use (:mod:`.lazy`; their checks then).
         """
         path = Path(path)
         if not path.exists():
             raise MissingFileError(f"{path}: no such manifold file; make one with "
                                    "'psocake-labeler embed RUN.cxi -o manifold.h5'")
-        with _open_manifold(path) as f:
+        f = _open_manifold(path)
+        keep = False
+        try:
             kind = file_kind(f)
             if kind != "manifold":
                 raise LayoutError(f"{path}: {kind_words(kind)}, not a manifold file (schema "
@@ -152,7 +157,9 @@ class Manifold:
                 [] if "params" in f.attrs else ["the params attribute"])
             try:
                 if not missing:
-                    return cls._read(f)
+                    m = cls._read(f, lazy)
+                    keep = lazy
+                    return m
             except KeyError as exc:
                 missing = [first_line(exc)]
             except OSError as exc:
@@ -162,32 +169,30 @@ class Manifold:
             raise LayoutError(f"{path}: manifold file lacks {', '.join(missing)}; it is "
                               "truncated or from another program: re-run "
                               "'psocake-labeler embed'")
+        finally:
+            if not keep:
+                f.close()
 
     @classmethod
-    def _read(cls, f: h5py.File) -> Manifold:
+    def _read(cls, f: h5py.File, lazy: bool = False) -> Manifold:
         path = Path(f.filename)
         n = check_shapes(f, path)   # from the headers, before anything is allocated
         params = parse_params(path, f.attrs["params"])
-        g = f["graph"]
-        indptr, indices, data = g["indptr"][()], g["indices"][()], g["data"][()]
-        check_graph(path, indptr, indices, data, n)
-        graph = sp.csr_matrix((data, indices, indptr), shape=(n, n))
         transform = None
         if "transform" in f:
             from ..features import FeatureTransform
 
             transform = FeatureTransform.load(f["transform"])
-        arrays = {"coords": f["coords"][()], "eigenvalues": f["eigenvalues"][()],
-                  "density": f["density"][()],
-                  "bandwidth_floor": f["bandwidth_floor"][()] if "bandwidth_floor" in f
-                  else None,
-                  "brightness": f["brightness"][()] if "brightness" in f else None}
-        check_finite(path, arrays)
-        return cls(coords=arrays["coords"], eigenvalues=arrays["eigenvalues"],
-                   events=event_table_from_h5(f["events"][()]), graph=graph,
-                   features=f["features"][()], transform=transform, params=params,
-                   density=arrays["density"], floor=arrays["bandwidth_floor"],
-                   brightness=arrays["brightness"])
+        coords, eigenvalues = f["coords"][()], f["eigenvalues"][()]
+        check_finite(path, {"coords": coords, "eigenvalues": eigenvalues})
+        common = dict(coords=coords, eigenvalues=eigenvalues,
+                      events=event_table_from_h5(f["events"][()]), transform=transform,
+                      params=params)
+        if lazy:
+            m = LazyManifold(**common, **{name: UNREAD for name in LAZY_FIELDS})
+            m.file_fields = FileFields(f, n)
+            return m
+        return cls(**common, **{name: read_field(f, path, n, name) for name in LAZY_FIELDS})
 
     # -- out of sample ---------------------------------------------------------------------
     def extend(self, run_or_array: Any, progress: Optional[ProgressCallback] = None
@@ -250,6 +255,17 @@ class Manifold:
         feats, _, bright = compute_features(run, transform=self.transform, progress=progress,
                                             with_brightness=True)
         return np.asarray(feats, dtype=np.float32), events, bright
+
+
+class LazyManifold(Manifold):
+    """A :class:`Manifold` from ``Manifold.load(path, lazy=True)``: the fields of
+    ``LAZY_FIELDS`` are read from the file on first use (:mod:`.lazy`)."""
+
+    graph = FromFile()
+    features = FromFile()
+    density = FromFile()
+    floor = FromFile()
+    brightness = FromFile()
 
 
 # Datasets every manifold file holds (bandwidth_floor and transform are optional).

@@ -45,6 +45,7 @@ class DockActions:
             return
         if k >= len(self.session.classes):
             return
+        self.schedule_assess()     # the user is labelling: the assessment waits (trust.py)
         if k < 0:
             self._call(lambda s: s.unlabel(rows))
         else:

@@ -4,19 +4,35 @@ pyqtgraph's ScatterPlotItem draws every point on every paint: at 10^6 events a p
 seconds and most points hide each other anyway. :class:`DensityLayer` bins the events'
 screen positions into an image of the visible range instead, one pixel per screen pixel
 (at most ``MAX_PIXELS`` a side): each pixel's colour is the mix of its events' class
-colours weighted by their opacity (confidence), and its opacity grows with the log of that
-weight; each event covers 3 x 3 pixels. Per-pixel sums are kept, so a click that restyles
-a few thousand events subtracts and adds only those (``update``), and a zoom re-bins
-(``set_view``: one pass over the events). Labelled, selected, recommended and current
-events are drawn on top as points.
+colours weighted by their opacity (confidence). Per-pixel sums are kept, so a click that
+restyles a few thousand events subtracts and adds only those (``update``), and a zoom
+re-bins (``set_view``: one pass over the events). Labelled, selected, recommended and
+current events are drawn on top as points.
+
+What makes it readable (the first version drew 10^6 events of three tight clusters as three
+faint specks a few pixels wide, in /tmp/bench_scale14/w1m/dock_1000000.png):
+
+* every event covers 3 x 3 pixels, and a pixel holding many events grows into a halo over
+  the empty pixels around it, two pixels more per decade of weight (``MAX_HALO`` decades):
+  a dense spot shows as a blob whose size says how many events it holds, while crowded
+  regions keep their sharp borders (a halo never covers a pixel that has events);
+* opacity is the pixel's rank among the drawn pixels (histogram equalisation, ties sharing
+  the highest rank) from ``MIN_ALPHA`` to 1, so that a lone event is as visible as a mid
+  density and the densest cores are solid, however skewed the counts are.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from scipy.ndimage import uniform_filter
 
 #: Largest image side (pixels); the view's pixel size below it.
 MAX_PIXELS = 1024
+#: Decades of weight that grow a halo: a pixel of weight >= 10^k covers the empty pixels
+#: within 1 + 2 k of it, for k up to this.
+MAX_HALO = 5
+#: Opacity of the sparsest drawn pixel; the densest is opaque.
+MIN_ALPHA = 0.5
 
 
 class DensityLayer:
@@ -124,24 +140,61 @@ class DensityLayer:
 
     def _render(self) -> None:
         h, w = self.shape
-        # Each event covers 3 x 3 pixels (the scatter's points were 5 px wide): a box sum of
-        # the weight and colour sums, so colours mix as before and lone events stay visible.
-        grid = np.pad(self.sums.reshape(4, h, w), ((0, 0), (1, 1), (1, 1)))
-        spread = np.zeros((4, h, w))
-        for dr in range(3):
-            for dc in range(3):
-                spread += grid[:, dr:dr + h, dc:dc + w]
-        sums = spread.reshape(4, h * w)
+        grid = self.sums.reshape(4, h, w)
+        sums = box_sum(grid, 1)                  # each event covers 3 x 3 pixels
+        empty = sums[0] <= 1e-9
+        # Halos: a pixel of weight >= 10^k also covers the empty pixels within 1 + 2 k.
+        decade = np.log10(np.maximum(grid[0], 1e-300))
+        for k in range(1, MAX_HALO + 1):
+            dense = decade >= k
+            if not dense.any() or not empty.any():
+                break
+            rows, cols = np.flatnonzero(dense.any(axis=1)), np.flatnonzero(dense.any(axis=0))
+            r = 1 + 2 * k    # only the box around the dense pixels: they are few
+            r0, r1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, h)
+            c0, c1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, w)
+            part = np.where(dense[r0:r1, c0:c1], grid[:, r0:r1, c0:c1], 0.0)
+            halo = box_sum(part, r)
+            take = empty[r0:r1, c0:c1] & (halo[0] > 1e-9)
+            sums[:, r0:r1, c0:c1][:, take] = halo[:, take]
+            empty[r0:r1, c0:c1] &= ~take
+        sums = sums.reshape(4, h * w)
         total = np.maximum(sums[0], 0.0)
         filled = total > 1e-9
-        rgba = np.zeros((h * w, 4), dtype=np.float64)
+        rgba = np.zeros((h * w, 4), dtype=np.float32)
         safe = np.where(filled, total, 1.0)
         for c in range(3):
             rgba[:, c] = sums[c + 1] / safe
-        # Opacity: one faint event is visible, a dense cluster is solid.
-        top = float(total.max()) if filled.any() else 1.0
-        rgba[:, 3] = np.where(filled, 0.35 + 0.65 * np.log1p(total) / np.log1p(top), 0.0)
-        image = np.clip(rgba * 255.0, 0, 255).astype(np.uint8).reshape(h, w, 4)
+        rgba[:, 3] = np.where(filled, opacity(total, filled), 0.0)
+        rgba *= 255.0
+        image = np.clip(rgba, 0, 255).astype(np.uint8).reshape(h, w, 4)
         self.item.setImage(image, autoLevels=False, levels=(0, 255))
         x0, y0, dx, dy = self.rect
         self.item.setRect(x0, y0, dx, dy)
+
+
+def box_sum(grid: np.ndarray, radius: int) -> np.ndarray:
+    """(C, H, W) sums of ``grid`` over the (2 radius + 1)^2 square around each pixel
+    (zeros beyond the edge): scipy's separable running mean, times the square's area."""
+    k = 2 * radius + 1
+    out = uniform_filter(grid, size=(1, k, k), mode="constant")
+    out *= k * k
+    return out
+
+
+#: Levels of the opacity's rank table (log weight).
+RANK_LEVELS = 1024
+
+
+def opacity(total: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """Each drawn pixel's opacity: the share of drawn pixels at most as heavy (histogram
+    equalisation of the log weight on ``RANK_LEVELS`` levels: ties, and near ties, share
+    the highest rank), mapped onto ``MIN_ALPHA`` .. 1."""
+    if not filled.any():
+        return np.zeros_like(total)
+    level = np.log1p(np.where(filled, total, 0.0))
+    top = float(level.max())
+    index = np.minimum((level * (RANK_LEVELS / max(top, 1e-12))).astype(np.intp),
+                       RANK_LEVELS - 1)
+    cdf = np.cumsum(np.bincount(index[filled], minlength=RANK_LEVELS))
+    return MIN_ALPHA + (1.0 - MIN_ALPHA) * cdf[index] / cdf[-1]

@@ -60,6 +60,8 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         self._key_rows = np.zeros(0, dtype=int)
         self._refresh_pending = False
         self._changes: list = []       # the session's changes since the last redraw
+        self._n_changes = 0            # changes told so far (the user labels' cache key)
+        self._user_cache: tuple | None = None
         self._skipped: set[int] = set()   # rows Space passed over in this batch
         self._view_key: str | None = None  # the manifold's key in the settings file
         self.runner = TaskRunner(self, threads=2)           # images, files, assessments
@@ -140,7 +142,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
             from ..labelling.session import LabelSession
 
             progress(f"loading {path.name}", 0, 0)
-            m = Manifold.load(path)
+            m = Manifold.load(path, lazy=True)   # graph and features when first used
             if labels.exists():
                 return LabelSession.load(labels, m)
             return LabelSession(m, path=labels)
@@ -186,6 +188,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
 
     def _notify(self, change=None) -> None:
         # called by the session, possibly on the worker thread: only post a signal
+        self._n_changes += 1
         self._changes.append(change)
         self._sigSessionChanged.emit()
 
@@ -254,7 +257,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         """``(label, confidence, user rows, their classes, has predictions)``: each row's
         label is the user's (confidence 1), else the prediction (-1 before any)."""
         s = self.session
-        user = s.user_labels()
+        user = self.user_labels()
         rows = np.fromiter(user.keys(), dtype=int, count=len(user))
         cls = np.fromiter(user.values(), dtype=int, count=len(user))
         has_pred = bool((np.asarray(s.predicted) >= 0).any())
@@ -263,10 +266,18 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         pred, conf = user_labels_win(s.predicted, s.confidence, mine)
         return pred, conf, rows, cls, has_pred
 
+    def user_labels(self) -> dict[int, int]:
+        """The session's ``{row: class index}``, read once per change: a redraw asks for
+        every tile, and at 10^6 events each read is a pass over every row."""
+        n, got = self._n_changes, self._user_cache
+        if got is None or got[0] != n or got[1] is not self.session:
+            got = self._user_cache = (n, self.session, self.session.user_labels())
+        return got[2]
+
     def label_of(self, row: int) -> tuple[int, int, float]:
         """``(user class or -1, predicted class or -1, confidence)`` of a row."""
         s = self.session
-        user = s.user_labels().get(int(row), -1) if s is not None else -1
+        user = self.user_labels().get(int(row), -1) if s is not None else -1
         if s is None or len(s.predicted) <= row:
             return user, -1, 0.0
         return user, int(s.predicted[row]), float(s.confidence[row])

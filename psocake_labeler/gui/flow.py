@@ -24,7 +24,7 @@ class DockFlow:
 
     # -- where to go ------------------------------------------------------------------------
     def _unlabelled(self, rows, exclude=()) -> list[int]:
-        labelled = self.session.user_labels() if self.session is not None else {}
+        labelled = self.user_labels() if self.session is not None else {}
         skip = set(int(r) for r in exclude) | self._skipped
         return [r for r in rows if r not in labelled and r not in skip]
 
@@ -83,8 +83,10 @@ class DockFlow:
     def _first_recommendations(self, session) -> None:
         """Fill the grid with recommendations as soon as a manifold opens.
 
-        Without labels the recommender only reads the manifold, so it runs beside the session
-        thread: labels given meanwhile do not wait for it (it can take seconds at 10^5).
+        Without labels the recommender only reads the coordinates, so it runs beside the
+        session thread: labels given meanwhile do not wait for it (it can take seconds at
+        10^5). Then the rest of a lazily read manifold (graph, features) is read on the
+        same worker, before the first propagation needs it.
         """
         if len(session.labelled_rows()):
             self.next_batch()
@@ -93,15 +95,15 @@ class DockFlow:
         m = session.manifold
 
         def cold(progress):
-            from ..labelling.recommend import recommend
+            from ..labelling.recommend import cold_start
 
-            return recommend(m.graph, None, np.zeros(0, dtype=np.int64), k=10,
-                             coords=getattr(m, "coords", None))
+            return cold_start(m.coords, np.zeros(0, dtype=np.int64), k=10)
 
         def done(rows):
             if self.session is session and len(self.recommended) == 0:
                 labelled = session.user_labels()
                 self._batch_ready([int(r) for r in rows if int(r) not in labelled])
+            self.runner.start(lambda progress: (m.graph, m.features, m.density), None)
 
         self.runner.start(cold, done)
 

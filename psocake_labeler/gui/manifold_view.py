@@ -204,6 +204,9 @@ class ManifoldView(QtWidgets.QWidget):
         span = np.where(hi > lo, hi - lo, np.maximum(np.abs(hi), 1e-12))
         lo = np.maximum(lo - 0.2 * span, xy.min(axis=0))
         hi = np.minimum(hi + 0.2 * span, xy.max(axis=0))
+        # a margin beyond the outermost events: tight clusters at the edge are not cut
+        margin = 0.04 * np.where(hi > lo, hi - lo, 1.0)
+        lo, hi = lo - margin, hi + margin
         self.vb.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]))
         if self.dense:
             self._rebin()

@@ -2,30 +2,50 @@
 
 A mixin of :class:`~psocake_labeler.gui.dock.LabelManifoldDock`. The assessment
 (:func:`~psocake_labeler.labelling.quality.assess_session`: held-out checks of your labels,
-an accuracy estimate, the labels the others contradict) takes several propagations, so it
-runs on the dock's other worker on a copy of the labels, a moment after the last change;
-labelling never waits for it.
+an accuracy estimate, the labels the others contradict) takes six propagations, so it runs
+on the dock's other worker on a copy of the labels once they have been still for a while,
+and labelling never waits for it:
+
+* the quiet wait is ``ASSESS_DELAY_MS``, or ``ASSESS_QUIET_FACTOR`` times the last
+  assessment's duration when that is longer (at 10^6 events an assessment takes seconds of
+  CPU; started 1.5 s after each label it ran beside the next clicks and made each of them
+  several times slower on two cores);
+* the wait restarts at every key that labels and whenever it ends while the session thread
+  is still busy with a click;
+* a label given while one runs makes it stale: it stops before its next propagation
+  (``cancelled``) and the next quiet moment starts it again.
 """
 from __future__ import annotations
 
-import copy
 import html
+import time
 
 from pyqtgraph.Qt import QtCore
 
 ASSESS_DELAY_MS = 1500
+#: The quiet wait before an assessment, in durations of the last one.
+ASSESS_QUIET_FACTOR = 2.0
+#: Longest quiet wait (ms).
+ASSESS_MAX_DELAY_MS = 60000
 
 
 class _Frozen:
-    """What ``assess_session`` reads of a session, copied on the session thread."""
+    """What ``assess_session`` reads of a session, copied on the session thread: the user
+    labels as an index and the method (a deep copy of the whole state copied the event
+    table, the log and 40 MB of predictions at 10^6 events, on the thread clicks wait for).
+    """
 
     def __init__(self, session):
-        self._data = copy.deepcopy(session.to_data())
+        data = session.to_data()
+        self.user, self.method = data.user_index(), data.method
         self.manifold = session.manifold
         self.classes = list(session.classes)
 
     def to_data(self):
-        return self._data
+        return self
+
+    def user_index(self):
+        return self.user
 
 
 class DockTrust:
@@ -37,15 +57,24 @@ class DockTrust:
         self._assessing = False
         self._assess_again = False
         self._after_assess: list = []
+        self._assess_stale = [False]      # the running assessment's cancel flag
+        self._assess_seconds = 0.0        # how long the last assessment took
         self._assess_timer = QtCore.QTimer(self)
         self._assess_timer.setSingleShot(True)
         self._assess_timer.setInterval(ASSESS_DELAY_MS)
         self._assess_timer.timeout.connect(self.assess)
 
+    def assess_delay_ms(self) -> int:
+        """The quiet wait before the next assessment (see the module docstring)."""
+        wait = ASSESS_QUIET_FACTOR * 1000.0 * self._assess_seconds
+        return int(min(max(ASSESS_DELAY_MS, wait), ASSESS_MAX_DELAY_MS))
+
     def schedule_assess(self) -> None:
-        """Assess again once the labels have been still for a moment."""
+        """Assess again once the labels have been still for a moment; an assessment running
+        now is stale and stops."""
         if self.session is not None and len(self.session.labelled_rows()):
-            self._assess_timer.start()
+            self._assess_stale[0] = True
+            self._assess_timer.start(self.assess_delay_ms())
 
     def assess(self, then=None) -> None:
         """Work out the stopping signal and review queue in the background; ``then()`` in
@@ -54,23 +83,49 @@ class DockTrust:
             self._after_assess.append(then)
         if self.session is None:
             return
+        if self.session_runner.busy and not self._after_assess:
+            # a click is being labelled and propagated: wait for quiet again
+            self._assess_timer.start(self.assess_delay_ms())
+            return
         if self._assessing:
             self._assess_again = True
             return
         self._assessing = True
         session = self.session
+        stale = self._assess_stale = [False]
 
         def run(frozen):
-            from ..labelling.quality import assess_session
+            from ..labelling.quality import AssessmentCancelledError, assess_session
 
-            self.runner.start(lambda progress: assess_session(frozen),
-                              lambda q: self._assessed(session, q),
+            started = time.perf_counter()
+
+            def work(progress):
+                try:
+                    q = assess_session(frozen, cancelled=lambda: stale[0])
+                except AssessmentCancelledError:
+                    # it took at least this long: the next waits longer, not 1.5 s again
+                    self._assess_seconds = max(self._assess_seconds,
+                                               time.perf_counter() - started)
+                    raise
+                self._assess_seconds = time.perf_counter() - started
+                return q
+
+            self.runner.start(work, lambda q: self._assessed(session, q),
                               lambda exc: self._assessed(session, None, exc))
 
         self._call(_Frozen, run)
 
     def _assessed(self, session, quality, error=None) -> None:
+        from ..labelling.quality import AssessmentCancelledError
+
         self._assessing = False
+        if isinstance(error, AssessmentCancelledError):
+            # the labels moved on: the timer starts it again once they are still, unless
+            # someone waits for the answer (the review queue)
+            if self._after_assess or self._assess_again:
+                self._assess_again = False
+                self.assess()
+            return
         if error is not None:
             self.show_error(f"could not assess the labels: {error}")
         elif session is self.session:

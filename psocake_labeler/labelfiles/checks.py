@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import LayoutError
 from ..labelling.log import KINDS, Action, ActionLog
 
-KNOWN_VERSIONS = (1, 2)    # 1: HDF5 file rewritten on every save; 2: SQLite store
+KNOWN_VERSIONS = (1, 2, 3)  # 1: HDF5 file rewritten on every save; 2: SQLite store;
+#                            3: the store with its event table as arrays
 
 
 def check_version(path: Path | str, version, where: str) -> int:

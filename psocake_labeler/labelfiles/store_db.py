@@ -1,4 +1,4 @@
-"""Our label store: an SQLite database (schema ``psocake-labeler/labels``, version 2).
+"""Our label store: an SQLite database (schema ``psocake-labeler/labels``, version 3).
 
 Why SQLite (measured in ``benchmarks/bench_label_store.py``, docs/labels.md): appending one
 action is one small transaction whose cost does not grow with the log; a crash or kill -9 at
@@ -8,10 +8,13 @@ The rollback journal is used, not WAL: WAL needs memory shared by every process 
 and label folders live on cluster file systems.
 
 Tables: ``meta`` (key/value: schema, schema_version, events_hash, n_rows, next_class_id,
-classes_version, propagated_at, method, auto_propagate), ``sources``/``events`` (the
-manifold's event table), ``classes`` (every id ever used; ``position`` NULL once removed),
-``actions`` and ``entries`` (the log), ``arrays`` (predicted, confidence, scores as ``.npy``
-bytes). Views ``readable_log`` and ``current_labels`` let the sqlite3 shell read it.
+classes_version, propagated_at, method, auto_propagate), ``sources`` (the files), the
+manifold's event table as arrays ``event_source``/``event_run``/``event_event`` in table
+``arrays`` (version 3; version 2 held it in table ``events``, still read), ``events`` (the
+rows the log names, for the views), ``classes`` (every id ever used; ``position`` NULL once
+removed), ``actions`` and ``entries`` (the log), ``arrays`` (the event table; predicted,
+confidence, scores as ``.npy`` bytes). Views ``readable_log`` and ``current_labels`` let the
+sqlite3 shell read it.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, LayoutError, MissingFileError, NotHDF5Error
-from ..io.events import make_event_table
+from ..io.events import EVENT_DTYPE, make_event_table, source_codes
 from ..io.schema import SCHEMA_LABELS as SCHEMA
 from ..io.schema import SQLITE_MAGIC
 from ..labelling.classes import ClassList
@@ -32,7 +35,9 @@ from ..labelling.log import Action, actions_from_flat
 from ..labelling.state import LabelData
 from .checks import check_log, check_version, replay
 
-VERSION = 2
+VERSION = 3
+#: The event table of a version-3 store, in table ``arrays``: source id, run, event per row.
+EVENT_ARRAYS = ("event_source", "event_run", "event_event")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 BUSY_TIMEOUT = 30.0   # s to wait for another writer's lock; a write holds it for milliseconds
 
@@ -108,22 +113,29 @@ def schema_of(con: sqlite3.Connection) -> tuple[str, str]:
 
 
 def fill(con: sqlite3.Connection, data: LabelData) -> None:
-    """Write all of ``data`` into an empty database (one transaction)."""
+    """Write all of ``data`` into an empty database (one transaction).
+
+    The event table goes in as three arrays (``EVENT_ARRAYS``), not 10^6 rows: inserting
+    them row by row took 2.3 s at 10^6 events, while the dock waited to open. Table
+    ``events`` holds the rows the log names (its views join it), added with each action.
+    Predictions are written once there are some (a reader without them propagates).
+    """
     ev = data.events
-    names, index = np.unique(np.asarray(ev["source"], dtype=str), return_inverse=True)
+    names, index = source_codes(ev)
     con.execute("BEGIN IMMEDIATE")
     for stmt in _DDL.split(";"):
         if stmt.strip():
             con.execute(stmt)
     con.executemany("INSERT INTO sources VALUES (?, ?)", enumerate(names.tolist()))
-    con.executemany("INSERT INTO events VALUES (?, ?, ?, ?)",
-                    zip(range(len(ev)), index.tolist(), np.asarray(ev["run"]).tolist(),
-                        np.asarray(ev["event"]).tolist()))
+    write_arrays(con, {"event_source": index.astype(np.int32),
+                       "event_run": np.asarray(ev["run"], dtype=np.int64),
+                       "event_event": np.asarray(ev["event"], dtype=np.int64)})
     set_meta(con, schema=SCHEMA, schema_version=VERSION, events_hash=data.events_hash,
              n_rows=len(ev), classes_version=0)
     write_classes(con, data)
-    append_actions(con, data.log.actions)
-    write_predictions(con, data)
+    append_actions(con, data.log.actions, ev)
+    if data.propagated_at >= 0:
+        write_predictions(con, data)
     con.execute("COMMIT")
 
 
@@ -141,8 +153,9 @@ def as_os_error(exc: sqlite3.Error) -> OSError:
 def size_estimate(data: LabelData) -> int:
     """Bytes a new store of ``data`` takes, about (for the free-space check)."""
     entries = sum(len(a.rows) for a in data.log.actions)
-    return (64 * 1024 + 48 * len(data.events) + 64 * entries + 96 * len(data.log.actions)
-            + int(data.scores.nbytes) + 16 * len(data.events))
+    predictions = int(data.scores.nbytes) + 16 * len(data.events)
+    return (64 * 1024 + 24 * len(data.events) + 96 * entries + 96 * len(data.log.actions)
+            + (predictions if data.propagated_at >= 0 else 0))
 
 
 def set_meta(con: sqlite3.Connection, **values) -> None:
@@ -151,13 +164,22 @@ def set_meta(con: sqlite3.Connection, **values) -> None:
                     [(k, str(int(v) if isinstance(v, bool) else v)) for k, v in values.items()])
 
 
-def append_actions(con: sqlite3.Connection, actions: list[Action]) -> None:
-    """Insert actions and their entries (inside the caller's transaction)."""
+def append_actions(con: sqlite3.Connection, actions: list[Action], events: np.ndarray
+                   ) -> None:
+    """Insert actions, their entries and the rows of ``events`` (the full event table)
+    they name into table ``events`` (inside the caller's transaction)."""
     con.executemany("INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(a.id, a.kind, a.user, a.time, a.ref, a.detail, a.base) for a in actions])
     con.executemany("INSERT INTO entries VALUES (?, ?, ?, ?)",
                     [(a.id, r, c, p) for a in actions for r, c, p in
                      zip(a.rows.tolist(), a.class_ids.tolist(), a.prev_ids.tolist())])
+    rows = [a.rows for a in actions if len(a.rows)]
+    if rows:
+        rows = np.unique(np.concatenate(rows))
+        ev = events[rows]
+        con.executemany("INSERT OR IGNORE INTO events SELECT ?, id, ?, ? FROM sources "
+                        "WHERE path = ?", zip(rows.tolist(), ev["run"].tolist(),
+                                              ev["event"].tolist(), map(str, ev["source"])))
 
 
 def write_classes(con: sqlite3.Connection, data: LabelData) -> None:
@@ -178,12 +200,31 @@ def write_predictions(con: sqlite3.Connection, data: LabelData) -> None:
     arrays = {"predicted": np.asarray(data.predicted, dtype=np.int64),
               "confidence": np.asarray(data.confidence, dtype=np.float64),
               "scores": np.asarray(data.scores, dtype=np.float64)}
+    write_arrays(con, arrays)
+    set_meta(con, propagated_at=data.propagated_at, method=data.method,
+             auto_propagate=data.auto_propagate)
+
+
+def write_arrays(con: sqlite3.Connection, arrays: dict[str, np.ndarray]) -> None:
+    """Store arrays in table ``arrays`` as ``.npy`` bytes (replacing those of the names)."""
     for name, arr in arrays.items():
         buf = io.BytesIO()
         np.save(buf, arr, allow_pickle=False)
         con.execute("INSERT OR REPLACE INTO arrays VALUES (?, ?)", (name, buf.getvalue()))
-    set_meta(con, propagated_at=data.propagated_at, method=data.method,
-             auto_propagate=data.auto_propagate)
+
+
+def read_arrays(con: sqlite3.Connection, path, names) -> dict[str, np.ndarray]:
+    """The arrays of these names that table ``arrays`` holds; LayoutError if unreadable."""
+    got = {}
+    marks = ", ".join("?" * len(names))
+    for name, blob in con.execute(f"SELECT name, data FROM arrays WHERE name IN ({marks})",
+                                  tuple(names)):
+        try:
+            got[name] = np.load(io.BytesIO(blob), allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise LayoutError(f"{path}: table 'arrays' entry {name!r} is not a readable "
+                              f"array ({exc}); the file is damaged") from None
+    return got
 
 
 def read_meta(con: sqlite3.Connection) -> dict[str, str]:
@@ -266,14 +307,8 @@ def read_open(con: sqlite3.Connection, path: Path) -> LabelData:
                           f"store (schema {schema!r}, expected {SCHEMA!r})")
     check_version(path, version, "table 'meta'")
     meta = read_meta(con)
-    ev = con.execute("SELECT s.path, e.run, e.event FROM events e JOIN sources s "
-                     "ON s.id = e.source ORDER BY e.row").fetchall()
     n = int(meta.get("n_rows", -1))
-    if len(ev) != n:
-        raise LayoutError(f"{path}: table 'events' holds {len(ev)} events but meta n_rows "
-                          f"is {n}; the file is damaged: restore it from a copy")
-    cols = list(zip(*ev)) if ev else [(), (), ()]
-    events = make_event_table(list(cols[0]), list(cols[1]), list(cols[2]))
+    events = read_events(con, path, n, int(version))
     classes, history = read_classes(con, path)
     log = replay(path, "table 'actions'", n, read_actions(con, path, 0, n, history))
     data = LabelData(classes, log, events, meta.get("events_hash", ""), history,
@@ -284,18 +319,37 @@ def read_open(con: sqlite3.Connection, path: Path) -> LabelData:
     return data
 
 
+def read_events(con: sqlite3.Connection, path, n: int, version: int) -> np.ndarray:
+    """The event table: arrays ``EVENT_ARRAYS`` (version 3), table ``events`` (version 2)."""
+    if version >= 3:
+        got = read_arrays(con, path, EVENT_ARRAYS)
+        sources = dict(con.execute("SELECT id, path FROM sources"))
+        if len(got) != 3 or any(got[k].shape != (n,) for k in EVENT_ARRAYS):
+            raise LayoutError(f"{path}: table 'arrays' lacks the event table of meta n_rows "
+                              f"{n} events; the file is damaged: restore it from a copy")
+        codes = got["event_source"]
+        names = np.asarray([sources.get(i, "") for i in range(len(sources))], dtype=object)
+        if n and (codes.min() < 0 or codes.max() >= len(names)):
+            raise LayoutError(f"{path}: table 'arrays' names a source not in table "
+                              "'sources'; the file is damaged: restore it from a copy")
+        table = np.empty(n, dtype=EVENT_DTYPE)
+        table["source"] = names[codes] if n else []
+        table["run"], table["event"] = got["event_run"], got["event_event"]
+        return table
+    ev = con.execute("SELECT s.path, e.run, e.event FROM events e JOIN sources s "
+                     "ON s.id = e.source ORDER BY e.row").fetchall()
+    if len(ev) != n:
+        raise LayoutError(f"{path}: table 'events' holds {len(ev)} events but meta n_rows "
+                          f"is {n}; the file is damaged: restore it from a copy")
+    cols = list(zip(*ev)) if ev else [(), (), ()]
+    return make_event_table(list(cols[0]), list(cols[1]), list(cols[2]))
+
+
 def read_predictions(con: sqlite3.Connection, path, data: LabelData) -> None:
     """Load the stored predictions into ``data`` when their shapes fit, checked."""
     n, c = len(data.events), len(data.classes)
     want = {"predicted": (n,), "confidence": (n,), "scores": (n, c)}
-    got = {}
-    for name, blob in con.execute("SELECT name, data FROM arrays"):
-        try:
-            arr = np.load(io.BytesIO(blob), allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise LayoutError(f"{path}: table 'arrays' entry {name!r} is not a readable "
-                              f"array ({exc}); the file is damaged") from None
-        got[name] = arr
+    got = read_arrays(con, path, tuple(want))
     if any(k not in got or got[k].shape != s for k, s in want.items()):
         data.propagated_at = -1     # none yet, or classes changed: predict again
         return

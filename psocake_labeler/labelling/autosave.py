@@ -222,7 +222,7 @@ class Autosave:
         try:
             if not con.in_transaction:
                 self._begin("IMMEDIATE")
-            store.append_actions(con, d.log.actions[self.saved:])
+            store.append_actions(con, d.log.actions[self.saved:], d.events)
             snap = self._classes_snapshot()
             if snap != self._written[0]:
                 store.write_classes(con, d)

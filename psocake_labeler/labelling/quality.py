@@ -20,6 +20,7 @@ tenths of a second at 10^5 (fast enough after a click, or in a background thread
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -93,7 +94,8 @@ def fold_of(classes: np.ndarray, folds: int = FOLDS, seed: int = 0) -> np.ndarra
 
 def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
              method: str = DEFAULT_METHOD, warm_start: Propagation | None = None,
-             seed: int = 0, features: np.ndarray | None = None) -> HeldOut:
+             seed: int = 0, features: np.ndarray | None = None,
+             cancelled: Callable[[], bool] | None = None) -> HeldOut:
     """Predict every user label from the others (``folds``-fold, class-stratified).
 
     Parameters
@@ -107,6 +109,8 @@ def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
     seed : fold assignment seed.
     features : the manifold's features: predictions blended with the feature classifier,
         as the session shows them (labelling/blend.py).
+    cancelled : asked before each propagation; when it returns True,
+        :class:`AssessmentCancelledError` is raised (the labels changed: the answer is stale).
     """
     rows = np.asarray(rows, dtype=np.int64)
     classes = np.asarray(classes, dtype=np.int64)
@@ -117,6 +121,7 @@ def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
         test = fold == f
         if not test.any():
             continue
+        _check(cancelled)
         p = propagate_and_blend(graph, features, rows[~test], classes[~test], n_classes,
                                 method=method, warm_start=warm_start)
         pred[test] = p.predicted[rows[test]]
@@ -261,7 +266,8 @@ class Quality:
 def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
            class_names: list[str], method: str = DEFAULT_METHOD,
            min_confidence: float = CONFIDENT, warm_start: Propagation | None = None,
-           folds: int = FOLDS, features: np.ndarray | None = None) -> Quality:
+           folds: int = FOLDS, features: np.ndarray | None = None,
+           cancelled: Callable[[], bool] | None = None) -> Quality:
     """The :class:`Quality` of a propagation.
 
     Parameters
@@ -273,6 +279,7 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
     method, warm_start : as the session propagates (warm start: its last Propagation).
     min_confidence : threshold of a trusted propagated label.
     folds : parts of the held-out check.
+    cancelled : see :func:`held_out`.
     """
     user = np.asarray(user, dtype=np.int64)
     predicted = np.asarray(predicted, dtype=np.int64)
@@ -280,7 +287,7 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
     rows = np.flatnonzero(user >= 0)
     n_classes = len(class_names)
     held = held_out(graph, rows, user[rows], n_classes, folds, method, warm_start,
-                    features=features)
+                    features=features, cancelled=cancelled)
     free = user < 0
     sure = free & (predicted >= 0) & (confidence >= min_confidence)
     unsure = free & (predicted >= 0) & ~sure
@@ -299,12 +306,13 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
         review=review_queue(held))
 
 
-def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLDS) -> Quality:
+def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLDS,
+                   cancelled: Callable[[], bool] | None = None) -> Quality:
     """:func:`assess` of a :class:`~psocake_labeler.labelling.session.LabelSession`.
 
     Propagates the session's user labels afresh (its own method), so that the answer does
     not depend on whether the session's predictions are up to date; the session is not
-    changed.
+    changed. ``cancelled``: see :func:`held_out` (asked before each of the propagations).
     """
     data = session.to_data()
     user = data.user_index()
@@ -314,7 +322,17 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
     # From the manifold, not the session: the dock hands over a frozen copy of its state.
     features = classifier_inputs(getattr(session.manifold, "features", None),
                                  getattr(session.manifold, "brightness", None))
+    _check(cancelled)
     prop = propagate_and_blend(graph, features, rows, user[rows], len(session.classes),
                                method=method)
     return assess(graph, user, prop.predicted, prop.confidence, session.classes, method,
-                  min_confidence, prop, folds, features=features)
+                  min_confidence, prop, folds, features=features, cancelled=cancelled)
+
+
+class AssessmentCancelledError(Exception):
+    """Raised by the assessment when its ``cancelled`` callback says the labels moved on."""
+
+
+def _check(cancelled: Callable[[], bool] | None) -> None:
+    if cancelled is not None and cancelled():
+        raise AssessmentCancelledError("the labels changed during the assessment")

@@ -5,7 +5,8 @@
 
 Two runs (simulated once, cached in --workdir): ``--hits`` hits of 256 x 256 (2 px beam
 jitter) and ``--big`` hits of 1024 x 1024 (a pnCCD-sized detector). For each run and each
-rank count, in fresh ``mpiexec -n R`` processes, alternating, best of ``--repeat``:
+rank count, in fresh ``mpiexec -n R`` processes, alternating, the least wall and the least
+CPU seconds of ``--repeat`` runs:
 
 * ``read``: h5py reads this rank's rows in the blocks the features pass reads
   (``features.stream.chunk_rows``), as float32;
@@ -200,7 +201,7 @@ def main() -> None:
     runs = make_runs(work, args.hits, args.big)
     print(f"bench_features_pass: {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, default feature options; "
-          f"best of {args.repeat} by wall (the file is in the page cache)")
+          f"least wall and least CPU of {args.repeat} runs (the file is in the page cache)")
     print("| run | ranks | step | wall s | CPU s | ms CPU / hit | peak RSS GiB | load |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     ratios = []
@@ -210,8 +211,10 @@ def main() -> None:
             for _ in range(args.repeat):
                 for step in ("read", "features"):
                     r = run_worker(step, path, ranks)
-                    if step not in best or r["wall"] < best[step]["wall"]:
-                        best[step] = r
+                    # Least wall and least CPU, each over the repeats (load moves both).
+                    old = best.get(step, r)
+                    best[step] = {**r, "wall": min(r["wall"], old["wall"]),
+                                  "cpu": min(r["cpu"], old["cpu"])}
             for step, r in best.items():
                 print(f"| {name} | {ranks} | {step} | {r['wall']:.2f} | {r['cpu']:.2f} | "
                       f"{1e3 * r['cpu'] / n:.2f} | {r['peak']:.2f} | {r['load']:.1f} |",

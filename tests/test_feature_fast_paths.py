@@ -106,3 +106,23 @@ def test_brightness_of_a_block_is_that_of_each_image():
     one_by_one = np.concatenate([hit_brightness(im, good) for im in images])
     np.testing.assert_array_equal(hit_brightness(images, good), one_by_one)
     assert np.isfinite(one_by_one).all() and (one_by_one[:, 1] > np.log1p(90)).all()
+
+
+def test_ring_fit_of_a_block_is_that_of_each_hit():
+    """The ring fit shares bins and gathers columns across the hits of a block: each hit's
+    centre must still be its own, whatever else is in the block."""
+    from psocake_labeler.features.ringfit import ring_offsets
+
+    rng = np.random.default_rng(11)
+    h = w = 48
+    ii, jj = np.mgrid[0:h, 0:w]
+    truth = rng.uniform(-2.5, 2.5, (6, 2))
+    images = np.stack([1 + np.cos(np.hypot(ii - 23.5 - dy, jj - 23.5 - dx) / 1.7) ** 2
+                       + rng.normal(0, 0.05, (h, w)) for dy, dx in truth])
+    good = np.ones(images.shape, dtype=bool)
+    good[:, :, :20] = False                      # a dead half: too few Friedel pairs
+    block = ring_offsets(images, good, (23.5, 23.5), 4.0)
+    alone = np.concatenate([ring_offsets(images[k:k + 1], good[k:k + 1], (23.5, 23.5), 4.0)
+                            for k in range(len(images))])
+    np.testing.assert_array_equal(block, alone)
+    np.testing.assert_allclose(block, truth, atol=0.35)

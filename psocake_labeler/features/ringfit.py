@@ -49,15 +49,18 @@ def ring_bins(shape: tuple[int, int], center: tuple[float, float]) -> sp.csc_mat
     return sp.csc_matrix((data, rows, indptr), shape=(int(i.max()) + 2, h * w))
 
 
-def ring_scores(bins: sp.spmatrix, vg: np.ndarray, g: np.ndarray) -> np.ndarray:
+def ring_scores(bins: sp.spmatrix, vg: np.ndarray, g: np.ndarray,
+                sums: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Residual variance per degree of freedom of the radial-profile fit, per image.
 
-    ``vg`` and ``g`` are ``(H*W, n)``: values times the good mask, and the good mask."""
+    ``vg`` and ``g`` are ``(H*W, n)``: values times the good mask, and the good mask;
+    ``sums``, when given, their column sums ``((vg * vg).sum(0), g.sum(0))``, which do not
+    depend on the candidate."""
     s = bins @ vg
     cnt = bins @ g
     fitted = (s * s / np.maximum(cnt, 1e-9)).sum(axis=0)
-    dof = g.sum(axis=0) - (cnt > 0.5).sum(axis=0)
-    return ((vg * vg).sum(axis=0) - fitted) / np.maximum(dof, 1.0)
+    sq, ng = ((vg * vg).sum(axis=0), g.sum(axis=0)) if sums is None else sums
+    return (sq - fitted) / np.maximum(ng - (cnt > 0.5).sum(axis=0), 1.0)
 
 
 def ring_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
@@ -99,12 +102,15 @@ def _coarse(v, good, center, search, c) -> np.ndarray:
     s = (v * good)[:, :hb * c, :wb * c].reshape(n, hb, c, wb, c).sum(axis=(2, 4))
     k = good[:, :hb * c, :wb * c].reshape(n, hb, c, wb, c).sum(axis=(2, 4))
     vg, g = _columns(s / np.maximum(k, 1), k > 0)
+    sums = (vg * vg).sum(axis=0), g.sum(axis=0)
+    vg, g = np.ascontiguousarray(vg), np.ascontiguousarray(g)   # as the products read them
     cb = ((center[0] - (c - 1) / 2.0) / c, (center[1] - (c - 1) / 2.0) / c)
     steps = np.arange(-int(np.ceil(search / c)), int(np.ceil(search / c)) + 1)
     score = np.empty((n, steps.size, steps.size))
     for a, dy in enumerate(steps):
         for b, dx in enumerate(steps):
-            score[:, a, b] = ring_scores(ring_bins((hb, wb), (cb[0] + dy, cb[1] + dx)), vg, g)
+            bins = ring_bins((hb, wb), (cb[0] + dy, cb[1] + dx))
+            score[:, a, b] = ring_scores(bins, vg, g, sums)
     best = score.reshape(n, -1).argmin(axis=1)
     return np.stack([steps[best // steps.size], steps[best % steps.size]], axis=1) * float(c)
 
@@ -113,22 +119,28 @@ def _fine(v, good, center, coarse, reach) -> np.ndarray:
     """Half-pixel grid within ``reach`` of each image's coarse offset, parabola-refined."""
     n, h, w = v.shape
     vg, g = _columns(v, good)
+    sq, ng = (vg * vg).sum(axis=0), g.sum(axis=0)
     fine = np.arange(-reach, reach + 1e-9, 0.5)
     m = fine.size
     score = np.full((n, m, m), np.inf)
-    # Images whose candidates coincide share one set of bins.
-    todo: dict[tuple[float, float], list[int]] = {}
+    # Images with the same coarse offset have the same candidates: their columns are
+    # gathered once, and candidates that coincide across groups share one set of bins.
+    groups: dict[tuple[float, float], list[int]] = {}
     for k in range(n):
+        groups.setdefault((coarse[k, 0], coarse[k, 1]), []).append(k)
+    # (in the row order the sparse products read, so that none copies them again)
+    blocks = {key: (np.asarray(idx), np.ascontiguousarray(vg[:, idx]),
+                    np.ascontiguousarray(g[:, idx])) for key, idx in groups.items()}
+    todo: dict[tuple[float, float], list[tuple]] = {}
+    for key in groups:
         for a in range(m):
             for b in range(m):
-                key = (coarse[k, 0] + fine[a], coarse[k, 1] + fine[b])
-                todo.setdefault(key, []).append(k * m * m + a * m + b)
-    flat = score.reshape(-1)
-    for (oy, ox), cells in todo.items():
-        cells = np.asarray(cells)
-        img = cells // (m * m)
+                todo.setdefault((key[0] + fine[a], key[1] + fine[b]), []).append((key, a, b))
+    for (oy, ox), uses in todo.items():
         bins = ring_bins((h, w), (center[0] + oy, center[1] + ox))
-        flat[cells] = ring_scores(bins, vg[:, img], g[:, img])
+        for key, a, b in uses:
+            idx, bvg, bg = blocks[key]
+            score[idx, a, b] = ring_scores(bins, bvg, bg, (sq[idx], ng[idx]))
     out = np.empty((n, 2))
     for k in range(n):
         i, j = np.unravel_index(np.argmin(score[k]), (m, m))

@@ -174,6 +174,28 @@ def test_propagate_colours_and_counts(window, qtbot, small_spi_run, artifacts_di
         assert c.name() in colours
 
 
+def test_predictions_are_saved_once_the_user_pauses_not_between_keys(window, qtbot):
+    import psocake_labeler as pl
+
+    dock = window.dock
+    dock.select_rows([3, 4])
+    qtbot.keyClick(dock, QtCore.Qt.Key.Key_1)
+    qtbot.mouseClick(dock.controls.buttons["propagate"], LEFT)
+    assert dock.wait()
+    qtbot.keyClick(dock, QtCore.Qt.Key.Key_2)          # the current event, propagated again
+    assert dock.wait() and not dock.session.ahead      # every label is in the store
+    path = dock.session.path
+    assert len(pl.LabelSession.load(path, dock.session.manifold).user_labels()) == 3
+    dock.store_watch.tick()                            # the 5 s timer, while labelling
+    assert not dock.session_runner.busy                # nothing queued before the clicks
+    dock.store_watch.touched -= dock.store_watch.INTERVAL_MS / 1000.0   # a pause
+    dock.store_watch.tick()
+    assert dock.session_runner.busy and dock.wait()
+    saved = pl.LabelSession.load(path, dock.session.manifold)
+    np.testing.assert_array_equal(saved.predicted, dock.session.predicted)
+    assert not saved.stale
+
+
 def test_hover_text_names_run_event_label_confidence(window, qtbot):
     dock = window.dock
     row = isolated_row(dock.view)

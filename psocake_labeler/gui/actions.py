@@ -46,6 +46,7 @@ class DockActions:
         if k >= len(self.session.classes):
             return
         self.schedule_assess()     # the user is labelling: the assessment waits (trust.py)
+        self.store_watch.touch()   # ... and so does the predictions' save
         if k < 0:
             self._call(lambda s: s.unlabel(rows))
         else:

@@ -85,3 +85,43 @@ def test_sampled_exploration_still_finds_the_cluster_no_label_reaches(monkeypatc
     # Another number of labels draws another sample; the same one the same sample.
     again = ex.explore(x, labelled, free, deg, 3)
     np.testing.assert_array_equal(picks, again)
+
+
+def test_one_blas_thread_around_a_side_job_is_lifted_after_both():
+    """The click's classifier runs on a side thread while the graph is solved; the click
+    holds one BLAS thread around both, and the side thread's own limit puts back that one
+    thread, not the original limits, when it leaves first."""
+    from threadpoolctl import threadpool_info
+
+    from psocake_labeler.labelling.products import one_blas_thread, side_job
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    def inner():
+        with one_blas_thread():
+            return blas_threads()
+
+    before = blas_threads()
+    with one_blas_thread():
+        assert side_job(inner).result(10) == [1] * len(before)
+        assert blas_threads() == [1] * len(before)
+    assert blas_threads() == before
+
+
+def test_a_session_click_shows_propagate_then_blend(spi_manifold):
+    """The session runs the classifier beside the graph solve; what it shows is exactly
+    ``blend(propagate(...))`` of its labels."""
+    from psocake_labeler.labelling.blend import blend
+    from psocake_labeler.labelling.session import LabelSession
+
+    m, y = spi_manifold
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    s = LabelSession(m)
+    for c in range(3):
+        s.label(rows[y[rows] == c], s.classes[c])
+    s.propagate()
+    lab = np.sort(rows)
+    want = blend(propagate(m.graph, lab, y[lab], 3), s.classifier_inputs(), lab, y[lab], 3)
+    np.testing.assert_array_equal(s.predicted, want.predicted)
+    np.testing.assert_allclose(s.confidence, want.confidence, atol=1e-6)

@@ -242,12 +242,29 @@ def _calibration(previous, features: np.ndarray, rows: np.ndarray, classes: np.n
     return rows.size, key, cv_calibration(xl, classes)
 
 
+def classifier_part(features: np.ndarray | None, rows, classes, n_classes: int,
+                    previous=None) -> tuple | None:
+    """The classifier half of :func:`blend`, which does not need the propagation (a session
+    runs it on the other core while the graph is solved): ``(calibration kept, labelled
+    classes, log-probability columns)``, or None when :func:`blend` leaves the propagation
+    as it is (no features, fewer than two classes or ``MIN_LABELS`` labels)."""
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    classes = np.asarray(classes, dtype=np.int64).ravel()
+    if features is None or np.unique(classes).size < 2 or rows.size < MIN_LABELS:
+        return None
+    kept = _calibration(previous, features, rows, classes,
+                        np.bincount(classes, minlength=n_classes) > 0)
+    labelled, log_c = classifier_log_columns(features, rows, classes, calibration=kept[2])
+    return kept, labelled, log_c
+
+
 def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
-          weight: float = CLASSIFIER_WEIGHT, previous=None):
+          weight: float = CLASSIFIER_WEIGHT, previous=None, classifier: tuple | None = None):
     """The propagation ``prop`` with its probabilities blended with a feature classifier's.
 
     ``previous``: the last result of ``blend`` in this session; its classifier calibration
     is reused while the labels grew by under ``REFIT_GROWTH`` (a click costs one fit).
+    ``classifier``: :func:`classifier_part` of the same arguments, if already computed.
 
     Returns a new Propagation (same scores and solver state) whose ``probabilities``,
     ``predicted`` and ``confidence`` combine both; ``prop`` itself when there are no
@@ -257,11 +274,11 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     classes = np.asarray(classes, dtype=np.int64).ravel()
     if features is None or len(features) != len(prop.predicted):
         return prop
-    if np.unique(classes).size < 2 or rows.size < MIN_LABELS:
+    if classifier is None:
+        classifier = classifier_part(features, rows, classes, n_classes, previous)
+    if classifier is None:
         return prop
-    kept = _calibration(previous, features, rows, classes,
-                        np.bincount(classes, minlength=n_classes) > 0)
-    labelled, log_c = classifier_log_columns(features, rows, classes, calibration=kept[2])
+    kept, labelled, log_c = classifier
     present = np.zeros(n_classes, dtype=bool)
     present[labelled] = True
     graph = np.asarray(prop.probabilities)   # float32 class columns (columns.as_rows) or not

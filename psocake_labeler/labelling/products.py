@@ -10,9 +10,9 @@ exactly symmetric (``S_ij`` and ``S_ji`` are the same float64, so the same float
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,13 +23,17 @@ from .._parallel import available_cores
 SPLIT_NNZ = 2_000_000
 
 _POOL: Optional[ThreadPoolExecutor] = None
+_SIDE: Optional[ThreadPoolExecutor] = None
 _CONTROLLER = None
 
 
 def one_blas_thread() -> AbstractContextManager:
     """``threadpool_limits(1)`` for the click's small products, without its cost: it looks
     up every loaded library each time (1-20 ms a call on the busy machine, several calls a
-    click); the controller is made once, after the first click's libraries are loaded."""
+    click); the controller is made once. Like ``threadpool_limits`` it restores, on leaving,
+    the limits it found on entering, in the calling thread: a click that starts a
+    :func:`side_job` holds it around both (OpenBLAS's limit is global, OpenMP's per thread;
+    a limit left by another thread first would be put back wrong)."""
     global _CONTROLLER
     from threadpoolctl import ThreadpoolController
 
@@ -38,6 +42,15 @@ def one_blas_thread() -> AbstractContextManager:
 
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER.limit(limits=1)
+
+
+def side_job(fn: Callable, *args) -> Future:
+    """``fn(*args)`` on a thread of its own (one at a time): work of a click that the graph
+    solve does not wait for, run on the other core meanwhile."""
+    global _SIDE
+    if _SIDE is None:
+        _SIDE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="propagation-side")
+    return _SIDE.submit(fn, *args)
 
 
 def _pool() -> ThreadPoolExecutor:

@@ -30,28 +30,30 @@ def bin_images(images: np.ndarray, mask: np.ndarray, b: int) -> tuple[np.ndarray
     hb, wb = h // b, w // b
     x = images[:, :hb * b, :wb * b]
     m = (mask if mask.ndim == 3 else mask[None])[:, :hb * b, :wb * b]
-    if m.shape[0] == 1 and np.isfinite(x).all():
+    # A few images at a time (stream.SUB_PIXELS): small temporaries, not block-sized ones.
+    step = max(1, SUB_PIXELS // (h * w))
+    parts = [slice(a, a + step) for a in range(0, n, step)]
+    if m.shape[0] == 1 and all(np.isfinite(x[p]).all() for p in parts):
         # The usual block: one mask for every image, so its counts are counted once.
         good = m
         c = m.reshape(1, hb, b, wb, b).sum(axis=(2, 4))
     else:
         good = np.isfinite(x) & m
         c = good.reshape(n, hb, b, wb, b).sum(axis=(2, 4))
-    x = np.where(good, x, np.float32(0)).astype(np.float32, copy=False)
     if b == 1:
+        x = np.where(good, x, np.float32(0)).astype(np.float32, copy=False)
         return x, np.broadcast_to(good, x.shape).copy()
-    r = x.reshape(n, hb, b, wb, b)
     s = np.empty((n, hb, wb))
-    step = max(1, SUB_PIXELS // (h * w))
-    for a in range(0, n, step):
-        s[a:a + step] = _block_sums(r[a:a + step], b)
+    for p in parts:
+        xs = np.where(good if len(good) == 1 else good[p], x[p], np.float32(0))
+        s[p] = _block_sums(xs.astype(np.float32, copy=False).reshape(-1, hb, b, wb, b), b)
     return (s / np.maximum(c, 1)).astype(np.float32), np.broadcast_to(c > 0, s.shape).copy()
 
 
 def _block_sums(r: np.ndarray, b: int) -> np.ndarray:
     """float64 sums of the ``b x b`` blocks of ``r`` ``(k, hb, b, wb, b)``: the rows of each
     block first, then its columns, by strided adds (numpy reduces short axes slowly; the sums
-    of b * b float32 values are the same), a few images at a time (small temporaries)."""
+    of b * b float32 values are the same)."""
     rows = r[:, :, 0].astype(np.float64)
     for i in range(1, b):
         rows += r[:, :, i]

@@ -40,6 +40,28 @@ def test_brightness_follows_the_photons_and_ignores_masked_pixels(faint_run):
     assert np.median(b[:, 0] - hit_brightness(images / 20, run.mask)[:, 0]) > 2.0
 
 
+def test_a_half_not_read_out_counts_as_the_half_that_was(faint_run):
+    """A clipped hit (one half reads exact zeros) is as bright as the whole hit, not half."""
+    run = pl.open_run(faint_run.path)
+    images = run.images(slice(0, len(run)))
+    whole = hit_brightness(images, run.mask)
+    clipped = images.copy()
+    clipped[:, :32] = 0.0
+    # The pattern is centrosymmetric: the lower half alone, scaled by the good pixels over
+    # those read, gives back the whole within the noise of one half.
+    diff = hit_brightness(clipped, run.mask) - whole
+    assert np.median(np.abs(diff[:, 0])) < 0.15 and np.median(np.abs(diff[:, 1])) < 0.15
+    # Without the rule the half would be counted as read: darker by about log 2.
+    read_half = clipped[:, 32:]
+    naive = hit_brightness(read_half, None if run.mask is None else run.mask[32:])
+    assert np.median(whole[:, 0] - naive[:, 0]) > 0.4
+    # One row of zeros (a faint image's edge) is no read-out failure: nothing is scaled.
+    edge = images.copy()
+    edge[:, 0] = 0.0
+    np.testing.assert_allclose(hit_brightness(edge, run.mask), hit_brightness(images, run.mask),
+                               atol=0.05)
+
+
 def test_manifold_keeps_brightness_and_old_files_open_without_it(faint_run, tmp_path):
     run = pl.open_run(faint_run.path)
     m = pl.build_manifold(run, n_components=4, knn=8)

@@ -12,11 +12,18 @@ The noise is the RMS of the hit's negative pixels (read noise around a zero pede
 pedestal-corrected detectors read both signs where no photon arrived); a pixel counts as
 signal above ``NOISE_SIGMAS`` times it. A detector that stores photon counts has no negative
 pixels, and then every positive pixel counts.
+
+A block of rows read as exact zeros in one image (a half not read out for that event; the
+features' ``zero_rows`` rule, ``centering.unread_rows``) is left out, and both numbers are
+scaled by the good pixels over those left: a diffraction pattern is centrosymmetric, so the
+lost half held what the other half holds. Counted as read, a clipped single looked as dim as
+a faint one (log signal 1.2 lower on a five-class run).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .centering import unread_rows
 from .stream import SUB_PIXELS
 
 #: Names of the brightness columns, in order.
@@ -38,11 +45,19 @@ def hit_brightness(images: np.ndarray, good: np.ndarray | None = None) -> np.nda
     if len(v) > step:   # a few images at a time: small temporaries (stream.SUB_PIXELS)
         return np.concatenate([hit_brightness(v[a:a + step], good)
                                for a in range(0, len(v), step)])
-    n = len(v)
+    n, h, w = v.shape
     v = v.reshape(n, -1)
     ok = None if good is None else np.asarray(good, dtype=bool).reshape(1, -1)
     if not np.isfinite(v).all():
         ok = np.isfinite(v) if ok is None else np.isfinite(v) & ok
+    scale = None
+    unread = unread_rows(v.reshape(n, h, w), np.ones((h, w), dtype=bool) if good is None
+                         else np.asarray(good, dtype=bool))
+    if unread[:, :, 0].any():
+        # Good pixels over those read out: what a lost half would have added.
+        full = np.broadcast_to(True if ok is None else ok, v.shape)
+        ok = full & ~unread.reshape(n, -1)
+        scale = np.count_nonzero(full, axis=1) / np.maximum(np.count_nonzero(ok, axis=1), 1)
     if ok is not None and not ok.all():
         v = np.where(ok, v, np.float32(0))
     # Sums in float64 without float64 copies of the images (einsum, reduce where=).
@@ -51,5 +66,8 @@ def hit_brightness(images: np.ndarray, good: np.ndarray | None = None) -> np.nda
     noise = np.sqrt(np.einsum("ij,ij->i", neg, neg, dtype=np.float64) / n_neg)
     lit = v > (NOISE_SIGMAS * noise)[:, None].astype(np.float32)
     signal = np.add.reduce(v, axis=1, dtype=np.float64, where=lit)
-    return np.stack([np.log1p(signal), np.log1p(np.count_nonzero(lit, axis=1))],
-                    axis=1).astype(np.float32)
+    count = np.count_nonzero(lit, axis=1).astype(np.float64)
+    if scale is not None:
+        signal *= scale
+        count *= scale
+    return np.stack([np.log1p(signal), np.log1p(count)], axis=1).astype(np.float32)

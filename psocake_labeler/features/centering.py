@@ -45,6 +45,12 @@ def zero_rows(images: np.ndarray, good: np.ndarray, min_rows: int) -> np.ndarray
     return np.broadcast_to(bad[:, :, None], (n, h, w))
 
 
+def unread_rows(images: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """:func:`zero_rows` with blocks of at least 1/16 of the image height (2 rows at least):
+    the per-event mask of the features' ``zero_rows`` option and of the brightness."""
+    return zero_rows(images, good, max(2, images.shape[1] // 16))
+
+
 def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
                     search: float) -> np.ndarray:
     """Beam-centre offsets ``(n, 2)`` (row, col) from ``center`` that make each image most

@@ -121,7 +121,7 @@ class ImagePipeline:
         good = self.mask if mask is None else self.mask & np.asarray(mask, dtype=bool)
         p = self.params
         if p["zero_rows"]:
-            rows = centering.zero_rows(images, good, max(2, images.shape[1] // 16))
+            rows = centering.unread_rows(images, good)
             if rows[:, :, 0].any():   # else one mask for the block stays one (faster)
                 good = good[None] & ~rows
         values, ok = rep.bin_images(images, good, self.bin)

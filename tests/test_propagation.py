@@ -259,3 +259,4 @@ def test_a_chain_beyond_reach_of_maxiter_warns():
     n = 6000                            # 1,000 iterations reach ~2,000 rows from each end
     with pytest.warns(ConvergenceWarning, match=r"before reaching \d+ event"):
         propagate(chain(n), [0, n - 1], [0, 1], 2, method="harmonic")
+

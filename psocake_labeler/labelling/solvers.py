@@ -125,8 +125,33 @@ def poisson_groups(info: GraphInfo, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     return roots[piece], counted
 
 
-def _unreached(x: np.ndarray, reach: np.ndarray) -> bool:
-    return bool(np.any(reach & ~x.any(axis=1)))
+class _Reach:
+    """Whether CG should go on past its residual target to reach more rows.
+
+    It goes on while some row of ``reach`` is still exactly zero in every column AND that
+    count fell within the last ``PATIENCE`` iterations: rows a float32 product can never
+    make non-zero (kernel weights of 1e-40 at outliers) stop it instead of costing maxiter.
+    """
+
+    PATIENCE = 5
+
+    def __init__(self, reach: np.ndarray | None) -> None:
+        self.reach = reach
+        self.best = -1
+        self.since = 0
+
+    def left(self, x: np.ndarray) -> int:
+        return 0 if self.reach is None else int(np.count_nonzero(self.reach & ~x.any(axis=1)))
+
+    def go_on(self, x: np.ndarray) -> bool:
+        left = self.left(x)
+        if left == 0:
+            return False
+        if self.best < 0 or left < self.best:
+            self.best, self.since = left, 0
+        else:
+            self.since += 1
+        return self.since < self.PATIENCE
 
 
 def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np.ndarray,
@@ -144,8 +169,9 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
     the change of each column, down to a tenth of the cold target (one label among 10,000
     must still move the solution). ``reach`` (N,) bool: rows the solution must reach; a
     residual below target does not stop CG while one of them is still exactly zero in every
-    column (its Krylov space has not got there: on a long chain a 1% residual is met ~100
-    hops from the labels, and everything beyond would read "cannot tell").
+    column and CG still reaches new rows (its Krylov space has not got there: on a long chain
+    a 1% residual is met ~100 hops from the labels, and everything beyond would read "cannot
+    tell"); see :class:`_Reach`.
     Returns ``(x, iterations, A x)``.
     """
     x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
@@ -171,10 +197,11 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
     p = z.copy()
     rz = np.einsum("ij,ij->j", r, z)
     it = 0
+    more = _Reach(reach)
     for it in range(1, maxiter + 1):
         act = np.linalg.norm(r, axis=0) > target
         if not act.any():
-            if reach is None or not _unreached(x, reach):
+            if not more.go_on(x):
                 return x, it - 1, b - r
             act = ~null
         pa = p[:, act]
@@ -196,8 +223,8 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
                       f" of {b.shape[1]} column(s) above tolerance (worst relative residual "
                       f"{worst:.2g}, target {tol:.2g}); predictions may be less accurate",
                       ConvergenceWarning, stacklevel=3)
-    elif reach is not None and _unreached(x, reach):
-        gone = int(np.sum(reach & ~x.any(axis=1)))
+    elif more.left(x) and more.since < more.PATIENCE:
+        gone = more.left(x)
         warnings.warn(f"conjugate gradients stopped at maxiter={maxiter} before reaching "
                       f"{gone} event(s) connected to a label; they are shown as 'cannot tell'",
                       ConvergenceWarning, stacklevel=3)

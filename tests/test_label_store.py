@@ -13,7 +13,7 @@ import pytest
 
 import psocake_labeler as pl
 from psocake_labeler.cli import main
-from psocake_labeler.labelfiles.store import read_label_file
+from psocake_labeler.labelfiles.store import describe_store, read_label_file
 from psocake_labeler.labelfiles.store_v1 import read_v1, write_v1
 
 DATA = Path(__file__).parent / "data"
@@ -57,6 +57,7 @@ def test_a_version_2_store_is_read_and_appended_to(manifold, tmp_path):
     con = sqlite3.connect(path)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
     assert con.execute("SELECT count(*) FROM events").fetchone() == (len(ev),)
+    assert "schema version 2 " in describe_store(path)[0]
     con.execute("DELETE FROM events WHERE row = 9")
     con.commit()
     con.close()

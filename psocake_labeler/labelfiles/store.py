@@ -180,13 +180,18 @@ def describe_store(path: str | os.PathLike) -> list[str]:
 
     p = Path(path)
     d = read_store(p)
+    con = connect(p)
+    try:
+        version = schema_of(con)[1] or VERSION
+    finally:
+        con.close()
     names = d.classes.names
     idx = d.user_index()
     counts = Counter(int(v) for v in idx if v >= 0)
     per = ", ".join(f"{names[k]} {c}" for k, c in sorted(counts.items()))
     users = sorted({a.user for a in d.log.actions})
     lines = [f"{p}: psocake-labeler label file (labels given by hand, with who and when, "
-             f"and propagated predictions), schema version {VERSION} (SQLite store: "
+             f"and propagated predictions), schema version {version} (SQLite store: "
              "every action appended, several writers at once).",
              f"  Events: {len(d.events)} events from {len(set(d.events['source']))} file(s), "
              f"runs {sorted(set(int(r) for r in d.events['run']))}.",

@@ -275,7 +275,7 @@ def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, b
     y[rows] = onehot
     nonzero = None if before is None else np.union1d(before, rows)
     f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0, b0,
-                                          nonzero)
+                                          nonzero, reached)
     state["rhs"], state["solution"], state["rows"] = y, f, rows
     if not balance:
         return f, part, weak

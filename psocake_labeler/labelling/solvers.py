@@ -223,8 +223,7 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
                       f" of {b.shape[1]} column(s) above tolerance (worst relative residual "
                       f"{worst:.2g}, target {tol:.2g}); predictions may be less accurate",
                       ConvergenceWarning, stacklevel=3)
-    elif more.left(x) and more.since < more.PATIENCE:
-        gone = more.left(x)
+    elif (gone := more.left(x)) and more.since < more.PATIENCE:
         warnings.warn(f"conjugate gradients stopped at maxiter={maxiter} before reaching "
                       f"{gone} event(s) connected to a label; they are shown as 'cannot tell'",
                       ConvergenceWarning, stacklevel=3)
@@ -233,13 +232,15 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
 
 def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha: float,
                     x0: np.ndarray | None, tol: float, ax0: np.ndarray | None = None,
-                    y0: np.ndarray | None = None, candidates: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    y0: np.ndarray | None = None, candidates: np.ndarray | None = None,
+                    reach: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Zhou et al. closed form ``F = (I - alpha S)^-1 Y``, solved by CG (diag of A is 1).
 
     Returns ``(F, A F)``; pass ``A F`` back as ``ax0`` with ``x0 = F`` (and the old ``Y`` as
     ``y0``) to warm-start. ``candidates``: the rows where ``Y`` or ``y0`` is non-zero, if
-    known (the click's local update then reads only those rows of them)."""
+    known (the click's local update then reads only those rows of them). ``reach``: the
+    rows in graph parts holding a label, which a cold solve must give a value
+    (:func:`block_pcg`)."""
     if info.normalised is None:
         # Kept with the graph info, so warm starts pay one sparse product per iteration.
         dinv_sqrt = np.where(info.degree > 0,
@@ -260,12 +261,8 @@ def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha:
     def matvec(f: np.ndarray) -> np.ndarray:
         return f - alpha * product(f)
 
-    reach = None
-    if x0 is None:
-        labelled = info.component[np.flatnonzero(y.any(axis=1))]
-        reach = np.isin(info.component, labelled)
     x, _, ax = block_pcg(matvec, y, x0, np.ones(info.n), tol=tol, ax0=ax0, b0=y0,
-                         reach=reach)
+                         reach=reach if x0 is None else None)
     return x, ax
 
 

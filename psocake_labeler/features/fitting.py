@@ -32,7 +32,7 @@ class Fit:
 
     ``local`` holds this rank's pre-PCA features when they were kept (else None);
     ``brightness`` this rank's per-hit brightness (features/brightness.py), computed on the
-    blocks the features were read in (None when loaded from a file).
+    blocks the features were read in (None when not asked for or loaded from a file).
     """
 
     pipeline: ImagePipeline
@@ -91,12 +91,13 @@ def _bad_pixels(params: dict, run, shape, file_mask, center, rows: tuple[int, in
     return mask
 
 
-def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool) -> Fit:
+def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
+            brightness: bool = False) -> Fit:
     """Fit on ``run`` (all ranks of ``comm``); keep this rank's pre-PCA features if asked.
 
     ``params`` are the transform's validated parameters. The features are kept when
     ``keep`` (or when the randomized PCA needs a second pass) and they fit in
-    :data:`CACHE_BYTES`.
+    :data:`CACHE_BYTES`. ``brightness``: also each hit's brightness, from the same blocks.
     """
     shape, file_mask, center = _run_frame(run)
     size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
@@ -113,10 +114,12 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool) -> Fit:
     keep = keep or not exact
     cache = [] if keep and (stop - start) * dim * 4 <= CACHE_BYTES else None
     # The brightness of each hit, from the same blocks: the images are read once.
-    bright = np.zeros((stop - start, len(BRIGHTNESS_NAMES)), dtype=np.float32)
+    bright = np.zeros((stop - start, len(BRIGHTNESS_NAMES)), dtype=np.float32) \
+        if brightness else None
     row = 0
     for images in iter_blocks(run, start, stop):
-        bright[row:row + len(images)] = hit_brightness(images, pipe.mask)
+        if bright is not None:
+            bright[row:row + len(images)] = hit_brightness(images, pipe.mask)
         row += len(images)
         raw = pipe.raw_features(images)
         mom.update(raw)

@@ -204,7 +204,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         params = self._checked_params()
         source = as_source(X)
         tracker = Tracker(progress)
-        fit = fit_run(params, source, comm, tracker, keep=True)
+        fit = fit_run(params, source, comm, tracker, keep=True, brightness=with_brightness)
         self._set_fitted(fit)
         if fit.local is not None:
             out = self._project(fit.local)

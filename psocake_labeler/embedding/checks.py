@@ -86,7 +86,8 @@ def check_graph(path: Path, indptr: np.ndarray, indices: np.ndarray, data: np.nd
 
 
 def check_finite(path: Path, arrays: dict) -> None:
-    """Coordinates, eigenvalues, density: finite; eigenvalues non-zero (extend divides)."""
+    """Coordinates, eigenvalues, density: finite; eigenvalues, when given, non-zero (extend
+    divides by them)."""
     for name, values in arrays.items():
         if values is None:
             continue
@@ -94,7 +95,7 @@ def check_finite(path: Path, arrays: dict) -> None:
             rows = np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))
             raise LayoutError(f"{path}: dataset /{name} holds NaN or inf (row {int(rows[0])}"
                               f" first, {len(rows)} rows); the file is damaged: re-run embed")
-    if np.any(arrays["eigenvalues"] == 0):
+    if arrays.get("eigenvalues") is not None and np.any(arrays["eigenvalues"] == 0):
         raise LayoutError(f"{path}: dataset /eigenvalues holds 0; the file is damaged: "
                           "re-run embed")
 

@@ -28,6 +28,15 @@ def exploration_count(k: int) -> int:
     return 0 if k < 3 else max(1, int(round(EXPLORE_SHARE * k)))
 
 
+def sample_rows(candidates: np.ndarray, seed: int, limit: int = SAMPLE) -> np.ndarray:
+    """``candidates`` itself up to ``limit`` rows, else a sorted random sample of ``limit``
+    of them (``seed``: the same sample for the same state)."""
+    if candidates.size <= limit:
+        return candidates
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(candidates, limit, replace=False))
+
+
 def explore(coords: np.ndarray, taken: np.ndarray, candidates: np.ndarray,
             density: np.ndarray, k: int) -> np.ndarray:
     """``k`` candidates far from every row in ``taken`` (and from each other), dense first.
@@ -38,9 +47,7 @@ def explore(coords: np.ndarray, taken: np.ndarray, candidates: np.ndarray,
     """
     if k <= 0 or candidates.size == 0:
         return np.zeros(0, dtype=np.int64)
-    if candidates.size > SAMPLE:
-        rng = np.random.default_rng(taken.size)
-        candidates = np.sort(rng.choice(candidates, SAMPLE, replace=False))
+    candidates = sample_rows(candidates, taken.size)
     x = np.asarray(coords, dtype=np.float64)
     cand = x[candidates]
     dist = nearest_distance(cand, x[taken])

@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from ..errors import InputError
 from .columns import as_columns, column_sum, top_two_margin
-from .explore import exploration_count, explore
+from .explore import exploration_count, explore, sample_rows
 from .state import check_graph, check_rows
 
 #: Suppression radius (graph hops) around each pick within one batch.
@@ -133,9 +133,7 @@ def _cold_coords(coords: np.ndarray, candidates: np.ndarray, k: int, seed: int) 
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from threadpoolctl import threadpool_limits
 
-    if candidates.size > COLD_SAMPLE:
-        rng = np.random.default_rng(seed)
-        candidates = np.sort(rng.choice(candidates, COLD_SAMPLE, replace=False))
+    candidates = sample_rows(candidates, seed, COLD_SAMPLE)
     x = np.asarray(coords, dtype=np.float64)[candidates]
     # Mini-batch k-means beyond a few thousand events: the cold start is one call, but a
     # user still waits for it.

@@ -89,6 +89,9 @@ class Manifold:
     floor: Optional[np.ndarray] = None
     brightness: Optional[np.ndarray] = None
 
+    def read_all(self) -> None:
+        """Read now whatever is still on disk (a lazy manifold's fields; nothing here)."""
+
     def __len__(self) -> int:
         return len(self.coords)
 
@@ -266,6 +269,11 @@ class LazyManifold(Manifold):
     density = FromFile()
     floor = FromFile()
     brightness = FromFile()
+
+    def read_all(self) -> None:
+        """Read every field of ``LAZY_FIELDS`` now (the dock does it in the background)."""
+        for name in LAZY_FIELDS:
+            getattr(self, name)
 
 
 # Datasets every manifold file holds (bandwidth_floor and transform are optional).

@@ -85,7 +85,7 @@ class DockFlow:
 
         Without labels the recommender only reads the coordinates, so it runs beside the
         session thread: labels given meanwhile do not wait for it (it can take seconds at
-        10^5). Then the rest of a lazily read manifold (graph, features) is read on the
+        10^5). Then the rest of a lazily read manifold (graph, features, ...) is read on the
         same worker, before the first propagation needs it.
         """
         if len(session.labelled_rows()):
@@ -100,10 +100,12 @@ class DockFlow:
             return cold_start(m.coords, np.zeros(0, dtype=np.int64), k=10)
 
         def done(rows):
-            if self.session is session and len(self.recommended) == 0:
+            if self.session is not session:
+                return
+            if len(self.recommended) == 0:
                 labelled = session.user_labels()
                 self._batch_ready([int(r) for r in rows if int(r) not in labelled])
-            self.runner.start(lambda progress: (m.graph, m.features, m.density), None)
+            self.runner.start(lambda progress: m.read_all(), None)
 
         self.runner.start(cold, done)
 

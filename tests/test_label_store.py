@@ -37,6 +37,16 @@ def test_store_is_sqlite_with_a_schema_and_readable_views(manifold, tmp_path):
     assert (back.events == manifold.events).all() and back.events_hash == s.manifold.events_hash()
 
 
+def test_a_new_store_keeps_the_sessions_settings_before_any_propagation(manifold, tmp_path):
+    path = tmp_path / "labels.h5"
+    s = pl.LabelSession(manifold, path=path, user="erin", method="harmonic")
+    s.auto_propagate = False
+    s.label([3], "Single")
+    again = pl.LabelSession.load(path, manifold)
+    assert (again.to_data().method, again.auto_propagate) == ("harmonic", False)
+    assert "Predictions: none yet" in "\n".join(describe_store(path))
+
+
 def test_a_version_2_store_is_read_and_appended_to(manifold, tmp_path):
     """Version 2 held the whole event table in table ``events``: made here from a version 3
     store by SQL, it opens, takes labels and stays version 2."""

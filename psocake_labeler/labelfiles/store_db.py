@@ -136,6 +136,8 @@ def fill(con: sqlite3.Connection, data: LabelData) -> None:
     append_actions(con, data.log.actions, ev)
     if data.propagated_at >= 0:
         write_predictions(con, data)
+    else:
+        write_settings(con, data)  # the session's method and auto-propagate, even unused yet
     con.execute("COMMIT")
 
 
@@ -201,6 +203,11 @@ def write_predictions(con: sqlite3.Connection, data: LabelData) -> None:
               "confidence": np.asarray(data.confidence, dtype=np.float64),
               "scores": np.asarray(data.scores, dtype=np.float64)}
     write_arrays(con, arrays)
+    write_settings(con, data)
+
+
+def write_settings(con: sqlite3.Connection, data: LabelData) -> None:
+    """Store the propagation settings (method, auto-propagate, when it last ran)."""
     set_meta(con, propagated_at=data.propagated_at, method=data.method,
              auto_propagate=data.auto_propagate)
 

@@ -44,7 +44,7 @@ import numpy as np
 from bench_scale_click import print_propagate, step_propagate  # noqa: F401  (steps by name)
 from bench_scale_dock import print_dock, step_dock  # noqa: F401  (steps by name)
 from bench_scale_runs import add_arguments, part_extend, part_runs, step_extend  # noqa: F401
-from scale_data import experiment, load, peak_gib, structured, unprunable
+from scale_data import clock, clocks, experiment, load, peak_gib, structured, unprunable
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("knn", "build", "propagate", "features", "dock", "extend", "runs")
@@ -60,14 +60,14 @@ def step_knn_ours(data: str) -> dict:
 
     x = DATA[data]()
     stats: dict = {}
-    _, t, c, _ = _clocks(knn, x, 64, stats=stats)
+    _, t, c, _ = clocks(knn, x, 64, stats=stats)
     return {"time": t, "tcpu": c, "pairs": stats["pairs"] / stats["all_pairs"]}
 
 
 def step_gemm(data: str) -> dict:
     x = DATA[data]()
     # The N x N result is made on purpose: one all-pairs float32 GEMM.
-    g, t, c, _ = _clocks(np.matmul, x, x.T)
+    g, t, c, _ = clocks(np.matmul, x, x.T)
     return {"time": t, "tcpu": c, "check": float(g[0, 0])}
 
 
@@ -75,7 +75,7 @@ def step_build_small(data: str) -> dict:
     import psocake_labeler as pl
 
     x = DATA[data]()
-    m, t, c, _ = _clocks(pl.build_manifold, x, n_components=10, knn=64, alpha=1.0)
+    m, t, c, _ = clocks(pl.build_manifold, x, n_components=10, knn=64, alpha=1.0)
     return {"time": t, "tcpu": c, "vals": m.eigenvalues[:5].tolist()}
 
 
@@ -84,7 +84,7 @@ def step_pydiffmap(data: str) -> dict:
 
     x = DATA[data]().astype(np.float64)
     dm = DiffusionMap.from_sklearn(n_evecs=10, k=64, epsilon="bgh", alpha=1.0)
-    _, t, c, _ = _clocks(dm.fit, x)
+    _, t, c, _ = clocks(dm.fit, x)
     return {"time": t, "tcpu": c, "vals": np.real(dm.evals[:5]).tolist()}
 
 
@@ -115,19 +115,6 @@ def step_build(workdir: str, n: str) -> dict:
             "nnz": int(m.graph.nnz), "vals": m.eigenvalues[:4].tolist()}
 
 
-def _clock(fn, *args, **kwargs) -> tuple:
-    t = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t
-
-
-def _clocks(fn, *args, **kwargs) -> tuple:
-    """``(result, wall s, process cpu s, 1-minute load)`` of one call."""
-    c = time.process_time()
-    out, wall = _clock(fn, *args, **kwargs)
-    return out, wall, time.process_time() - c, load()
-
-
 def step_sklearn(workdir: str, n: str) -> dict:
     """scikit-learn LabelSpreading (knn kernel, 15 neighbours) on the diffusion coordinates
     with the same 301 labels."""
@@ -140,7 +127,7 @@ def step_sklearn(workdir: str, n: str) -> dict:
     rows = np.random.default_rng(0).choice(len(m), 301, replace=False)
     yy = np.full(len(m), -1)
     yy[rows] = y[rows]
-    ls, t = _clock(LabelSpreading(kernel="knn", n_neighbors=15).fit, m.coords, yy)
+    ls, t = clock(LabelSpreading(kernel="knn", n_neighbors=15).fit, m.coords, yy)
     un = np.setdiff1d(np.arange(len(m)), rows)
     return {"time": t, "accuracy": float(np.mean(ls.transduction_[un] == y[un]))}
 
@@ -168,7 +155,7 @@ def step_features(path: str) -> dict:
     from psocake_labeler.io import open_run
 
     run = open_run(path)
-    feats, t = _clock(compute_features, run)
+    feats, t = clock(compute_features, run)
     return {"time": t, "shape": list(feats[0].shape)}
 
 

@@ -10,29 +10,21 @@ the answer shown is compared with the full answer: a cold propagate of the same 
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
-from scale_data import load
+from scale_data import clocks
 
 #: Clicks timed after the first one.
 CLICKS = 4
 
 
-def _clocks(fn, *args) -> tuple:
-    """``(result, wall s, process cpu s, 1-minute load)`` of one call."""
-    c, t = time.process_time(), time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - t, time.process_time() - c, load()
-
-
 def _click(s, row: int, name: str) -> dict:
     """One click of the dock: label + durable save, propagate, recommend(10)."""
     s.auto_propagate = False
-    _, t_label, c_label, _ = _clocks(s.label, [row], name)
-    _, t_warm, c_warm, l_warm = _clocks(s.propagate)
-    _, t_rec, c_rec, l_rec = _clocks(s.recommend, 10)
+    _, t_label, c_label, _ = clocks(s.label, [row], name)
+    _, t_warm, c_warm, l_warm = clocks(s.propagate)
+    _, t_rec, c_rec, l_rec = clocks(s.recommend, 10)
     return {"label_save": t_label, "label_cpu": c_label, "time": t_warm, "warm_cpu": c_warm,
             "warm_load": l_warm, "recommend": t_rec, "recommend_cpu": c_rec,
             "recommend_load": l_rec}
@@ -71,7 +63,7 @@ def step_propagate(workdir: str, n: str) -> dict:
     """The click at 10^6 events (see the module docstring)."""
     import psocake_labeler as pl
 
-    m, t_load, _, _ = _clocks(pl.Manifold.load, Path(workdir) / f"experiment_{n}.h5")
+    m, t_load, _, _ = clocks(pl.Manifold.load, Path(workdir) / f"experiment_{n}.h5")
     y = np.load(Path(workdir) / f"experiment_{n}_truth.npy")
     labels = Path(workdir) / "labels.h5"
     labels.unlink(missing_ok=True)
@@ -81,9 +73,9 @@ def step_propagate(workdir: str, n: str) -> dict:
     s.auto_propagate = False
     for c in range(3):  # one call per class: the store is written once per call
         s.label(rows[:300][y[rows[:300]] == c], s.classes[c])
-    _, t_cold, _, _ = _clocks(s.propagate)
+    _, t_cold, _, _ = clocks(s.propagate)
     out = _click(s, int(rows[300]), s.classes[int(y[rows[300]])])
-    _, t_flush, c_flush, _ = _clocks(s.flush)
+    _, t_flush, c_flush, _ = clocks(s.flush)
     more = [_click(s, int(r), s.classes[int(y[r])]) for r in rows[301:]]
     for key in ("label_save", "label_cpu", "time", "warm_cpu", "recommend", "recommend_cpu"):
         vals = [c[key] for c in more]

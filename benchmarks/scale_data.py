@@ -1,9 +1,10 @@
 """The data of bench_scale.py (unprunable, structured, a whole experiment) and the numbers
-printed beside every time (peak memory, load)."""
+printed beside every time (peak memory, load, the clocks)."""
 from __future__ import annotations
 
 import os
 import resource
+import time
 
 import numpy as np
 
@@ -14,6 +15,20 @@ def peak_gib() -> float:
 
 def load() -> float:
     return os.getloadavg()[0]
+
+
+def clock(fn, *args, **kwargs) -> tuple:
+    """``(result, wall s)`` of one call."""
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t
+
+
+def clocks(fn, *args, **kwargs) -> tuple:
+    """``(result, wall s, process cpu s, 1-minute load)`` of one call."""
+    c = time.process_time()
+    out, wall = clock(fn, *args, **kwargs)
+    return out, wall, time.process_time() - c, load()
 
 
 def unprunable(n: int = 20000, dim: int = 1000, seed: int = 0) -> np.ndarray:

@@ -86,3 +86,13 @@ class FromFile:
 
 #: Placeholder of a field not read yet.
 UNREAD = object()
+
+
+def read_on_first_use(cls: type) -> type:
+    """Class decorator: every field of ``LAZY_FIELDS`` becomes a :class:`FromFile` of
+    ``cls``, so the list of lazy fields is written once."""
+    for name in LAZY_FIELDS:
+        descriptor = FromFile()
+        descriptor.__set_name__(cls, name)
+        setattr(cls, name, descriptor)
+    return cls

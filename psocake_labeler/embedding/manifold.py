@@ -34,7 +34,7 @@ from ..io.schema import SCHEMA_MANIFOLD as SCHEMA
 from ..io.schema import file_kind, kind_words
 from ..progress import ProgressCallback
 from .checks import check_finite, check_new_events, check_shapes, parse_params
-from .lazy import LAZY_FIELDS, UNREAD, FileFields, FromFile, read_field
+from .lazy import LAZY_FIELDS, UNREAD, FileFields, read_field, read_on_first_use
 
 SCHEMA_VERSION = 1
 
@@ -260,15 +260,10 @@ class Manifold:
         return np.asarray(feats, dtype=np.float32), events, bright
 
 
+@read_on_first_use
 class LazyManifold(Manifold):
     """A :class:`Manifold` from ``Manifold.load(path, lazy=True)``: the fields of
     ``LAZY_FIELDS`` are read from the file on first use (:mod:`.lazy`)."""
-
-    graph = FromFile()
-    features = FromFile()
-    density = FromFile()
-    floor = FromFile()
-    brightness = FromFile()
 
     def read_all(self) -> None:
         """Read every field of ``LAZY_FIELDS`` now (the dock does it in the background)."""

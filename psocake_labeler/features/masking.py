@@ -64,6 +64,9 @@ class PixelStats:
         self.hot_sigma = float(hot_sigma)
         self.rings = ring_index(self.shape, center)
         self._ring_m = ring_matrix(self.rings, self.file_mask)
+        # Good pixels per ring of the usual image (all finite: its good pixels are the mask's).
+        self._flat_mask = self.file_mask.ravel()
+        self._mask_ring_n = self._ring_m @ self._flat_mask.astype(np.float64)
         # counts per pixel: [0] good observations, [1] non-finite, [2] ~0, [3] outlier
         self.counts = np.zeros((4,) + self.shape, dtype=np.int64)
 
@@ -71,7 +74,7 @@ class PixelStats:
         """Add a block of images ``(n, H, W)`` to the counts (image by image: the counts of
         an image depend on it alone, and one image's temporaries stay in cache)."""
         block = np.asarray(images).reshape(len(images), -1)
-        fm = self.file_mask.ravel()
+        fm = self._flat_mask
         flat = self.counts.reshape(4, -1)
         for image in block:
             finite = np.isfinite(image)
@@ -104,7 +107,7 @@ class PixelStats:
         leave-one-out test itself, in float64, decides on those alone.
         """
         m = self._ring_m
-        n_r = m @ good.astype(np.float64)
+        n_r = self._mask_ring_n if good is self._flat_mask else m @ good.astype(np.float64)
         s1 = m @ x
         s2 = m @ (x * x)
         k2 = self.hot_sigma ** 2

@@ -93,3 +93,28 @@ def test_hover_says_who_labelled_and_when(window, qtbot):
     user = dock.session.user
     assert f"your label: Water/Unknown (label by {user}, " in text
     assert time.strftime("%Y-%m-%d") in text
+
+
+
+def test_redraws_that_change_no_label_leave_the_assessment_running(window, qtbot):
+    dock = window.dock
+    dock.select_rows(np.flatnonzero(window.truth == 0)[:3])
+    dock.label_selected(0)
+    assert dock.wait()
+    # The assessment takes the labels on the session thread; a stale one stops and takes
+    # them again there. Redraws every millisecond (as filters, hovering and propagations
+    # make) change no label, so the labels are taken once.
+    taken = []
+    dock.session_runner.sigBusy.connect(lambda busy: busy and taken.append(True))
+    timer = QtCore.QTimer()
+    timer.setInterval(1)
+    timer.timeout.connect(dock.refresh)
+    done = []
+    dock.assess(then=lambda: done.append(True))
+    timer.start()
+    try:
+        qtbot.waitUntil(lambda: bool(done), timeout=20000)
+    finally:
+        timer.stop()
+    assert dock.quality is not None and dock.quality.n_user == 3
+    assert len(taken) == 1

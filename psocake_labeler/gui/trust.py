@@ -13,7 +13,9 @@ and labelling never waits for it:
 * the wait restarts at every key that labels and whenever it ends while the session thread
   is still busy with a click;
 * a label given while one runs makes it stale: it stops before its next propagation
-  (``cancelled``) and the next quiet moment starts it again.
+  (``cancelled``) and the next quiet moment starts it again. Only a change of the labels
+  does (the label log grew, or the method changed): a redraw or a propagation that changes
+  no label leaves it running.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class _Frozen:
     def __init__(self, session):
         data = session.to_data()
         self.user, self.method = data.user_index(), data.method
+        self.key = labels_key(session)
         self.manifold = session.manifold
         self.classes = list(session.classes)
 
@@ -58,6 +61,7 @@ class DockTrust:
         self._assess_again = False
         self._after_assess: list = []
         self._assess_stale = [False]      # the running assessment's cancel flag
+        self._assess_key = None           # labels_key() of the labels it assesses
         self._assess_seconds = 0.0        # how long the last assessment took
         self._assess_timer = QtCore.QTimer(self)
         self._assess_timer.setSingleShot(True)
@@ -71,9 +75,10 @@ class DockTrust:
 
     def schedule_assess(self) -> None:
         """Assess again once the labels have been still for a moment; an assessment running
-        now is stale and stops."""
+        now is stale and stops if the labels changed since it took them."""
         if self.session is not None and len(self.session.labelled_rows()):
-            self._assess_stale[0] = True
+            if self._assess_key != labels_key(self.session):
+                self._assess_stale[0] = True
             self._assess_timer.start(self.assess_delay_ms())
 
     def assess(self, then=None) -> None:
@@ -93,8 +98,11 @@ class DockTrust:
         self._assessing = True
         session = self.session
         stale = self._assess_stale = [False]
+        self._assess_key = None     # until the labels are taken: any change makes it stale
 
         def run(frozen):
+            if stale is self._assess_stale:
+                self._assess_key = frozen.key
             from ..labelling.quality import AssessmentCancelledError, assess_session
 
             started = time.perf_counter()
@@ -160,6 +168,12 @@ class DockTrust:
         if item is None or not 0 <= item.suggested < len(self.session.classes):
             return None
         return f"{self.session.classes[item.suggested]} {item.confidence:.2f}"
+
+
+def labels_key(session) -> tuple:
+    """What an assessment depends on, as an exact test: the session, the length of its
+    label log (every label, undo, class edit appends to it) and the method."""
+    return id(session), len(session.log.actions), session.to_data().method
 
 
 def quality_html(q) -> str:

@@ -219,13 +219,29 @@ def _out_of_fold(x: np.ndarray, classes: np.ndarray, c_reg: float, folds: int,
 
 
 def propagate_and_blend(graph, features: np.ndarray | None, rows, classes, n_classes: int,
-                        **options):
+                        previous=None, **options):
     """:func:`~.propagation.propagate` (``options`` passed on), then :func:`blend`: the
-    predictions a :class:`~.session.LabelSession` shows."""
+    predictions a :class:`~.session.LabelSession` shows. ``previous``: the last result in
+    this session (its classifier calibration, see :func:`blend`).
+
+    The classifier half (:func:`classifier_part`) does not need the graph's answer, so it
+    runs on the other core while the graph is solved (``products.side_job``; at 10^6 events
+    its fit and product take about as long as a click's graph solve), one BLAS thread per
+    thread of the click, lifted when both are done (``products.one_blas_thread``).
+    """
+    from .products import one_blas_thread, side_job
     from .propagation import propagate
 
-    prop = propagate(graph, rows, classes, n_classes, **options)
-    return blend(prop, features, rows, classes, n_classes)
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    classes = np.asarray(classes, dtype=np.int64).ravel()
+    with one_blas_thread():
+        job = side_job(classifier_part, features, rows, classes, n_classes, previous)
+        try:
+            prop = propagate(graph, rows, classes, n_classes, **options)
+        finally:
+            classifier = job.result()
+    return blend(prop, features, rows, classes, n_classes, previous=previous,
+                 classifier=classifier)
 
 
 def _calibration(previous, features: np.ndarray, rows: np.ndarray, classes: np.ndarray,

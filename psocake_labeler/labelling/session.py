@@ -22,10 +22,9 @@ from .change import Change
 from .class_edits import ClassEditing
 from .classes import DEFAULT_CLASSES, ClassList
 from .log import ActionLog, user_name
-from .products import one_blas_thread, side_job
 from .propagation import DEFAULT_METHOD
 from .saving import StoreSaving
-from .state import LabelData, user_labels_win
+from .state import LabelData
 
 __all__ = ["LabelSession", "merge_labels"]
 
@@ -330,33 +329,21 @@ class LabelSession(ClassEditing, StoreSaving):
         return self._classifier_inputs
 
     def _propagate_now(self):
-        from .blend import blend, classifier_part
-        from .propagation import propagate
+        from .blend import propagate_and_blend
 
         d = self._d
         idx = d.user_index()
         rows = np.flatnonzero(idx >= 0)
         # the last Propagation (its .state) starts the solver near the answer
         warm = self._propagation
-        inputs = self.classifier_inputs()
-        # The labels also train a classifier on the stored features (labelling/blend.py): it
-        # does not need the graph's answer, so it runs on the other core meanwhile (at 10^6
-        # events its fit and product take about as long as the click's graph solve).
-        # One BLAS thread per thread of the click, lifted when both are done (products.py).
-        with one_blas_thread():
-            job = side_job(classifier_part, inputs, rows, idx[rows], len(d.classes), warm)
-            try:
-                prop = propagate(self.manifold.graph, rows, idx[rows], len(d.classes),
-                                 method=d.method or DEFAULT_METHOD, balance=True,
-                                 warm_start=warm)
-            finally:
-                classifier = job.result()
-        prop = blend(prop, inputs, rows, idx[rows], len(d.classes), previous=warm,
-                     classifier=classifier)
+        prop = propagate_and_blend(self.manifold.graph, self.classifier_inputs(), rows,
+                                   idx[rows], len(d.classes), previous=warm,
+                                   method=d.method or DEFAULT_METHOD, balance=True,
+                                   warm_start=warm)
         self._propagation = prop
-        d.predicted, d.confidence = user_labels_win(
-            prop.predicted, np.clip(np.asarray(prop.confidence, dtype=np.float64), 0.0, 1.0),
-            idx)
+        # propagate and blend already put every user label back (state.user_labels_win:
+        # the label, confidence 1) and keep confidences in [0, 1]: no (N,) copies here.
+        d.predicted, d.confidence = prop.predicted, prop.confidence
         d.scores = np.asarray(prop.scores, dtype=np.float64)
         d.propagated_at = len(d.log.actions)
         return prop

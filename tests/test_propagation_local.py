@@ -48,6 +48,21 @@ def test_one_more_label_is_solved_near_it_and_meets_the_full_criterion(cloud, mo
     np.testing.assert_allclose(ax, x - SPREADING_ALPHA * (s @ x), atol=1e-5)
 
 
+def test_a_warm_start_is_changed_only_when_given_away(cloud):
+    g, _, rows, classes, _ = cloud
+    prev = propagate(g, rows[:-1], classes[:-1], 3)
+    kept = prev.state["solution"].copy(), prev.state["product"].copy()
+    copied = propagate(g, rows, classes, 3, warm_start=prev)
+    # the held-out check starts five propagations from one warm start: it stays as it was
+    np.testing.assert_array_equal(prev.state["solution"], kept[0])
+    np.testing.assert_array_equal(prev.state["product"], kept[1])
+    # a session gives its last result away (no copies): the same answer
+    given = propagate(g, rows, classes, 3, warm_start=prev, update_warm_start=True)
+    np.testing.assert_array_equal(given.scores, copied.scores)
+    np.testing.assert_array_equal(given.predicted, copied.predicted)
+    np.testing.assert_array_equal(given.confidence, copied.confidence)
+
+
 def test_warm_click_equals_a_tight_full_solve(cloud):
     g, _, rows, classes, _ = cloud
     prev = propagate(g, rows[:-1], classes[:-1], 3)

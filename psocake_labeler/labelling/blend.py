@@ -33,10 +33,9 @@ import numpy as np
 from .columns import (
     as_columns,
     as_rows,
-    column_argmax,
     column_max,
     column_sum,
-    pick_rows,
+    column_top,
     set_user_rows,
 )
 
@@ -312,8 +311,8 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     z *= np.float32((1.0 - weight) / TEMPERATURE)
     np.maximum(log_c, np.float32(np.log(1e-12)), out=log_c)
     z += np.float32(weight / TEMPERATURE) * log_c
-    best = column_argmax(z.T)
-    z -= column_max(z)
+    predicted, top = column_top(z, labelled)
+    z -= top
     np.exp(z, out=z)
     # float32 class columns out (no (N, C) float64 array): each event's probabilities add
     # up to 1 - (mass of unlabelled classes) within ~1e-7.
@@ -326,14 +325,14 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     for c, col in zip(labelled, z):
         np.multiply(col, share, out=cols[c])
     prob = as_rows(cols)
+    # The predicted class's probability: its exp(0) = 1 times the share, exactly.
+    confidence = np.minimum(share, 1.0, dtype=np.float64)
     # Events no label reaches on the graph stay unknown: the classifier alone is a guess.
     unreached = np.asarray(prop.confidence) <= 0.0
-    predicted = labelled[best].astype(np.int64)
     if unreached.any():
         prob[unreached] = graph[unreached]
         predicted[unreached] = np.asarray(prop.predicted)[unreached]
-    confidence = np.minimum(pick_rows(prob, predicted), 1.0, dtype=np.float64)
-    confidence[unreached] = 0.0
+        confidence[unreached] = 0.0
     predicted[rows] = classes
     confidence[rows] = 1.0
     set_user_rows(prob, rows, classes)

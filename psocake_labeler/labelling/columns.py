@@ -74,13 +74,22 @@ def column_argmax(a: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
     ``np.argmax``; ``a`` is (N, C) (any float dtype), ``among`` the class indices allowed
     (default all)."""
     idx = np.arange(a.shape[1]) if among is None else np.asarray(among, dtype=np.int64)
-    best = np.array(a[:, idx[0]], copy=True)
-    arg = np.full(a.shape[0], idx[0], dtype=np.int64)
-    for c in idx[1:]:
-        better = a[:, c] > best
-        arg[better] = c
-        np.maximum(best, a[:, c], out=best)
-    return arg
+    return column_top([a[:, c] for c in idx], idx)[0]
+
+
+def column_top(columns, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(which, largest)`` over the class columns ``columns`` ((C, N) or C arrays of N):
+    (N,) int64 ``labels[c]`` of each event's largest column ``c`` (default ``c``; first one
+    on ties, as ``np.argmax``) and (N,) that largest value, in one pass for both."""
+    labels = np.arange(len(columns)) if labels is None else np.asarray(labels, np.int64)
+    best = np.array(columns[0], copy=True)
+    arg = np.full(best.shape[0], labels[0], dtype=np.int64)
+    better = np.empty(best.shape[0], dtype=bool)
+    for c in range(1, len(columns)):
+        np.greater(columns[c], best, out=better)
+        np.copyto(arg, labels[c], where=better)
+        np.maximum(best, columns[c], out=best)
+    return arg, best
 
 
 def pick(cols: np.ndarray, which: np.ndarray) -> np.ndarray:

@@ -124,7 +124,7 @@ def _cg(sub: sp.csr_matrix, alpha: float, b: np.ndarray, target: float,
 
 def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarray,
                  ax0: np.ndarray, y0: np.ndarray, tol: float,
-                 candidates: Optional[np.ndarray] = None
+                 candidates: Optional[np.ndarray] = None, in_place: bool = False
                  ) -> Optional[tuple[np.ndarray, np.ndarray, bool]]:
     """``(F, A F, done)`` after a change of a few rows of ``Y``, or None.
 
@@ -134,7 +134,10 @@ def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarr
     resolved and a full CG from ``(F, A F)`` with target ``tol |Y|`` finishes the job.
     None: too many rows changed, or the change reaches too far; solve in full.
     ``candidates``: every row where ``Y`` or ``y0`` is non-zero (the labelled rows, now and
-    before), if known; then no pass over all of ``Y`` is needed.
+    before), if known; then no pass over all of ``Y`` is needed. ``in_place``: ``x0`` and
+    ``ax0`` are updated themselves, not copies (also when None is returned: each column is
+    changed in both or in neither, so they stay a solution and its product, and a full CG
+    from them, which measures its residual afresh, still meets its criterion).
     """
     if candidates is None or y0 is None or y0.shape != y.shape:
         rows = changed_rows(y, y0)
@@ -146,7 +149,7 @@ def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarr
     # One BLAS thread: on a busy machine OpenBLAS's threaded dot product of a ball-sized
     # vector took 20 ms (threads waiting for a core) instead of 0.01 ms; a click is ~100 dots.
     with one_blas_thread():
-        x, ax = _update(s_mat, alpha, y, x0, ax0, y0, tol, rows)
+        x, ax = _update(s_mat, alpha, y, x0, ax0, y0, tol, rows, in_place)
         if x is None:
             return None
         residual = _residual_norms(y, ax, candidates)
@@ -157,11 +160,11 @@ def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarr
 
 
 def _update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarray,
-            ax0: np.ndarray, y0: np.ndarray, tol: float, rows: np.ndarray
+            ax0: np.ndarray, y0: np.ndarray, tol: float, rows: np.ndarray, in_place: bool
             ) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     delta_b = y[rows] - y0[rows]
     cols = np.flatnonzero(np.abs(delta_b).sum(axis=0) > 0)
-    x, ax = x0.copy(), ax0.copy()
+    x, ax = (x0, ax0) if in_place else (x0.copy(), ax0.copy())
     for c in cols:
         change = float(np.linalg.norm(delta_b[:, c]))
         target = tol * change

@@ -198,8 +198,8 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: int,
               method: str = DEFAULT_METHOD, balance: bool = True,
-              warm_start: Propagation | None = None, temperature: float | None = None
-              ) -> Propagation:
+              warm_start: Propagation | None = None, temperature: float | None = None,
+              update_warm_start: bool = False) -> Propagation:
     """Spread user labels over the manifold graph.
 
     Parameters
@@ -213,6 +213,9 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
         (spreading), equal source mass per class (Poisson); no effect on harmonic.
     warm_start : a previous :class:`Propagation` on the same graph; its solution starts CG.
     temperature : override the calibrated softmax temperature.
+    update_warm_start : the solver may change ``warm_start``'s solution in place instead of
+        copying it (a caller that drops ``warm_start`` for the result, as a session does:
+        two (N, C) copies less a click; the answer is the same).
 
     Returns
     -------
@@ -230,7 +233,7 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     reached = (np.ones(n, dtype=bool) if info.n_components == 1
                else np.isin(info.component, np.unique(info.component[rows])))
     scores, part, weak = _solve(graph, info, rows, classes, n_classes, method, balance,
-                                reached, state, (x0, ax0, b0, before))
+                                reached, state, (x0, ax0, b0, before, update_warm_start))
     t = TEMPERATURE[method] if temperature is None else float(temperature)
     return _finish(scores, rows, classes, n_classes, method, t, reached, part, weak, state)
 
@@ -253,7 +256,7 @@ def _warm_start(graph: sp.csr_matrix, warm: Propagation | None, method: str, n_c
 def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, balance: bool,
            reached: np.ndarray, state: dict, start: tuple):
     """Class scores by ``method``; also the graph parts classes live in and weak rows."""
-    x0, ax0, b0, before = start   # before: the rows labelled when x0 was solved
+    x0, ax0, b0, before, in_place = start   # before: the rows labelled when x0 was solved
     n = graph.shape[0]
     onehot = np.zeros((rows.size, n_classes))
     onehot[np.arange(rows.size), classes] = 1.0
@@ -275,7 +278,7 @@ def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, b
     y[rows] = onehot
     nonzero = None if before is None else np.union1d(before, rows)
     f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0, b0,
-                                          nonzero, reached)
+                                          nonzero, reached, in_place)
     state["rhs"], state["solution"], state["rows"] = y, f, rows
     if not balance:
         return f, part, weak

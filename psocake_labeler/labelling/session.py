@@ -339,7 +339,7 @@ class LabelSession(ClassEditing, StoreSaving):
         prop = propagate_and_blend(self.manifold.graph, self.classifier_inputs(), rows,
                                    idx[rows], len(d.classes), previous=warm,
                                    method=d.method or DEFAULT_METHOD, balance=True,
-                                   warm_start=warm)
+                                   warm_start=warm, update_warm_start=True)
         self._propagation = prop
         # propagate and blend already put every user label back (state.user_labels_win:
         # the label, confidence 1) and keep confidences in [0, 1]: no (N,) copies here.

@@ -233,14 +233,16 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
 def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha: float,
                     x0: np.ndarray | None, tol: float, ax0: np.ndarray | None = None,
                     y0: np.ndarray | None = None, candidates: np.ndarray | None = None,
-                    reach: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    reach: np.ndarray | None = None, in_place: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Zhou et al. closed form ``F = (I - alpha S)^-1 Y``, solved by CG (diag of A is 1).
 
     Returns ``(F, A F)``; pass ``A F`` back as ``ax0`` with ``x0 = F`` (and the old ``Y`` as
     ``y0``) to warm-start. ``candidates``: the rows where ``Y`` or ``y0`` is non-zero, if
     known (the click's local update then reads only those rows of them). ``reach``: the
     rows in graph parts holding a label, which a cold solve must give a value
-    (:func:`block_pcg`)."""
+    (:func:`block_pcg`). ``in_place``: a click's local update may change ``x0`` and ``ax0``
+    (local.py)."""
     if info.normalised is None:
         # Kept with the graph info, so warm starts pay one sparse product per iteration.
         dinv_sqrt = np.where(info.degree > 0,
@@ -252,7 +254,7 @@ def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha:
     product = info.product
     if x0 is not None and ax0 is not None and y0 is not None:
         # A click changes a few rows of Y: solved near them first (local.py).
-        got = local_update(info.normalised, alpha, y, x0, ax0, y0, tol, candidates)
+        got = local_update(info.normalised, alpha, y, x0, ax0, y0, tol, candidates, in_place)
         if got is not None:
             if got[2]:
                 return got[0], got[1]

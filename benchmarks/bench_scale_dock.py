@@ -96,6 +96,7 @@ def step_dock(workdir: str, n: str, cycles: str = "8", out: str = "") -> dict:
     dock.wait(600000)               # the graph and features, read after the recommendations
     res["rest"] = time.perf_counter() - t
     res["rest_cpu"] = time.process_time() - c
+    res["renders"] = dock.view.density.renders     # full density renders while opening
     rng = np.random.default_rng(0)
     rows = rng.choice(len(truth), 300 + int(cycles) + 3, replace=False)
     seeds, cyc, split = rows[:300], rows[300:-3], rows[-3:]
@@ -110,9 +111,12 @@ def step_dock(workdir: str, n: str, cycles: str = "8", out: str = "") -> dict:
     dock.wait(600000)
     dock.view.plot.viewport().repaint()
     res["first_propagate"] = time.perf_counter() - t
-    c = time.process_time()
+    c, gui = time.process_time(), time.thread_time()
+    renders = dock.view.density.renders
     times = label_cycles(dock, cyc, truth)
+    res["cycle_renders"] = dock.view.density.renders - renders
     res["cycle_cpu"] = (time.process_time() - c) / len(times)
+    res["cycle_gui_cpu"] = (time.thread_time() - gui) / len(times)   # redraw + paint
     res["cycles"] = times.tolist()
     res["load_after"] = os.getloadavg()[0]
     dock.wait(600000)
@@ -137,11 +141,14 @@ def print_dock(r: dict) -> None:
           " from the start of open (background)")
     print(f"  graph + features read      {r['rest']:8.2f} s  cpu {r['rest_cpu']:.2f} s from "
           "the start of open (background, after the recommendations)")
+    print(f"  full density renders: {r['renders']} while opening, {r['cycle_renders']} in "
+          f"{len(r['cycles'])} cycles (the others patched the changed pixels)")
     print(f"  300 labels, first (cold) propagation + redraw {r['first_propagate']:.2f} s")
     cyc = np.array(r["cycles"])
     print(f"  label-propagate-redraw cycle: median {np.median(cyc):.3f} s, max {cyc.max():.3f} s,"
           f" cpu {r['cycle_cpu']:.3f} s per cycle (goal < 0.3 s; load after "
           f"{r['load_after']:.1f}); an assessment finished meanwhile: {r['assessed']}")
+    print(f"    of which the GUI thread (redraw + paint) {r['cycle_gui_cpu']:.3f} s cpu per cycle")
     for name, label in (("store", "label + durable save"), ("propagate", "warm propagation"),
                         ("redraw", "redraw + paint")):
         wall, cpu, load = np.array(r["parts"][name]).T

@@ -240,10 +240,14 @@ def test_density_image_follows_clicks_keys_and_zoom(qtbot, small_spi_manifold_pa
         qtbot.keyClick(dock, QtCore.Qt.Key.Key_2)
     assert dock.wait()
     assert dock.session.user_labels()[row] == 1
-    # Propagation restyled many events, one by one: the kept sums are those of a full pass.
-    kept = view.density.sums.copy()
+    # Propagation restyled many events, only their pixels drawn again: the kept sums and
+    # the picture are those of a full pass.
+    kept, picture = view.density.sums.copy(), view.density.image.copy()
+    renders = view.density.renders
     view.density.set_styles(dock.class_palette.rgba, view.codes)
-    np.testing.assert_allclose(kept, view.density.sums, atol=1e-9)
+    assert view.density.renders == renders + 1
+    np.testing.assert_array_equal(kept, view.density.sums)
+    np.testing.assert_array_equal(picture, view.density.image)
     # The labelled event's pixel shows its class colour more than any other's.
     r, c = _pixel_of(view, row)
     rgb = view.density.item.image[r, c, :3].astype(float)
@@ -267,7 +271,7 @@ def test_density_image_draws_a_tight_cluster_as_a_blob_and_a_lone_event_clearly(
     xy = np.vstack([0.25 + rng.normal(0, 0.001, (50000, 2)), [[0.75, 0.75]]])
     codes = palette.codes_for(np.r_[np.zeros(50000, int), 1], np.ones(50001))
     layer = DensityLayer()
-    layer.set_points(xy, rebin=False)
+    layer.set_points(xy)
     layer.set_view((0, 1), (0, 1), (100, 100))
     layer.set_styles(palette.rgba, codes)
     image = layer.item.image
@@ -279,6 +283,77 @@ def test_density_image_draws_a_tight_cluster_as_a_blob_and_a_lone_event_clearly(
     assert (lone[..., 3] > 0).sum() == 9                     # the lone event: 3 x 3, no halo
     assert lone[..., 3].max() >= int(MIN_ALPHA * 255)
     assert np.abs(lone[15, 15, :3].astype(float) - palette.colours[1]).max() <= 1
+
+
+def test_a_dense_view_bins_and_renders_once_for_each_picture(qtbot, monkeypatch):
+    """Opening (coordinates, axes, range, filter, then styles) renders the density image
+    once; new axes and a filter in one go, once more."""
+    from psocake_labeler.gui import manifold_view
+    from psocake_labeler.gui.style import Palette
+
+    monkeypatch.setattr(manifold_view, "DENSITY_FROM", 50)
+    view = manifold_view.ManifoldView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    rng = np.random.default_rng(2)
+    coords = rng.normal(size=(3000, 4))
+    palette = Palette(["a", "b"])
+    view.set_coords(coords)
+    view.set_visible(None)
+    view.set_classes(palette, rng.integers(-1, 2, 3000), rng.uniform(0, 1, 3000),
+                     np.zeros(0, int), np.zeros(0, int))
+    qtbot.wait(300)          # the deferred binning and the zoom's re-bin timer have run
+    assert view.density.renders == 1
+    view.set_axes(2, 3)
+    view.set_visible(coords[:, 0] > 0)
+    qtbot.waitUntil(lambda: view.density.renders == 2, timeout=5000)
+    qtbot.wait(300)
+    assert view.density.renders == 2
+    assert (view.density.image[..., 3] > 0).sum() > 100
+
+
+def _fresh_layer(xy, palette, codes, pixels=(100, 100)):
+    from psocake_labeler.gui.density import DensityLayer
+
+    layer = DensityLayer()
+    layer.set_points(xy)
+    layer.set_view((0, 1), (0, 1), pixels)
+    layer.set_styles(palette.rgba, codes)
+    return layer
+
+
+def test_density_update_patches_only_the_changed_pixels_to_a_full_renders_picture(qtbot):
+    """A click restyles a few rows: their 3 x 3 squares and the halos they feed are drawn
+    again, and the picture is exactly a fresh render's (dense cores, halos, lone events)."""
+    from psocake_labeler.gui.style import Palette
+
+    palette = Palette(["a", "b", "c"])
+    rng = np.random.default_rng(1)
+    xy = np.vstack([0.3 + rng.normal(0, 0.002, (30000, 2)),     # a core with halos
+                    0.7 + rng.normal(0, 0.05, (3000, 2)),       # a spread cloud
+                    rng.uniform(0, 1, (40, 2)), [[0.9, 0.1]]])   # lone events
+    n = len(xy)
+    cls = np.r_[np.zeros(30000, int), np.ones(3000, int), np.full(41, -1)]
+    codes = palette.codes_for(cls, rng.uniform(0.2, 1, n))
+    layer = _fresh_layer(xy, palette, codes)
+    assert layer.renders == 1
+    core, cloud = np.arange(0, 30000, 1000), np.arange(30000, 33000, 300)
+    for rows, to in ((core, 2), (cloud, 0), ([n - 1], 2), (np.arange(n), 1)):
+        before = layer.image.copy()
+        new = palette.codes_for(np.full(len(rows), to), rng.uniform(0.2, 1, len(rows)))
+        codes = codes.copy()
+        codes[rows] = new
+        layer.update(np.asarray(rows), new)
+        fresh = _fresh_layer(xy, palette, codes)
+        assert (fresh.image != before).any()            # the change shows...
+        np.testing.assert_array_equal(layer.image, fresh.image)   # ...as a full render
+        np.testing.assert_array_equal(layer.sums, fresh.sums)
+    # the core's halo (no events of its own) took the new colour of the core
+    r, c = int(0.3 * 100) + 6, int(0.3 * 100)
+    assert layer.image[r, c, 3] > 0
+    assert layer.renders == 2                           # the last update touched every pixel
 
 
 def test_a_label_without_propagation_restyles_its_row_as_a_full_redraw_would(window, qtbot):

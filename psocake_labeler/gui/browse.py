@@ -55,8 +55,10 @@ class DockBrowse:
         def done(result):
             if self.manifold is m:
                 self._view_key, axes = result
-                self.view.set_axes(*axes)
-                self._redraw_marks()
+                # at open, the axes drawn already: not drawn again, and the user's zoom kept
+                if forget or tuple(axes) != self.view.axes:
+                    self.view.set_axes(*axes)
+                    self._redraw_marks()
 
         self.runner.start(work, done)
 

@@ -4,35 +4,53 @@ pyqtgraph's ScatterPlotItem draws every point on every paint: at 10^6 events a p
 seconds and most points hide each other anyway. :class:`DensityLayer` bins the events'
 screen positions into an image of the visible range instead, one pixel per screen pixel
 (at most ``MAX_PIXELS`` a side): each pixel's colour is the mix of its events' class
-colours weighted by their opacity (confidence). Per-pixel sums are kept, so a click that
-restyles a few thousand events subtracts and adds only those (``update``), and a zoom
-re-bins (``set_view``: one pass over the events). Labelled, selected, recommended and
-current events are drawn on top as points.
+colours weighted by their opacity (confidence).
 
 What makes it readable (the first version drew 10^6 events of three tight clusters as three
 faint specks a few pixels wide, in /tmp/bench_scale14/w1m/dock_1000000.png):
 
-* every event covers 3 x 3 pixels, and a pixel holding many events grows into a halo over
-  the empty pixels around it, two pixels more per decade of weight (``MAX_HALO`` decades):
-  a dense spot shows as a blob whose size says how many events it holds, while crowded
-  regions keep their sharp borders (a halo never covers a pixel that has events);
-* opacity is the pixel's rank among the drawn pixels (histogram equalisation, ties sharing
-  the highest rank) from ``MIN_ALPHA`` to 1, so that a lone event is as visible as a mid
-  density and the densest cores are solid, however skewed the counts are.
+* every event covers 3 x 3 pixels, and a pixel holding 10^k or more events grows into a
+  halo over the empty pixels within 1 + 2 k of it (``MAX_HALO`` decades): a dense spot
+  shows as a blob whose size says how many events it holds, while crowded regions keep
+  their sharp borders (a halo never covers a pixel that has events);
+* opacity is the rank of the pixel's event count among the drawn pixels (histogram
+  equalisation, ties sharing the highest rank), from ``MIN_ALPHA`` to 1, so that a lone
+  event is as visible as a mid density and the densest cores are solid, however skewed the
+  counts are; times the mean opacity of its events' styles (from ``CONF_FLOOR``), so that
+  unlabelled and unsure events stay fainter.
+
+What changes when: halos, counts and ranks depend on where the events are, so they are
+worked out when the events are binned (a new range, axes or filter: ``set_view``, one pass
+over the events), never on a click. A click restyles a few rows (``update``): their weights
+move between the per-pixel sums and only the pixels those rows' 3 x 3 squares and halos
+cover are coloured again. The sums are integers (0..255 weights and weighted colours), so
+the kept sums and the patched pixels are exactly those of a full render.
+Binning is deferred to the event loop (one pass for the several calls that open or re-axe
+a view) unless the styles are set, which renders at once.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from scipy.ndimage import uniform_filter
+from pyqtgraph.Qt import QtCore
 
 #: Largest image side (pixels); the view's pixel size below it.
 MAX_PIXELS = 1024
-#: Decades of weight that grow a halo: a pixel of weight >= 10^k covers the empty pixels
-#: within 1 + 2 k of it, for k up to this.
+#: Decades of event count that grow a halo: a pixel of >= 10^k events covers the empty
+#: pixels within 1 + 2 k of it, for k up to this.
 MAX_HALO = 5
 #: Opacity of the sparsest drawn pixel; the densest is opaque.
 MIN_ALPHA = 0.5
+#: Share of the opacity kept by a pixel whose events all have the faintest style.
+CONF_FLOOR = 0.5
+#: Levels of the opacity's rank table (log count).
+RANK_LEVELS = 1024
+#: A view resized by less than this share keeps its image (stretched), not binned again.
+RESIZE_SLACK = 0.1
+#: Above this share of the image's pixels touched, an update colours the whole image.
+PATCH_SHARE = 0.25
+
+_BIN, _STYLE = 2, 1    # pending work, most first
 
 
 class DensityLayer:
@@ -43,44 +61,73 @@ class DensityLayer:
         self.item.setOpts(axisOrder="row-major")
         self.xy = np.zeros((0, 2))
         self.visible: np.ndarray | None = None
-        self.colours = np.zeros((1, 4))            # RGBA (0..1) per style code
+        self.table = np.zeros((1, 4), dtype=np.int64)  # weight, w r, w g, w b per style code
         self.codes = np.zeros(0, dtype=np.int64)
         self.shape = (1, 1)
         self.rect = (0.0, 0.0, 1.0, 1.0)           # x, y, width, height (data units)
-        self.pixel = np.zeros(0, dtype=np.int64)   # flat pixel of each event, -1 off-image
-        self.sums = np.zeros((4, 1))               # sum of w, w r, w g, w b per pixel
+        self.pixel = np.zeros(0, dtype=np.intp)    # flat pixel of each event, -1 off-image
+        self.sums = np.zeros((4, 1), dtype=np.int64)   # sum of w, w r, w g, w b per pixel
+        self.counts = np.zeros(1, dtype=np.int64)  # events per pixel
+        self.layer = np.full(1, -1, dtype=np.int8)  # -1 empty, 0 own square, k halo k
+        self.shown = np.zeros((4, 1), dtype=np.int64)  # the sums each pixel is drawn from
+        self.shown_n = np.zeros(1, dtype=np.int64)     # ... and their event count
+        self.base = np.zeros(1)                    # opacity by the rank of shown_n
+        self.image = np.zeros((1, 1, 4), dtype=np.uint8)
+        self.pending = _BIN
+        self.renders = 0                           # full renders so far (tests, benchmarks)
+        self._timer = QtCore.QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.render)
 
-    def set_points(self, xy: np.ndarray, rebin: bool = True) -> None:
+    def set_points(self, xy: np.ndarray) -> None:
         """New positions (N, 2) (new axes); the styles are kept if the count matches.
-        ``rebin=False``: binned at the next :meth:`set_view` (a new range follows)."""
+        Binned in the event loop, or at once by :meth:`render`."""
         self.xy = np.asarray(xy, dtype=np.float64)
         if len(self.codes) != len(self.xy):
             self.codes = np.zeros(len(self.xy), dtype=np.int64)
-        if rebin:
-            self._rebin()
-        else:
-            self.rect = (0.0, 0.0, 0.0, 0.0)      # no range yet: set_view bins
+        self._later(_BIN)
 
     def set_visible(self, visible: np.ndarray | None) -> None:
         """Only events where ``visible`` is True are drawn (None: all)."""
         self.visible = None if visible is None else np.asarray(visible, dtype=bool)
-        self._rebin()
+        self._later(_BIN)
 
     def set_styles(self, colours: np.ndarray, codes: np.ndarray) -> None:
-        """Every event's style code and the RGBA (0..255) of each code; drawn again."""
-        self.colours = np.asarray(colours, dtype=np.float64) / 255.0
-        self.codes = np.asarray(codes, dtype=np.int64)
-        self._accumulate()
+        """Every event's style code and the RGBA (0..255) of each code; drawn at once."""
+        rgba = np.rint(np.clip(np.asarray(colours, dtype=np.float64), 0, 255)).astype(np.int64)
+        self.table = np.column_stack([rgba[:, 3], rgba[:, :3] * rgba[:, 3:]])
+        self.codes = np.asarray(codes, dtype=np.int64).copy()
+        self.pending = max(self.pending, _STYLE)
+        self.render()
 
     def update(self, rows: np.ndarray, codes: np.ndarray) -> None:
-        """Restyle ``rows`` to ``codes``: only their pixels are touched."""
+        """Restyle ``rows`` to ``codes``: only the pixels they cover are coloured again."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return
-        self._add(rows, -1.0)
+        old = self.codes[rows]
         self.codes[rows] = codes
-        self._add(rows, 1.0)
-        self._render()
+        if self.pending or len(self.pixel) != len(self.codes):
+            self.render()
+            return
+        pix = self.pixel[rows]
+        on = pix >= 0
+        delta = self._weights(np.asarray(codes)[on]) - self._weights(old[on])
+        touched, inverse = np.unique(pix[on], return_inverse=True)
+        change = np.stack([np.bincount(inverse, weights=d, minlength=len(touched))
+                           for d in delta]).astype(np.int64)
+        moved = change.any(axis=0)
+        touched, change = touched[moved], change[:, moved]
+        if len(touched) == 0:
+            return
+        self.sums[:, touched] += change
+        if len(touched) * 9 > PATCH_SHARE * self.layer.size:
+            self.pending = _STYLE                      # most pixels: a full pass is cheaper
+            self.render()
+            return
+        pixels = self._spread(touched, change)
+        self._colour(pixels)
+        self._show()
 
     def set_view(self, x_range, y_range, pixels) -> None:
         """Bin on this data range with about ``pixels`` = (width, height) screen pixels."""
@@ -89,13 +136,38 @@ class DensityLayer:
         x0, x1 = float(x_range[0]), float(x_range[1])
         y0, y1 = float(y_range[0]), float(y_range[1])
         rect = (x0, y0, max(x1 - x0, 1e-300), max(y1 - y0, 1e-300))
-        if rect == self.rect and (h, w) == self.shape:
-            return
+        if rect == self.rect and np.allclose((h, w), self.shape, rtol=RESIZE_SLACK, atol=0):
+            return   # the axes' labels settling moved the edge a few pixels: stretch it
         self.rect, self.shape = rect, (h, w)
-        self._rebin()
+        self._later(_BIN)
+
+    def render(self) -> None:
+        """Do the pending binning and colouring now (the event loop does it otherwise)."""
+        self._timer.stop()
+        if not self.pending:
+            return
+        if self.pending >= _BIN:
+            self._bin()
+        self.sums = self._sum_all()
+        self.shown = self._layered(self.sums.reshape(4, *self.shape))
+        self.pending = 0
+        self.renders += 1
+        h, w = self.shape
+        self.image = np.zeros((h, w, 4), dtype=np.uint8)
+        self._colour(slice(None))
+        self._show()
 
     # -- internals --------------------------------------------------------------------------
-    def _rebin(self) -> None:
+    def _later(self, level: int) -> None:
+        self.pending = max(self.pending, level)
+        self._timer.start(0)
+
+    def _weights(self, codes: np.ndarray) -> np.ndarray:
+        """(4, n) weight and weighted colour of each code (codes out of range clipped)."""
+        return self.table[np.clip(codes, 0, len(self.table) - 1)].T
+
+    def _bin(self) -> None:
+        """Each event's pixel, the counts, and what only they decide: halos and ranks."""
         h, w = self.shape
         x0, y0, dx, dy = self.rect
         if len(self.xy) == 0 or dx <= 0 or dy <= 0:
@@ -112,78 +184,123 @@ class DensityLayer:
             self.pixel *= w
             self.pixel += col.astype(np.intp)
             self.pixel[~inside] = -1
-        self._accumulate()
-
-    def _accumulate(self) -> None:
-        h, w = self.shape
-        self.sums = np.zeros((4, h * w))
-        self._add(None, 1.0)
-        self._render()
-
-    def _add(self, rows: np.ndarray | None, sign: float) -> None:
-        """Add (``sign`` 1) or take away (-1) the weights of ``rows`` (None: all events)."""
-        if len(self.codes) != len(self.pixel) or len(self.pixel) == 0:
-            return
-        pix = self.pixel if rows is None else self.pixel[rows]
-        codes = self.codes if rows is None else self.codes[rows]
-        on = pix >= 0
-        if not on.all():
-            pix, codes = pix[on], codes[on]
-        # Per style code: weight (its opacity) and weighted colour; one gather per channel.
-        table = self.colours.copy()
-        table[:, :3] *= table[:, 3:]
-        table = table[:, [3, 0, 1, 2]] * sign
-        codes = np.clip(codes, 0, len(table) - 1)
-        size = self.sums.shape[1]
-        for c in range(4):
-            self.sums[c] += np.bincount(pix, weights=table[codes, c], minlength=size)
-
-    def _render(self) -> None:
-        h, w = self.shape
-        grid = self.sums.reshape(4, h, w)
-        sums = box_sum(grid, 1)                  # each event covers 3 x 3 pixels
-        empty = sums[0] <= 1e-9
-        # Halos: a pixel of weight >= 10^k also covers the empty pixels within 1 + 2 k.
-        decade = np.log10(np.maximum(grid[0], 1e-300))
+        on = self.pixel[self.pixel >= 0]
+        self.counts = np.bincount(on, minlength=h * w).astype(np.int64)
+        counts = self.counts.reshape(1, h, w)
+        # Which sums each pixel shows: its own 3 x 3 square, else the smallest halo over it.
+        own = box_sum(counts, 1)[0]
+        layer = np.where(own > 0, 0, -1).astype(np.int8)
+        shown_n = own
         for k in range(1, MAX_HALO + 1):
-            dense = decade >= k
-            if not dense.any() or not empty.any():
+            dense = counts[0] >= 10 ** k
+            if not dense.any():
                 break
-            rows, cols = np.flatnonzero(dense.any(axis=1)), np.flatnonzero(dense.any(axis=0))
-            r = 1 + 2 * k    # only the box around the dense pixels: they are few
-            r0, r1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, h)
-            c0, c1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, w)
-            part = np.where(dense[r0:r1, c0:c1], grid[:, r0:r1, c0:c1], 0.0)
-            halo = box_sum(part, r)
-            take = empty[r0:r1, c0:c1] & (halo[0] > 1e-9)
-            sums[:, r0:r1, c0:c1][:, take] = halo[:, take]
-            empty[r0:r1, c0:c1] &= ~take
-        sums = sums.reshape(4, h * w)
-        total = np.maximum(sums[0], 0.0)
-        filled = total > 1e-9
-        rgba = np.zeros((h * w, 4), dtype=np.float32)
-        safe = np.where(filled, total, 1.0)
-        for c in range(3):
-            rgba[:, c] = sums[c + 1] / safe
-        rgba[:, 3] = np.where(filled, opacity(total, filled), 0.0)
-        rgba *= 255.0
-        image = np.clip(rgba, 0, 255).astype(np.uint8).reshape(h, w, 4)
-        self.item.setImage(image, autoLevels=False, levels=(0, 255))
+            box = around(dense, 1 + 2 * k)
+            cover = box_sum(np.where(dense[box], counts[0][box], 0)[None], 1 + 2 * k)[0]
+            take = (layer[box] < 0) & (cover > 0)
+            layer[box][take] = k
+            shown_n[box][take] = cover[take]
+        self.layer, self.shown_n = layer.reshape(-1), shown_n.reshape(-1)
+        self.base = opacity(self.shown_n, self.layer >= 0)
+
+    def _sum_all(self) -> np.ndarray:
+        h, w = self.shape
+        sums = np.zeros((4, h * w), dtype=np.int64)
+        on = self.pixel >= 0
+        if len(self.codes) == len(self.pixel) and on.any():
+            weights = self._weights(self.codes[on])
+            for c in range(4):
+                sums[c] = np.bincount(self.pixel[on], weights=weights[c], minlength=h * w)
+        return sums
+
+    def _layered(self, grid: np.ndarray) -> np.ndarray:
+        """(C, H W): each pixel's sums of ``grid`` (C, H, W) over the square its ``layer``
+        says (a halo's sums only over the pixels of >= 10^k events)."""
+        h, w = self.shape
+        out = box_sum(grid, 1)
+        layer = self.layer.reshape(h, w)
+        out[:, layer != 0] = 0
+        for k in range(1, MAX_HALO + 1):
+            take = layer == k
+            if not take.any():
+                continue
+            box = (slice(None),) + around(take, 1 + 2 * k)
+            dense = self.counts.reshape(h, w)[box[1:]] >= 10 ** k
+            halo = box_sum(np.where(dense, grid[box], 0), 1 + 2 * k)
+            out[box][:, take[box[1:]]] = halo[:, take[box[1:]]]
+        return out.reshape(len(grid), -1)
+
+    def _spread(self, touched: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """Add the sums' ``change`` at ``touched`` pixels to every pixel drawn from them;
+        returns those pixels."""
+        h, w = self.shape
+        ty, tx = np.divmod(touched, w)
+        targets, adds = [], []
+        for k in range(MAX_HALO + 1):
+            src = slice(None) if k == 0 else self.counts[touched] >= 10 ** k
+            if k and not src.any():
+                break
+            r = 1 + 2 * k
+            dy, dx = (a.ravel() for a in np.mgrid[-r:r + 1, -r:r + 1])
+            y, x = ty[src, None] + dy, tx[src, None] + dx
+            ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+            p = np.where(ok, y * w + x, 0)
+            ok &= self.layer[p] == k
+            targets.append(p[ok])
+            adds.append(np.broadcast_to(change[:, src, None], (4, *ok.shape))[:, ok])
+        target, inverse = np.unique(np.concatenate(targets), return_inverse=True)
+        add = np.concatenate(adds, axis=1)
+        for c in range(4):
+            self.shown[c, target] += np.bincount(inverse, weights=add[c],
+                                                 minlength=len(target)).astype(np.int64)
+        return target
+
+    def _colour(self, pixels: np.ndarray | slice) -> None:
+        """The RGBA of these flat pixels (or all: a slice) from their shown sums, with the
+        same arithmetic for a full render and a patch, pixel by pixel."""
+        shown, n = self.shown[:, pixels], self.shown_n[pixels]
+        filled = (self.layer[pixels] >= 0) & (shown[0] > 0)
+        weight = np.where(filled, shown[0], 1).astype(np.float64)
+        rgba = np.empty((4, len(weight)))
+        np.divide(shown[1:], weight, out=rgba[:3])
+        mean = weight / (255.0 * np.maximum(n, 1))     # the events' mean style opacity
+        np.minimum(mean, 1.0, out=mean)
+        mean *= 1.0 - CONF_FLOOR
+        mean += CONF_FLOOR
+        mean *= self.base[pixels]
+        mean *= 255.0
+        rgba[3] = np.where(filled, mean, 0.0)
+        np.clip(rgba, 0, 255, out=rgba)
+        self.image.reshape(-1, 4)[pixels] = rgba.T.astype(np.uint8)
+
+    def _show(self) -> None:
+        self.item.setImage(self.image, autoLevels=False, levels=(0, 255))
         x0, y0, dx, dy = self.rect
         self.item.setRect(x0, y0, dx, dy)
 
 
 def box_sum(grid: np.ndarray, radius: int) -> np.ndarray:
-    """(C, H, W) sums of ``grid`` over the (2 radius + 1)^2 square around each pixel
-    (zeros beyond the edge): scipy's separable running mean, times the square's area."""
+    """(C, H, W) integer sums of ``grid`` over the (2 radius + 1)^2 square around each pixel
+    (zeros beyond the edge), from its integral image: exact, so a patch equals a full pass."""
+    c, h, w = grid.shape
     k = 2 * radius + 1
-    out = uniform_filter(grid, size=(1, k, k), mode="constant")
-    out *= k * k
+    total = np.zeros((c, h + k, w + k), dtype=np.int64)
+    total[:, radius + 1:radius + 1 + h, radius + 1:radius + 1 + w] = grid
+    np.cumsum(total, axis=1, out=total)
+    np.cumsum(total, axis=2, out=total)
+    out = total[:, k:, k:] - total[:, :h, k:]
+    out -= total[:, k:, :w]
+    out += total[:, :h, :w]
     return out
 
 
-#: Levels of the opacity's rank table (log weight).
-RANK_LEVELS = 1024
+def around(mask: np.ndarray, radius: int) -> tuple[slice, slice]:
+    """The (row, column) slices of the box around ``mask``'s True pixels, ``radius`` wider
+    (cut at the edges): the halo work is done there only, as dense pixels are few."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (slice(max(rows[0] - radius, 0), min(rows[-1] + radius + 1, h)),
+            slice(max(cols[0] - radius, 0), min(cols[-1] + radius + 1, w)))
 
 
 def opacity(total: np.ndarray, filled: np.ndarray) -> np.ndarray:
@@ -191,8 +308,8 @@ def opacity(total: np.ndarray, filled: np.ndarray) -> np.ndarray:
     equalisation of the log weight on ``RANK_LEVELS`` levels: ties, and near ties, share
     the highest rank), mapped onto ``MIN_ALPHA`` .. 1."""
     if not filled.any():
-        return np.zeros_like(total)
-    level = np.log1p(np.where(filled, total, 0.0))
+        return np.zeros(total.shape)
+    level = np.log1p(np.where(filled, total, 0).astype(np.float64))
     top = float(level.max())
     index = np.minimum((level * (RANK_LEVELS / max(top, 1e-12))).astype(np.intp),
                        RANK_LEVELS - 1)

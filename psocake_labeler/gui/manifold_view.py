@@ -158,7 +158,7 @@ class ManifoldView(QtWidgets.QWidget):
         brushes = self._brushes
         self._xy_all = None
         if self.dense:
-            self.density.set_points(self._xy(), rebin=False)   # fit() below bins it
+            self.density.set_points(self._xy())   # binned once, on the range fit() sets
         else:
             self.all.setData(pos=self._xy(), brush=brushes if brushes is not None else GREY)
         self._apply_visible()
@@ -260,8 +260,7 @@ class ManifoldView(QtWidgets.QWidget):
             return
         rows = np.asarray(rows, dtype=np.int64)
         new = self.palette.codes_for(classes, confidence)
-        self.codes = self.codes.copy()      # the density layer keeps the old ones to subtract
-        self.codes[rows] = new
+        self.codes[rows] = new              # (the density layer keeps its own copy)
         if self.dense:
             self.density.update(rows, new)
         else:

@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         rows = rng.choice(n, count, replace=False)
         new = palette.codes_for(rng.integers(-1, 3, count), rng.uniform(0, 1, count))
         back = codes[rows]
-        wall, cpu = _clock(lambda: (layer.update(rows, new), layer.update(rows, back)), 5)
+        def there_and_back(r=rows, a=new, b=back):
+            layer.update(r, a)
+            layer.update(r, b)
+        wall, cpu = _clock(there_and_back, 5)
         layer.update(rows, new)
         codes = codes.copy()
         codes[rows] = new

@@ -8,10 +8,12 @@ from scipy.spatial import cKDTree
 
 from psocake_labeler.labelling import explore as ex
 from psocake_labeler.labelling.columns import (
+    BLOCK,
     as_columns,
     column_argmax,
     column_max,
     column_sum,
+    column_top,
     pick,
     to_rows,
     top_two_margin,
@@ -40,6 +42,17 @@ def _blobs(seed=0):
     rng = np.random.default_rng(seed)
     x = np.vstack([rng.normal(c, 1.0, (300, 3)) for c in (0.0, 2.5, 5.0)])
     return x, np.repeat([0, 1, 2], 300)
+
+
+def test_column_top_over_several_blocks_is_numpy_argmax_and_max():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 4, (2 * BLOCK + 123, 4)).astype(np.float32)   # ties, 3 blocks
+    labels = np.array([5, 6, 7, 8])
+    which, top = column_top(a.T, labels)
+    np.testing.assert_array_equal(which, labels[np.argmax(a, axis=1)])   # first on ties
+    np.testing.assert_array_equal(top, a.max(axis=1))
+    np.testing.assert_array_equal(column_argmax(a.astype(np.float64), np.array([1, 3])),
+                                  np.array([1, 3])[np.argmax(a[:, [1, 3]], axis=1)])
 
 
 def test_float32_probabilities_are_the_documented_formula():

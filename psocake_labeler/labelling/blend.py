@@ -33,6 +33,7 @@ import numpy as np
 from .columns import (
     as_columns,
     as_rows,
+    blocks,
     column_max,
     column_sum,
     column_top,
@@ -123,22 +124,32 @@ def classifier_log_columns(features: np.ndarray, rows: np.ndarray, classes: np.n
     coef, intercept, fitted = _fit(xl, classes, c_reg)
     t, smooth = cv_calibration(xl, classes, c_reg) if calibration is None else calibration
     # One BLAS thread: the product is memory-bound, and on a busy machine threads waiting
-    # for a core took 145 ms, not 31. (N, d) @ (d, C) then one transposing copy: 30 ms
-    # where the (C, d) @ (d, N) product took 43 at 10^6 x 40.
+    # for a core took 145 ms, not 31. (N, d) @ (d, C) products (30 ms where the (C, d) @
+    # (d, N) product took 43 at 10^6 x 40), block by block (columns.blocks) with the
+    # log-softmax of each block while it is in cache.
+    features = np.asarray(features, dtype=np.float32)
+    w = (coef / t).astype(np.float32).T
+    b = (intercept / t).astype(np.float32)[:, None]
+    z = np.empty((len(fitted), len(features)), dtype=np.float32)
     with one_blas_thread():
-        z = np.ascontiguousarray(
-            (np.asarray(features, dtype=np.float32) @ (coef / t).astype(np.float32).T).T)
-    z += (intercept / t).astype(np.float32)[:, None]
-    top = column_max(z)
-    z -= top
-    total = column_sum(np.exp(z))
-    z -= np.log(total)
+        for s in blocks(len(features)):
+            z[:, s] = (features[s] @ w).T
+            _log_softmax(z[:, s], b, smooth)
+    return fitted, z
+
+
+def _log_softmax(z: np.ndarray, intercept: np.ndarray, smooth: float) -> None:
+    """Logits ``z`` (C', B) plus ``intercept`` to log-probabilities, in place, a share
+    ``smooth`` of each event's probability spread evenly (see
+    :func:`classifier_log_columns`)."""
+    z += intercept
+    z -= column_max(z)
+    z -= np.log(column_sum(np.exp(z)))
     if smooth > 0:
         np.exp(z, out=z)
         z *= np.float32(1.0 - smooth)
         z += np.float32(smooth / len(z))
         np.log(z, out=z)
-    return fitted, z
 
 
 def _fit(x: np.ndarray, classes: np.ndarray, c_reg: float):
@@ -273,6 +284,40 @@ def classifier_part(features: np.ndarray | None, rows, classes, n_classes: int,
     return kept, labelled, log_c
 
 
+def _blend_block(graph: np.ndarray, log_c: np.ndarray, labelled: np.ndarray,
+                 present: np.ndarray, weight: float, cols: np.ndarray, predicted: np.ndarray,
+                 confidence: np.ndarray) -> None:
+    """:func:`blend` of one block of events: ``graph`` (B, C) the graph's probabilities,
+    ``log_c`` (C', B) the classifier's log-probabilities of the ``labelled`` classes (changed
+    in place); into ``cols`` (C, B), ``predicted`` and ``confidence`` (B,)."""
+    # The weighted geometric mean in the log domain, per class column (columns.py):
+    # z = ((1 - w) log g + w log c) / T, with g the graph's probabilities renormalised over
+    # the labelled classes and c the classifier's, clipped at 1e-12.
+    z = as_columns(graph, which=labelled)
+    g_total = np.maximum(column_sum(z), 1e-30)
+    z /= g_total
+    np.maximum(z, np.float32(1e-38), out=z)
+    np.log(z, out=z)
+    z *= np.float32((1.0 - weight) / TEMPERATURE)
+    np.maximum(log_c, np.float32(np.log(1e-12)), out=log_c)
+    log_c *= np.float32(weight / TEMPERATURE)
+    z += log_c
+    predicted[:], top = column_top(z, labelled)
+    z -= top
+    np.exp(z, out=z)
+    # Each event's probabilities add up to 1 - (mass of unlabelled classes) within ~1e-7:
+    # the mass the graph gives to classes nobody labelled stays theirs.
+    share = np.float32(1.0) / column_sum(z)
+    if not present.all():
+        share *= (1.0 - graph[:, ~present].sum(axis=1, dtype=np.float64)).astype(np.float32)
+    for c in np.flatnonzero(~present):
+        cols[c] = graph[:, c]
+    for c, col in zip(labelled, z):
+        np.multiply(col, share, out=cols[c])
+    # The predicted class's probability: its exp(0) = 1 times the share, exactly.
+    np.minimum(share, 1.0, out=confidence)
+
+
 def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
           weight: float = CLASSIFIER_WEIGHT, previous=None, classifier: tuple | None = None):
     """The propagation ``prop`` with its probabilities blended with a feature classifier's.
@@ -297,36 +342,16 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     present = np.zeros(n_classes, dtype=bool)
     present[labelled] = True
     graph = np.asarray(prop.probabilities)   # float32 class columns (columns.as_rows) or not
-    # Mass the graph gives to classes nobody labelled stays theirs.
-    absent_mass = graph[:, ~present].sum(axis=1, dtype=np.float64) if not present.all() \
-        else None
-    # The weighted geometric mean in the log domain, per class column (columns.py):
-    # z = ((1 - w) log g + w log c) / T, with g the graph's probabilities renormalised over
-    # the labelled classes and c the classifier's, clipped at 1e-12.
-    z = as_columns(graph, which=labelled)
-    g_total = np.maximum(column_sum(z), 1e-30)
-    z /= g_total
-    np.maximum(z, np.float32(1e-38), out=z)
-    np.log(z, out=z)
-    z *= np.float32((1.0 - weight) / TEMPERATURE)
-    np.maximum(log_c, np.float32(np.log(1e-12)), out=log_c)
-    z += np.float32(weight / TEMPERATURE) * log_c
-    predicted, top = column_top(z, labelled)
-    z -= top
-    np.exp(z, out=z)
-    # float32 class columns out (no (N, C) float64 array): each event's probabilities add
-    # up to 1 - (mass of unlabelled classes) within ~1e-7.
-    share = np.float32(1.0) / column_sum(z)
-    if absent_mass is not None:
-        share *= (1.0 - absent_mass).astype(np.float32)
-    cols = np.empty((n_classes, len(graph)), dtype=np.float32)
-    for c in np.flatnonzero(~present):
-        cols[c] = graph[:, c]
-    for c, col in zip(labelled, z):
-        np.multiply(col, share, out=cols[c])
+    n = len(graph)
+    # float32 class columns out (no (N, C) float64 array), made block by block: the dozen
+    # per-event steps then read each block from cache, not 12 MB passes from memory.
+    cols = np.empty((n_classes, n), dtype=np.float32)
+    predicted = np.empty(n, dtype=np.int64)
+    confidence = np.empty(n, dtype=np.float64)
+    for s in blocks(n):
+        _blend_block(graph[s], log_c[:, s], labelled, present, weight, cols[:, s],
+                     predicted[s], confidence[s])
     prob = as_rows(cols)
-    # The predicted class's probability: its exp(0) = 1 times the share, exactly.
-    confidence = np.minimum(share, 1.0, dtype=np.float64)
     # Events no label reaches on the graph stay unknown: the classifier alone is a guess.
     unreached = np.asarray(prop.confidence) <= 0.0
     if unreached.any():

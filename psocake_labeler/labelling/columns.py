@@ -12,6 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Events per block of :func:`blocks`: (C, B) float32 temporaries of 3 classes stay in a
+#: core's cache.
+BLOCK = 16384
+
+
+def blocks(n: int, size: int = BLOCK) -> list[slice]:
+    """Slices of ``size`` events covering ``0..n``: a click's per-event arithmetic done block
+    by block, so that its dozen steps read each block from cache instead of making a dozen
+    passes over memory (a float32 pass over 10^6 events x 3 classes is 12 MB)."""
+    return [slice(a, min(a + size, n)) for a in range(0, n, size)]
+
 
 def as_columns(a: np.ndarray, scale=1.0, which: np.ndarray | None = None) -> np.ndarray:
     """``(a[:, which] * scale).T`` as a new contiguous (C', N) float32 array (one pass over
@@ -82,13 +93,24 @@ def column_top(columns, labels: np.ndarray | None = None) -> tuple[np.ndarray, n
     (N,) int64 ``labels[c]`` of each event's largest column ``c`` (default ``c``; first one
     on ties, as ``np.argmax``) and (N,) that largest value, in one pass for both."""
     labels = np.arange(len(columns)) if labels is None else np.asarray(labels, np.int64)
-    best = np.array(columns[0], copy=True)
-    arg = np.full(best.shape[0], labels[0], dtype=np.int64)
-    better = np.empty(best.shape[0], dtype=bool)
-    for c in range(1, len(columns)):
-        np.greater(columns[c], best, out=better)
-        np.copyto(arg, labels[c], where=better)
-        np.maximum(best, columns[c], out=best)
+    n = len(columns[0])
+    arg = np.empty(n, dtype=np.int64)
+    best = np.empty(n, dtype=columns[0].dtype)
+    small = np.int8 if len(columns) < 128 else np.int32
+    for s in blocks(n):   # each block's columns read once from memory (strided or not)
+        top = best[s]
+        top[:] = columns[0][s]
+        # Which column, as small integers: which += better * (c - which), three SIMD passes
+        # (np.copyto(..., where=better) of int64 took 2.8x as long).
+        which = np.zeros(len(top), dtype=small)
+        step = np.empty_like(which)
+        for c in range(1, len(columns)):
+            better = columns[c][s] > top
+            np.subtract(small(c), which, out=step)
+            step *= better.view(np.int8) if small is np.int8 else better
+            which += step
+            np.maximum(top, columns[c][s], out=top)
+        np.take(labels, which, out=arg[s])
     return arg, best
 
 

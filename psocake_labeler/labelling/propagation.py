@@ -23,6 +23,7 @@ from ..errors import InputError
 from .columns import (
     as_columns,
     as_rows,
+    blocks,
     column_argmax,
     column_max,
     column_sum,
@@ -164,8 +165,12 @@ def _mass_power(method: str, scores: np.ndarray, reached: np.ndarray, t: float,
     float32 class columns (columns.py): no log or exp, ~10 passes over N x C instead of ~20
     float64 ones. None when float32 would under- or overflow (very small ``T``) or no mass
     arrives; the float64 log-domain path then answers."""
-    cols = as_columns(scores)
-    top = np.maximum(column_max(cols), 0.0)
+    n = len(scores)
+    cols = np.empty((scores.shape[1], n), dtype=np.float32)
+    top = np.empty(n, dtype=np.float32)
+    for s in blocks(n):   # block by block (columns.blocks): each read once from memory
+        cols[:, s] = as_columns(scores[s])
+        np.maximum(column_max(cols[:, s]), 0.0, out=top[s])
     typical = (median(top) if reached.all() else median(top[reached])) if reached.any() \
         else 0.0
     if not np.isfinite(typical) or typical <= 0.0:
@@ -175,7 +180,17 @@ def _mass_power(method: str, scores: np.ndarray, reached: np.ndarray, t: float,
     span = np.log10([pseudo, float(top.max()) / typical + pseudo]) * power
     if span[0] < -30 or span[1] > 30:
         return None
-    cols *= np.float32(1.0 / typical)
+    # float32 throughout: each event's probabilities add up to 1 within ~1e-7, far inside
+    # the solver's tolerance; no (N, C) float64 array is made (columns.py).
+    for s in blocks(n):
+        _mass_power_block(cols[:, s], np.float32(1.0 / typical), absent, pseudo, power)
+    return as_rows(cols)
+
+
+def _mass_power_block(cols: np.ndarray, scale: np.float32, absent: np.ndarray,
+                      pseudo: float, power: float) -> None:
+    """One block of :func:`_mass_power`'s probabilities from its class columns, in place."""
+    cols *= scale
     np.maximum(cols, 0.0, out=cols)
     cols[absent] = 1.0
     cols += np.float32(pseudo)
@@ -183,11 +198,7 @@ def _mass_power(method: str, scores: np.ndarray, reached: np.ndarray, t: float,
         np.square(cols, out=cols)
     elif power != 1.0:
         np.power(cols, np.float32(power), out=cols)
-    # float32 throughout: each event's probabilities add up to 1 within ~1e-7, far inside
-    # the solver's tolerance; no (N, C) float64 array is made (columns.py).
-    total = np.float32(1.0) / np.maximum(column_sum(cols), np.float32(1e-37))
-    cols *= total
-    return as_rows(cols)
+    cols *= np.float32(1.0) / np.maximum(column_sum(cols), np.float32(1e-37))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -9,8 +9,9 @@ each batch. Printed per case, on the events not labelled yet:
 * accuracy at 1/2/5/20% labelled: ours (recommender), scikit-learn
   ``LabelSpreading(kernel="knn")`` on the manifold coordinates given the same labels, and
   ours with random picks;
-* per-class recall at 5%, and the share of events with confidence > 0.9 and how many of
-  those are right (precision), at 5%;
+* per-class recall at 5% (and the share right of each "unknown" type and of the clipped
+  hits, where the run has them), and the share of events with confidence > 0.9 and how
+  many of those are right (precision), at 5%;
 * a supervised reference: logistic regression on the manifold's features trained on 80%
   of the events (5-fold), what a classifier can get out of these features at all;
 * transfer cases: labels (5%, recommender) on run A only, the manifold extended by run B
@@ -128,6 +129,20 @@ def truth_of(cxi: Path):
     return np.asarray(t.labels), tuple(t.class_names)
 
 
+def groups_of(cxi: Path) -> dict:
+    """Masks of the hits the per-class recall hides: each "unknown" type (a droplet stuck to
+    a particle, a faint particle) and the clipped hits, where the run has them."""
+    from psocake_labeler.simulate import read_truth
+    from psocake_labeler.simulate.hits import UNKNOWN_TYPES
+
+    p = read_truth(cxi).params
+    out = {f"Unknown {n}": np.asarray(p["unknown_type"]) == i + 1
+           for i, n in enumerate(UNKNOWN_TYPES) if "unknown_type" in p}
+    if "clipped" in p:
+        out["clipped"] = np.asarray(p["clipped"]) > 0
+    return {k: v for k, v in out.items() if v.any()}
+
+
 def sklearn_accuracy(coords, rows, y) -> float:
     from sklearn.semi_supervised import LabelSpreading
 
@@ -138,8 +153,9 @@ def sklearn_accuracy(coords, rows, y) -> float:
     return float(np.mean(ls.transduction_[un] == y[un]))
 
 
-def stats(prop, rows, y, n_classes) -> dict:
-    """Accuracy, per-class recall and confidence > 0.9 share / precision on unlabelled rows."""
+def stats(prop, rows, y, n_classes, groups=None) -> dict:
+    """Accuracy, per-class recall and confidence > 0.9 share / precision on unlabelled rows;
+    ``groups`` (name -> mask of events): the share right in each."""
     un = np.setdiff1d(np.arange(y.size), rows)
     pred, conf = prop.predicted[un], prop.confidence[un]
     hi = conf > 0.9
@@ -152,10 +168,12 @@ def stats(prop, rows, y, n_classes) -> dict:
     return {"acc": float(np.mean(pred == y[un])), "recall": recall, "share_hi": float(hi.mean()),
             "reliability": reliab,
             "prec_hi": float(np.mean(pred[hi] == y[un][hi])) if hi.any() else np.nan,
-            "found": int(np.unique(y[rows]).size)}
+            "found": int(np.unique(y[rows]).size),
+            "groups": {k: float(np.mean(right[g[un]])) for k, g in (groups or {}).items()
+                       if g[un].any()}}
 
 
-def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True):
+def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True, groups=None):
     """Label 10 at a time up to ``top``; per budget: stats (+ sklearn on the same labels).
 
     ``use_blend``: propagation blended with the feature classifier (the session's default);
@@ -183,7 +201,7 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True):
         t_prop.append(time.perf_counter() - t)
         for b in BUDGETS:
             if b not in out and b <= top and rows.size >= round(b * n):
-                out[b] = stats(prop, rows, y, n_classes)
+                out[b] = stats(prop, rows, y, n_classes, groups)
                 out[b]["sk"] = sklearn_accuracy(m.coords, rows, y) if with_sklearn else np.nan
     return out, rows, {"first_found": first_found, "t_prop": float(np.median(t_prop))}
 
@@ -233,7 +251,7 @@ def run_case(case: Case, args, features: dict, seed: int = 0) -> dict:
     t_build = time.perf_counter() - t0
     c = len(names)
     top = 0.05 if args.quick else max(BUDGETS)
-    ours, rows, info = curve(m, y, c, "recommend", top, True)
+    ours, rows, info = curve(m, y, c, "recommend", top, True, groups=groups_of(cxi))
     rand, _, _ = curve(m, y, c, "random", min(top, 0.05) if args.quick else top, False,
                        seed=seed)
     graph, _, _ = curve(m, y, c, "recommend", 0.05, False, use_blend=False)
@@ -279,6 +297,7 @@ def report(results: list[dict]) -> None:
         parts = [f"{n} {_f(v, '{:.2f}')} (share {fr:.0%}, found at label "
                  f"{r['info']['first_found'].get(i, 'never')})"
                  for i, (n, v, fr) in enumerate(zip(r["names"], s5["recall"], r["fractions"]))]
+        parts += [f"{k} {v:.2f} right" for k, v in s5.get("groups", {}).items()]
         print(f"  {r['name']}: " + "; ".join(parts) +
               f"; median propagate {r['info']['t_prop'] * 1e3:.0f} ms")
     print("\nReliability at 5% labels, all cases pooled (confidence bin: events, share right):\n")
@@ -356,6 +375,8 @@ def spread(by_seed: dict) -> None:
         s5 = [x["ours"].get(0.05, {}) for x in runs]
         rec = "; ".join(f"{n} {_span([s.get('recall', [np.nan] * len(r['names']))[c] for s in s5])}"
                         for c, n in enumerate(r["names"]))
+        rec += "".join(f"; {k} {_span([s.get('groups', {}).get(k, np.nan) for s in s5])} right"
+                       for k in s5[0].get("groups", {}))
         print(f"| {r['name']} | {_span([s.get('acc', np.nan) for s in s5])} | "
               f"{_span([x['random'].get(0.05, {}).get('acc', np.nan) for x in runs])} | "
               f"{_span([x['supervised'] for x in runs])} "

@@ -174,6 +174,12 @@ def available_cores(limit: int = 4) -> int:
     return max(1, min(limit, n))
 
 
+def row_blocks(matrix: sp.csr_matrix, parts: int) -> list[tuple[int, int, sp.csr_matrix]]:
+    """``parts`` contiguous, balanced row blocks of ``matrix``: ``(start, stop, rows)``."""
+    edges = np.linspace(0, matrix.shape[0], parts + 1).astype(int)
+    return [(a, b, matrix[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+
+
 def row_split_operator(matrix: sp.csr_matrix, pool: ThreadPoolExecutor,
                        parts: int) -> LinearOperator:
     """``matrix`` as an operator whose products run on ``parts`` row blocks at once.
@@ -181,12 +187,10 @@ def row_split_operator(matrix: sp.csr_matrix, pool: ThreadPoolExecutor,
     scipy's sparse product is single-threaded and releases the GIL; each row's result is
     computed exactly as in the plain product, so the values are the same bits.
     """
-    n = matrix.shape[0]
-    edges = np.linspace(0, n, parts + 1).astype(int)
-    blocks = [matrix[a:b] for a, b in zip(edges[:-1], edges[1:])]
+    blocks = row_blocks(matrix, parts)
 
     def matvec(v: np.ndarray) -> np.ndarray:
         v = np.ravel(v)
-        return np.concatenate(list(pool.map(lambda blk: blk @ v, blocks)))
+        return np.concatenate(list(pool.map(lambda blk: blk[2] @ v, blocks)))
 
     return LinearOperator(matrix.shape, matvec=matvec, rmatvec=matvec, dtype=matrix.dtype)

@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..features.reduction import fix_signs
 from ..progress import ProgressCallback, report
 from .filtered import chebyshev_operator, coarse_bound, locality_order, permute
+from .kernel import scale_symmetric, symmetric_conjugate
 
 # From this many events the eigensolver's sparse products run on all cores, by row blocks.
 _SPLIT_MATVEC = 5000
@@ -29,21 +30,12 @@ FILTER_FROM = 50000
 _FILTER_RESIDUAL = 1e-9
 
 
-def _scale_symmetric(graph: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
-    """``diag(scale) G diag(scale)`` by element (no sparse product); symmetric stays exact:
-    each entry is multiplied by ``scale_i * scale_j``, the same number both ways round."""
-    g = graph.tocsr()
-    rows = np.repeat(np.arange(g.shape[0]), np.diff(g.indptr))
-    return sp.csr_matrix((g.data * (scale[rows] * scale[g.indices]), g.indices, g.indptr),
-                         shape=g.shape)
-
-
 def _alpha_normalise(graph: sp.csr_matrix, alpha: float) -> tuple[sp.csr_matrix, np.ndarray]:
     """Kernel divided by ``q_i^alpha q_j^alpha``, ``q`` its row sums; also returns ``q``."""
     kern = graph.tocsr()
     q = np.asarray(kern.sum(axis=1)).ravel()
     if alpha:
-        kern = _scale_symmetric(kern, q ** -alpha)
+        kern = scale_symmetric(kern, q ** -alpha)
     return kern, q
 
 
@@ -77,9 +69,7 @@ def diffusion_eigs(graph: sp.csr_matrix, n_components: int, alpha: float = 1.0,
         graph, v0 = permute(graph, order), v0[order]
     kern, q = _alpha_normalise(graph, alpha)
     deg = np.asarray(kern.sum(axis=1)).ravel()
-    sym = _scale_symmetric(kern, deg ** -0.5)
-    sym = ((sym + sym.T) * 0.5).tocsr()  # exact symmetry for the Lanczos solver
-    sym.sort_indices()
+    sym = symmetric_conjugate(kern, deg)
     report(progress, "eigensolve", 0, 1)
     # One BLAS thread: the solver's vector operations are too small to gain from threads,
     # and on a loaded machine OpenBLAS threads spin-waiting for a core made the same

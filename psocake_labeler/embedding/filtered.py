@@ -27,6 +27,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from .._parallel import row_blocks
+from .kernel import symmetric_conjugate
+
 # Degree of the Chebyshev filter: 10 took the fewest CPU seconds at 10^5 and 3 x 10^5
 # events (5 and 20 or more: more products for the same ARPACK steps).
 DEGREE = 10
@@ -92,9 +95,7 @@ def coarse_bound(kern: sp.csr_matrix, deg: np.ndarray, m: int
     if nc < m + 2:
         return None
     dc = np.bincount(label, weights=deg, minlength=nc)
-    scale = sp.diags(dc ** -0.5)
-    sym_c = (scale @ coarse @ scale).tocsr()
-    sym_c = ((sym_c + sym_c.T) * 0.5).tocsr()
+    sym_c = symmetric_conjugate(coarse, dc)
     v0 = np.random.default_rng(0).standard_normal(nc)
     mu, y = eigsh(sym_c, k=m, which="LA", v0=v0, tol=1e-10, ncv=min(nc, max(2 * m + 3, 40)))
     start = np.sqrt(deg) * (y.sum(axis=1) / np.sqrt(dc))[label]
@@ -116,8 +117,7 @@ def chebyshev_operator(sym: sp.csr_matrix, lower: float, pool: ThreadPoolExecuto
     scaled = (sym * (2.0 / half) - sp.identity(n, format="csr") * (2.0 * centre / half))
     scaled = scaled.tocsr()
     scaled.sort_indices()
-    edges = np.linspace(0, n, parts + 1).astype(int)
-    blocks = [(a, b, scaled[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    blocks = row_blocks(scaled, parts)
 
     def step(t1: np.ndarray, t0: Optional[np.ndarray]) -> np.ndarray:
         def one(block: tuple) -> np.ndarray:

@@ -136,6 +136,25 @@ def kernel_graph(idx: np.ndarray, dist: np.ndarray, epsilon: float,
     return graph
 
 
+def scale_symmetric(graph: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
+    """``diag(scale) G diag(scale)`` by element (no sparse product); symmetric stays exact:
+    each entry is multiplied by ``scale_i * scale_j``, the same number both ways round."""
+    g = graph.tocsr()
+    rows = np.repeat(np.arange(g.shape[0]), np.diff(g.indptr))
+    return sp.csr_matrix((g.data * (scale[rows] * scale[g.indices]), g.indices, g.indptr),
+                         shape=g.shape)
+
+
+def symmetric_conjugate(kern: sp.csr_matrix, deg: np.ndarray) -> sp.csr_matrix:
+    """``D^-1/2 K D^-1/2`` (``deg`` the row sums of ``kern``), made exactly symmetric for
+    the Lanczos solver, with sorted indices: the matrix whose eigenvectors give the
+    diffusion map's (``psi = D^-1/2 v``)."""
+    sym = scale_symmetric(kern, deg ** -0.5)
+    sym = ((sym + sym.T) * 0.5).tocsr()
+    sym.sort_indices()
+    return sym
+
+
 def link_components(graph: sp.csr_matrix, features: np.ndarray) -> tuple[sp.csr_matrix, int]:
     """Join the pieces of a disconnected kernel graph by their shortest edges (Boruvka).
 

@@ -8,12 +8,10 @@ travel between MPI ranks as :func:`to_wire` tuples.
 from __future__ import annotations
 
 import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
-from scipy.cluster.vq import kmeans2, vq
 from threadpoolctl import threadpool_limits
 
 # Screening dimensions; data with at most 2x as many features are screened as they are.
@@ -146,39 +144,61 @@ def _cluster(z: np.ndarray, seed: int) -> np.ndarray:
     :data:`CLUSTER_SIZE`. Cluster quality only affects speed, never the result.
     """
     rng = np.random.default_rng(seed)
-    top = _kmeans_labels(z, min(_TOP, max(1, len(z) // CLUSTER_SIZE)), rng)
-    labels = np.zeros(len(z), dtype=np.int64)
-    order = np.argsort(top, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(top))])
-    next_label = 0
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        members = order[lo:hi]
-        if not len(members):
-            continue
-        sub = _kmeans_labels(z[members], max(1, len(members) // CLUSTER_SIZE), rng)
-        labels[members] = next_label + sub
-        next_label += int(sub.max()) + 1
+    # One BLAS thread: the GEMMs are small (see _orthonormal); set once, as a
+    # threadpool_limits call costs ~3 ms.
+    with threadpool_limits(1):
+        top = _kmeans_labels(z, min(_TOP, max(1, len(z) // CLUSTER_SIZE)), rng)
+        labels = np.zeros(len(z), dtype=np.int64)
+        order = np.argsort(top, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(top))])
+        next_label = 0
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            members = order[lo:hi]
+            if not len(members):
+                continue
+            sub = _kmeans_labels(z[members], max(1, len(members) // CLUSTER_SIZE), rng)
+            labels[members] = next_label + sub
+            next_label += int(sub.max()) + 1
     return labels
 
 
 def _kmeans_labels(z: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
     """Labels of ``n_clusters`` k-means clusters, fitted on a sample of 16 rows per cluster
-    for 5 rounds; every row then goes to its nearest centre."""
+    for 5 Lloyd rounds from sample rows; every row then goes to its nearest centre."""
     if n_clusters <= 1:
         return np.zeros(len(z), dtype=np.int64)
     sample = z[np.sort(rng.choice(len(z), min(len(z), 16 * n_clusters), replace=False))]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "one of the clusters is empty": harmless here
-        try:
-            centres, _ = kmeans2(sample, n_clusters, iter=5, minit="points", rng=rng)
-        except TypeError:  # scipy < 1.15 names it seed
-            centres, _ = kmeans2(sample, n_clusters, iter=5, minit="points", seed=rng)
-    # vq holds a rows x centres matrix: a chunk of rows at a time.
-    step = max(1, (1 << 22) // n_clusters)
-    labels = np.concatenate([vq(z[s:s + step], centres, check_finite=False)[0]
-                             for s in range(0, len(z), step)])
+    centres = sample[rng.choice(len(sample), n_clusters, replace=False)]
+    for _ in range(5):
+        near = nearest_centre(sample, centres)
+        # Per-cluster sums as one product with a 0/1 membership matrix (16 x 1 ms less
+        # than building it sparse); an empty cluster keeps its centre.
+        member = np.zeros((n_clusters, len(sample)))
+        member[near, np.arange(len(sample))] = 1.0
+        counts = member.sum(axis=1)
+        full = counts > 0
+        centres[full] = (member @ sample)[full] / counts[full, None]
+    labels = nearest_centre(z, centres)
     # Labels without members are dropped, so that label numbers stay dense.
     return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+
+def nearest_centre(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest row of ``centres`` for each row of ``z`` (ties: the first).
+
+    By ``|c|^2 - 2 z.c`` from one GEMM per chunk of rows: scipy's ``vq`` loops over the
+    pairs itself, 4x the CPU (2 x 10^5 rows, 128 centres: 0.60 s against 0.14 s). The
+    rounding of the expansion may move a row whose two nearest centres are at nearly the
+    same distance; a cluster's ball holds whatever rows it gets, so the search stays exact.
+    """
+    csq = np.einsum("ij,ij->i", centres, centres)
+    labels = np.empty(len(z), dtype=np.int64)
+    for s in range(0, len(z), _CHUNK):
+        gram = z[s:s + _CHUNK] @ centres.T
+        gram *= -2.0
+        gram += csq
+        labels[s:s + _CHUNK] = gram.argmin(axis=1)
+    return labels
 
 
 def projection_basis(local: np.ndarray, mean: np.ndarray, comm: object,

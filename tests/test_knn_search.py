@@ -118,32 +118,40 @@ def test_non_finite_features_are_refused_with_the_event_named():
         knn(x, 5)
 
 
+def _two_pieces(a: np.ndarray, b: np.ndarray):
+    from psocake_labeler.neighbors.pairs import Pieces
+
+    return Pieces(np.concatenate([a, b]), np.repeat([0, 1], [len(a), len(b)]))
+
+
 def test_closest_pair_equals_brute_force_with_ties():
-    from psocake_labeler.neighbors.mpi import closest_pair
+    from psocake_labeler.neighbors.pairs import closest_pair
 
     x = lifted_curve(1200, 40, seed=9)
     a, b = x[:500], x[500:].copy()
     b[300] = a[123] + np.float32(1e-3)  # one pair far closer than the rest...
     b[301] = b[300]                       # ...twice (a tie: the smaller j wins)
     a[400] = a[123]                       # ...from two rows (a tie: the smaller i wins)
-    i, j, d = closest_pair(a, b)
+    i, j, d = closest_pair(_two_pieces(a, b), [0], [1])
     ref_i, ref_d = brute_force(a, b, 1, exclude_self=False)
     best = int(np.lexsort((np.arange(len(a)), ref_d[:, 0]))[0])
-    assert (i, j) == (best, int(ref_i[best, 0])) == (123, 300)
+    assert (i, j - len(a)) == (best, int(ref_i[best, 0])) == (123, 300)
     assert d == pytest.approx(ref_d[best, 0], rel=1e-9)
     # No planted pair: the nearest of the sample need not be the answer.
-    i, j, d = closest_pair(x[:600], x[600:])
+    i, j, d = closest_pair(_two_pieces(x[:600], x[600:]), [0], [1])
     ref_i, ref_d = brute_force(x[:600], x[600:], 1, exclude_self=False)
     best = int(np.lexsort((np.arange(600), ref_d[:, 0]))[0])
-    assert (i, j) == (best, int(ref_i[best, 0]))
+    assert (i, j - 600) == (best, int(ref_i[best, 0]))
 
 
 def test_mutual_pair_is_each_ends_nearest_across_the_cut():
-    from psocake_labeler.neighbors.mpi import closest_pair, mutual_pair
+    from psocake_labeler.neighbors.pairs import closest_pair, mutual_pair
 
     x = lifted_curve(1500, 40, seed=11)
     a, b = x[:700], x[700:]
-    i, j, d = mutual_pair(a, b, starts=16)
+    pieces = _two_pieces(a, b)
+    i, j, d = mutual_pair(pieces, [0], [1], starts=16)
+    j -= len(a)
     to_b, d_b = brute_force(a[i:i + 1], b, 1, exclude_self=False)
     to_a, _ = brute_force(b[j:j + 1], a, 1, exclude_self=False)
     assert (int(to_b[0, 0]), int(to_a[0, 0])) == (j, i)
@@ -153,4 +161,27 @@ def test_mutual_pair_is_each_ends_nearest_across_the_cut():
     _, d_s = brute_force(a[starts], b, 1, exclude_self=False)
     assert d <= d_s.min() * (1 + 1e-12)
     # Started from every row, the best start is the closest pair itself.
-    assert mutual_pair(a, b, starts=len(a))[:2] == closest_pair(a, b)[:2]
+    assert (mutual_pair(pieces, [0], [1], starts=len(a))[:2]
+            == closest_pair(pieces, [0], [1])[:2])
+
+
+def test_pair_across_many_pieces_equals_brute_force():
+    """Twelve pieces: the eight largest are clustered alone, the other four together;
+    the nearest row of any union of them is the brute-force one, from either side."""
+    from psocake_labeler.neighbors.pairs import Pieces, closest_pair
+
+    x = lifted_curve(1300, 40, seed=12)
+    piece = np.repeat(np.arange(12), [300, 200, 150, 120, 100, 90, 80, 70, 60, 50, 40, 40])
+    piece = np.random.default_rng(0).permutation(piece)
+    pieces = Pieces(x, piece)
+    for inside in ([0], [10], [3, 11]):
+        outside = [p for p in range(12) if p not in inside]
+        a, b = np.flatnonzero(np.isin(piece, inside)), np.flatnonzero(~np.isin(piece, inside))
+        i, j, d = closest_pair(pieces, inside, outside)
+        ref_i, ref_d = brute_force(x[a], x[b], 1, exclude_self=False)
+        best = int(np.lexsort((a, ref_d[:, 0]))[0])
+        assert (i, j) == (int(a[best]), int(b[ref_i[best, 0]]))
+        assert d == pytest.approx(ref_d[best, 0], rel=1e-9)
+        idx, dist = pieces.nearest(x[b[:50]], inside)
+        ref_i, ref_d = brute_force(x[b[:50]], x[a], 1, exclude_self=False)
+        np.testing.assert_array_equal(idx, a[ref_i[:, 0]])

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import InputError
-from ..neighbors.mpi import closest_pair, mutual_pair
+from ..neighbors.pairs import Pieces, closest_pair, mutual_pair
 
 # The weight of a link between two pieces of the k-NN graph: a bandwidth equal to the link's
 # own length. Propagation recognises the links by it (labelling/solvers.py).
@@ -172,7 +172,7 @@ def link_components(graph: sp.csr_matrix, features: np.ndarray) -> tuple[sp.csr_
     and lost 1-9 points of label-propagation accuracy at 1-2% labelled (cross-class edges).
 
     Above :data:`EXACT_LINK_PAIRS` pairs a piece is linked by a mutual nearest pair instead
-    (:func:`~psocake_labeler.neighbors.mpi.mutual_pair`: each end the other's nearest across
+    (:func:`~psocake_labeler.neighbors.pairs.mutual_pair`: each end the other's nearest across
     the cut, reached from the best of 1024 starts), which costs a few queries rather than
     all pairs; on 10^5 events in three classes it found the closest pair itself.
 
@@ -180,18 +180,20 @@ def link_components(graph: sp.csr_matrix, features: np.ndarray) -> tuple[sp.csr_
     """
     n_comp, lab = connected_components(graph, directed=False)
     before = n_comp
-    feats = np.asarray(features, dtype=np.float32)
+    # Each piece is clustered once, for all the rounds (the pieces only merge).
+    pieces = Pieces(features, lab) if n_comp > 1 else None
     while n_comp > 1:
+        # The current piece of each original one (an original piece is never split).
+        now = lab[np.unique(pieces.piece, return_index=True)[1]]
         sizes = np.bincount(lab, minlength=n_comp)
         rows, cols = [], []
         for c in np.argsort(-sizes, kind="stable")[1:]:
-            inside = np.flatnonzero(lab == c)
-            outside = np.flatnonzero(lab != c)
-            pair = (closest_pair if len(inside) * len(outside) <= EXACT_LINK_PAIRS
+            inside, outside = np.flatnonzero(now == c), np.flatnonzero(now != c)
+            pair = (closest_pair if sizes[c] * (len(lab) - sizes[c]) <= EXACT_LINK_PAIRS
                     else mutual_pair)
-            best, j, _ = pair(feats[inside], feats[outside])
-            rows.append(int(inside[best]))
-            cols.append(int(outside[j]))
+            i, j, _ = pair(pieces, inside, outside)
+            rows.append(i)
+            cols.append(j)
         link = sp.csr_matrix((np.full(len(rows), LINK_WEIGHT), (rows, cols)),
                              shape=graph.shape)
         graph = graph.maximum(link).maximum(link.T).tocsr()

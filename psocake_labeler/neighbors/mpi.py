@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .._parallel import SerialComm, as_comm, block_range, threads_per_rank
+from .._parallel import as_comm, block_range, threads_per_rank
 from ..errors import InputError
 from ..progress import ProgressCallback, report
 from .blocks import (
@@ -27,6 +27,7 @@ from .blocks import (
     projection_basis,
     to_wire,
 )
+from .pairs import Reference, in_caller_order
 from .search import Neighbours, search
 
 # Above this many bytes of features the ring is used instead of an all-gather.
@@ -117,7 +118,7 @@ def knn(local_feats: np.ndarray, k: int, comm: Any = None,
         _ring(comm, mine, mean, found, starts, sizes, on_rows, threads)
     if stats is not None:
         stats.update(pairs=found.pairs, all_pairs=len(local) * n)
-    return _in_caller_order(mine, found)
+    return in_caller_order(mine, found)
 
 
 def _ring(comm: Any, mine: Block, mean: np.ndarray, found: Neighbours, starts: list[int],
@@ -151,14 +152,6 @@ def _ring(comm: Any, mine: Block, mean: np.ndarray, found: Neighbours, starts: l
             block = from_wire(pickle.loads(memoryview(incoming)), mean)
 
 
-def _in_caller_order(block: Block, found: Neighbours) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, distances) of ``found``, from the block's cluster order to the caller's."""
-    idx = np.empty_like(found.i)
-    dist = np.empty_like(found.d)
-    idx[block.order], dist[block.order] = found.i, np.sqrt(np.maximum(found.d, 0.0))
-    return idx, dist
-
-
 def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
               progress: Optional[ProgressCallback] = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest rows of ``reference`` for each row of ``queries`` (in-process).
@@ -175,87 +168,4 @@ def knn_query(queries: np.ndarray, reference: np.ndarray, k: int,
     if not 1 <= k <= len(ref):
         raise InputError(f"k={k} needs 1 <= k <= number of manifold events ({len(ref)})")
     _check_finite(q, 0)
-    return _Reference(ref).query(q, k, progress=progress)
-
-
-class _Reference:
-    """Reference rows clustered once for several queries."""
-
-    def __init__(self, ref: np.ndarray) -> None:
-        self.n = len(ref)
-        self.mean = ref.mean(axis=0, dtype=np.float64)
-        self.basis = projection_basis(ref, self.mean, SerialComm())
-        self.cols = make_block(ref, np.arange(len(ref)), self.mean, self.basis)
-
-    def query(self, q: np.ndarray, k: int, bound: Optional[float] = None,
-              progress: Optional[ProgressCallback] = None) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest references of each row of ``q``; with ``bound``, only those within
-        that squared distance (others: index -1), which prunes nearly everything else."""
-        # Queries are not reference rows: their "global index" starts past the reference.
-        rows = make_block(q, np.arange(self.n, self.n + len(q)), self.mean, self.basis)
-        found = Neighbours(len(q), k)
-        if bound is not None:
-            found.d[:] = bound  # a neighbour "at the bound", replaced by anything nearer
-            found.exact[:] = True
-        done = [0]
-
-        def on_rows(n_rows: int) -> None:
-            done[0] += n_rows
-            report(progress, "k-NN query", done[0], len(q))
-
-        search(rows, self.cols, found, position_lookup(self.cols, self.n, 0), None,
-               on_rows=on_rows)
-        return _in_caller_order(rows, found)
-
-
-def closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
-    """``(i, j, distance)`` of the closest pair of a row of ``a`` and a row of ``b``; ties
-    to the smallest ``i``, then ``j``: what ``knn_query(a, b, 1)`` and a minimum give.
-
-    The nearest of a spread-out sample of ``a`` bounds the answer, and the exact search of
-    all of ``a`` then skips every cluster farther than that bound: the cost is that of the
-    rows near ``b``, not of a full query.
-    """
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    ref = _Reference(np.ascontiguousarray(b, dtype=np.float32))
-    sample = np.unique(np.linspace(0, len(a) - 1, min(len(a), 256)).astype(np.int64))
-    _, d = ref.query(a[sample], 1)
-    # Strictly above the sample's best squared distance (the square of a rounded root).
-    bound = float(d.min()) ** 2 * (1 + 1e-9) + 1e-300
-    idx, dist = ref.query(a, 1, bound=bound)
-    hit = np.flatnonzero(idx[:, 0] >= 0)
-    best = int(hit[np.lexsort((hit, dist[hit, 0]))[0]])
-    return best, int(idx[best, 0]), float(dist[best, 0])
-
-
-def mutual_pair(a: np.ndarray, b: np.ndarray, starts: int = 1024) -> tuple[int, int, float]:
-    """``(i, j, distance)`` of a short pair of a row of ``a`` and a row of ``b``: each is
-    the other's nearest row of the other set (exactly), reached from the best of
-    ``starts`` spread rows of ``a``.
-
-    Whatever the data, it costs a query of ``starts`` rows and a few single rows, where the
-    exact :func:`closest_pair` of two interleaved clouds in many dimensions meets nearly
-    every pair (no ball is small next to their distance). Its distance is at most that of
-    the best start's nearest pair; ties go to the smaller index, as in the exact search.
-    """
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    b = np.ascontiguousarray(b, dtype=np.float32)
-    ref_b = _Reference(b)
-    sample = np.unique(np.linspace(0, len(a) - 1, min(len(a), starts)).astype(np.int64))
-    idx, dist = ref_b.query(a[sample], 1)
-    best = int(np.lexsort((sample, dist[:, 0]))[0])
-    i, j = int(sample[best]), int(idx[best, 0])
-    ref_a = None
-    while True:
-        # Alternate nearest rows: the distance cannot grow, so this ends at a mutual pair.
-        ref_a = ref_a or _Reference(a)
-        i_new = int(ref_a.query(b[j:j + 1], 1)[0][0, 0])
-        if i_new == i:
-            break
-        i = i_new
-        j_new, d = ref_b.query(a[i:i + 1], 1)
-        if int(j_new[0, 0]) == j:
-            break
-        j = int(j_new[0, 0])
-    d = float(np.sqrt(np.sum((a[i].astype(np.float64) - b[j]) ** 2)))
-    return i, j, d
+    return Reference(ref).query(q, k, progress=progress)

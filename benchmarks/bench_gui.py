@@ -61,8 +61,10 @@ def synthetic_truth(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).choice(3, size=n, p=[0.3, 0.2, 0.5])
 
 
-def label_cycles(dock, rows, truth) -> np.ndarray:
-    """Seconds from a class key to the redrawn, painted dock, for each row in turn."""
+def label_cycles(dock, rows, truth, gui_cpu: list | None = None) -> np.ndarray:
+    """Seconds from a class key to the redrawn, painted dock, for each row in turn;
+    ``gui_cpu`` gets the GUI thread's CPU seconds of each (the dock's share: the session
+    labels, propagates and saves on its own thread)."""
     from pyqtgraph.Qt import QtCore
 
     out = []
@@ -75,12 +77,14 @@ def label_cycles(dock, rows, truth) -> np.ndarray:
         # redrawn; then the plot is painted
         loop = QtCore.QEventLoop()
         dock.sigUpdated.connect(loop.quit)
-        t = time.perf_counter()
+        c, t = time.thread_time(), time.perf_counter()
         dock.handle_key(QtCore.Qt.Key.Key_1 + int(truth[row]),
                         QtCore.Qt.KeyboardModifier.NoModifier)
         loop.exec_()
         dock.view.plot.viewport().repaint()
         out.append(time.perf_counter() - t)
+        if gui_cpu is not None:
+            gui_cpu.append(time.thread_time() - c)
         dock.sigUpdated.disconnect(loop.quit)
     return np.array(out)
 

@@ -77,8 +77,9 @@ def user_labels_win(predicted: np.ndarray, confidence: np.ndarray, user: np.ndar
     """
     user = np.asarray(user, dtype=np.int64)
     mine = user >= 0
-    label = np.where(mine, user, np.asarray(predicted, dtype=np.int64)).astype(np.int64)
-    conf = np.where(mine, 1.0, np.asarray(confidence, dtype=np.float64)).astype(np.float64)
+    # np.where makes new arrays already (no second copy: a dock redraw at 10^6 events)
+    label = np.where(mine, user, np.asarray(predicted, dtype=np.int64))
+    conf = np.where(mine, 1.0, np.asarray(confidence, dtype=np.float64))
     return label, conf
 
 

@@ -196,7 +196,8 @@ def link_components(graph: sp.csr_matrix, features: np.ndarray) -> tuple[sp.csr_
             cols.append(j)
         link = sp.csr_matrix((np.full(len(rows), LINK_WEIGHT), (rows, cols)),
                              shape=graph.shape)
-        graph = graph.maximum(link).maximum(link.T).tocsr()
+        # One pass over the graph: both directions of the links first.
+        graph = graph.maximum(link.maximum(link.T)).tocsr()
         n_comp, lab = connected_components(graph, directed=False)
     graph.sort_indices()
     return graph, before

@@ -14,6 +14,7 @@ from psocake_labeler.labelling.columns import (
     column_max,
     column_sum,
     column_top,
+    median,
     pick,
     to_rows,
     top_two_margin,
@@ -53,6 +54,16 @@ def test_column_top_over_several_blocks_is_numpy_argmax_and_max():
     np.testing.assert_array_equal(top, a.max(axis=1))
     np.testing.assert_array_equal(column_argmax(a.astype(np.float64), np.array([1, 3])),
                                   np.array([1, 3])[np.argmax(a[:, [1, 3]], axis=1)])
+
+
+def test_median_is_numpy_median_also_when_it_partitions_only_a_bracket():
+    rng = np.random.default_rng(2)
+    for x in (rng.exponential(size=200_001).astype(np.float32),     # the bracketed path
+              np.repeat(rng.random(7), 30_000),                      # many ties, even length
+              np.sort(rng.random(150_000))[::-1],                    # sorted: a biased sample
+              np.r_[np.full(120_000, np.nan), rng.random(100_000)],  # the median is NaN
+              rng.random(9)):
+        np.testing.assert_equal(median(x), np.median(x))   # NaN equals NaN here
 
 
 def test_float32_probabilities_are_the_documented_formula():

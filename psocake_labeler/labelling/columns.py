@@ -163,12 +163,24 @@ def column_sums(a: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
 
 def median(x: np.ndarray) -> float:
     """``np.median`` of a 1-D array, by one partition (np.median took 10 ms on 10^6
-    float32 values, the partition 1-2 ms)."""
+    float32 values, the partition 1-2 ms on random values, 10 ms on a click's masses).
+    Large arrays: only the values between two quantiles of a strided sample are
+    partitioned, when counting shows the median among them (else all; exact either way:
+    5.5 ms on those masses)."""
     m = len(x)
     if m == 0:
         return float("nan")
     half = m // 2
-    part = np.partition(x, (half - 1, half) if m % 2 == 0 else half)
+    ranks = [half - 1, half] if m % 2 == 0 else [half]
+    part, offset = x, 0
+    if m >= 100_000:
+        sample = np.sort(x[:: m // 4000])
+        lo, hi = sample[int(0.45 * len(sample))], sample[int(0.55 * len(sample))]
+        below = int(np.count_nonzero(x < lo))
+        inside = x[(x >= lo) & (x <= hi)]
+        if below <= ranks[0] and ranks[-1] < below + len(inside):
+            part, offset = inside, below
+    got = np.partition(part, [r - offset for r in ranks])[[r - offset for r in ranks]]
     if m % 2:
-        return float(part[half])
-    return 0.5 * (float(part[half - 1]) + float(part[half]))
+        return float(got[0])
+    return 0.5 * (float(got[0]) + float(got[1]))

@@ -3,7 +3,7 @@
     python benchmarks/bench_scale.py [--parts knn,build,propagate,features,dock,extend,runs]
         [--n 1000000] [--workdir /tmp/bench_scale] [--sklearn-workdir DIR]
         [--skip-sklearn] [--skip-pydiffmap] [--new 100000] [--runs 100] [--hits 1000]
-        [--ranks 2]
+        [--ranks 2] [--repeat 3]
 
 Parts (each timed step runs in a fresh Python process, so that its peak RSS is its own; the
 1-minute load average is printed beside every time, since the machine is shared):
@@ -13,6 +13,7 @@ Parts (each timed step runs in a fresh Python process, so that its peak RSS is i
   float32 GEMM ``X @ X.T``, ``build_manifold`` and pydiffmap
   ``DiffusionMap.from_sklearn(n_evecs=10, k=64, epsilon="bgh", alpha=1.0)``; then the same
   on the structured data of bench_diffusion.py (a 3-D latent), where the goal is >= 5x.
+  Each step runs ``--repeat`` times, alternating; min and median of each are printed.
 * ``build``: ``build_manifold(X, n_components=10)`` of ``--n`` events x 40 features (three
   classes, each a 4-D latent lifted to 40 features), with the time of each stage; the
   manifold is cached in ``--workdir`` for the parts below.
@@ -180,36 +181,66 @@ def line(label: str, r: dict, extra: str = "") -> None:
           f"  (load {r['load']:.1f}){extra}", flush=True)
 
 
-def ratio(label: str, a: dict, b: dict, goal: str) -> None:
-    """a / b in wall seconds and in CPU seconds of the timed calls alone (the steps' ``cpu``
-    also counts making the input; CPU is steadier when the machine is shared)."""
-    print(f"  {label} = {a['time'] / b['time']:.2f}x wall, {a['tcpu'] / b['tcpu']:.2f}x cpu "
-          f"({a['tcpu']:.1f} / {b['tcpu']:.1f} s) {goal}")
+def repeated(names: list[str], data: str, repeat: int) -> dict:
+    """Each step ``repeat`` times, alternating (a load change hits every side alike), each
+    in a fresh process whose one timed call is its first (imports and making the array are
+    outside the clock, first-call costs inside, the same for every side); per step the
+    min and median of wall and CPU seconds."""
+    runs: dict = {name: [] for name in names}
+    for _ in range(repeat):
+        for name in names:
+            runs[name].append(run_step(name, data))
+    out = {}
+    for name, rs in runs.items():
+        r = dict(rs[-1])
+        for key in ("time", "tcpu"):
+            vals = [q[key] for q in rs]
+            r[key], r[key + "_med"] = min(vals), float(np.median(vals))
+        r["cpu"] = min(q["cpu"] for q in rs)
+        r["peak"] = max(q["peak"] for q in rs)
+        r["load"], r["load_max"] = min(q["load"] for q in rs), max(q["load"] for q in rs)
+        out[name] = r
+    return out
+
+
+def stat_line(label: str, r: dict, extra: str = "") -> None:
+    print(f"  {label:44s} {r['time']:7.2f} / {r['time_med']:7.2f} s  cpu {r['tcpu']:6.2f} / "
+          f"{r['tcpu_med']:6.2f} s  peak {r['peak']:5.2f} GiB  (load {r['load']:.1f}-"
+          f"{r['load_max']:.1f}){extra}", flush=True)
+
+
+def ratios(label: str, a: dict, b: dict, goal: str) -> None:
+    """a / b of the min and of the median, in wall and in CPU seconds of the timed calls."""
+    print(f"  {label} = {a['time'] / b['time']:.2f}x wall (min), "
+          f"{a['time_med'] / b['time_med']:.2f}x (median); {a['tcpu'] / b['tcpu']:.2f}x cpu "
+          f"(min), {a['tcpu_med'] / b['tcpu_med']:.2f}x (median) {goal}")
+
+
+DESCRIBE = {"unprunable": "5-D latent + noise", "structured": "3-D latent, bench_diffusion.py"}
+LABELS = {"knn_ours": "our k-NN", "gemm": "one float32 GEMM X @ X.T",
+          "build_small": "build_manifold (k-NN + kernel + eigensolve)",
+          "pydiffmap": "pydiffmap from_sklearn"}
 
 
 def part_knn(args: argparse.Namespace) -> None:
-    print("\n== k-NN: unprunable 20,000 x 1,000 (5-D latent + noise), k = 64 ==")
-    res = {}
-    for name in ("knn_ours", "gemm", "build_small", "pydiffmap"):
-        if name == "pydiffmap" and args.skip_pydiffmap:
-            continue
-        res[name] = r = run_step(name, "unprunable")
-        extra = f"  ({r['pairs']:.1%} of pairs in full)" if "pairs" in r else ""
-        line({"knn_ours": "our k-NN", "gemm": "one float32 GEMM X @ X.T",
-              "build_small": "build_manifold (k-NN + kernel + eigensolve)",
-              "pydiffmap": "pydiffmap from_sklearn"}[name], r, extra)
-    ratio("k-NN / GEMM", res["knn_ours"], res["gemm"], "(goal <= 1)")
-    if "pydiffmap" in res:
-        ratio("pydiffmap / build_manifold", res["pydiffmap"], res["build_small"], "(goal >= 2)")
-    print("\n== structured 20,000 x 1,000 (3-D latent, bench_diffusion.py), k = 64 ==")
-    ours = run_step("build_small", "structured")
-    line("build_manifold", ours)
-    r = run_step("knn_ours", "structured")
-    line("our k-NN", r, f"  ({r['pairs']:.1%} of pairs in full)")
-    if not args.skip_pydiffmap:
-        theirs = run_step("pydiffmap", "structured")
-        line("pydiffmap from_sklearn", theirs)
-        ratio("pydiffmap / build_manifold", theirs, ours, "(goal >= 5)")
+    print(f"\n(each step {args.repeat}x, alternating, each a fresh process's first call; "
+          "min / median of wall and of CPU seconds of the timed call)")
+    for data, names, goal in (("unprunable", ["knn_ours", "gemm", "build_small", "pydiffmap"],
+                               "(goal >= 2)"),
+                              ("structured", ["build_small", "knn_ours", "pydiffmap"],
+                               "(goal >= 5)")):
+        print(f"\n== k-NN: {data} 20,000 x 1,000 ({DESCRIBE[data]}), k = 64 ==")
+        if args.skip_pydiffmap:
+            names.remove("pydiffmap")
+        res = repeated(names, data, args.repeat)
+        for name in names:
+            r = res[name]
+            stat_line(LABELS[name], r, f"  ({r['pairs']:.1%} of pairs in full)"
+                      if "pairs" in r else "")
+        if "gemm" in res:
+            ratios("k-NN / GEMM", res["knn_ours"], res["gemm"], "(goal <= 1)")
+        if "pydiffmap" in res:
+            ratios("pydiffmap / build_manifold", res["pydiffmap"], res["build_small"], goal)
 
 
 def part_build(args: argparse.Namespace) -> None:
@@ -276,6 +307,7 @@ def main() -> None:
     ap.add_argument("--dock-out", default=None, help="folder of the dock part's label store "
                     "and screenshot (default: --workdir)")
     ap.add_argument("--cycles", type=int, default=8, help="label cycles of the dock part")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each step of the knn part")
     add_arguments(ap)
     ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs="*", help=argparse.SUPPRESS)

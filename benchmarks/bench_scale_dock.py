@@ -148,6 +148,7 @@ def print_dock(r: dict) -> None:
     print(f"  label-propagate-redraw cycle: median {np.median(cyc):.3f} s, max {cyc.max():.3f} s,"
           f" cpu {r['cycle_cpu']:.3f} s per cycle (goal < 0.3 s; load after "
           f"{r['load_after']:.1f}); an assessment finished meanwhile: {r['assessed']}")
+    print("    each cycle (s): " + " ".join(f"{t:.3f}" for t in cyc))
     gui = np.array(r["cycle_gui_cpu"])
     print(f"    of which the GUI thread (key, redraw, paint): median {np.median(gui):.3f} s cpu, "
           f"max {gui.max():.3f} s")

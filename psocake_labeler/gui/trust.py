@@ -75,9 +75,14 @@ class DockTrust:
 
     def schedule_assess(self) -> None:
         """Assess again once the labels have been still for a moment; an assessment running
-        now is stale and stops if the labels changed since it took them."""
+        now is stale and stops if the labels changed since it took them.
+
+        Before it has taken them (key None) nothing is stale: the session thread takes them
+        after every change queued before it, and the redraw of a change queued after it
+        comes after the key is set (both in the session thread's order)."""
         if self.session is not None and len(self.session.labelled_rows()):
-            if self._assess_key != labels_key(self.session):
+            key = self._assess_key
+            if key is not None and key != labels_key(self.session):
                 self._assess_stale[0] = True
             self._assess_timer.start(self.assess_delay_ms())
 
@@ -98,7 +103,7 @@ class DockTrust:
         self._assessing = True
         session = self.session
         stale = self._assess_stale = [False]
-        self._assess_key = None     # until the labels are taken: any change makes it stale
+        self._assess_key = None     # until the labels are taken on the session thread
 
         def run(frozen):
             if stale is self._assess_stale:

@@ -256,16 +256,25 @@ def propagate_and_blend(graph, features: np.ndarray | None, rows, classes, n_cla
 
 def _calibration(previous, features: np.ndarray, rows: np.ndarray, classes: np.ndarray,
                  present: np.ndarray) -> tuple:
-    """The classifier's calibration: the one ``previous`` (the last blended Propagation)
-    used while the labels grew by under ``REFIT_GROWTH`` with the same classes, else a new
-    :func:`cv_calibration`. Returns (n labels, classes key, (temperature, smoothing))."""
+    """The classifier's inputs and calibration: the ones ``previous`` (the last blended
+    Propagation) used while the labels grew by under ``REFIT_GROWTH`` with the same
+    classes, else a new :func:`cv_calibration` on ``features`` or, once the labels support
+    it, on their kernel map (rbf.py; made once, then kept). Returns (n labels, classes
+    key, (temperature, smoothing), kernel map or None)."""
+    from .rbf import kernel_applies, kernel_map
+
     key = present.tobytes()
     kept = getattr(previous, "state", {}).get("classifier_calibration") \
         if previous is not None else None
-    if kept is not None and kept[1] == key and kept[0] <= rows.size < kept[0] * REFIT_GROWTH:
+    if kept is not None and kept[1] == key and kept[0] <= rows.size < kept[0] * REFIT_GROWTH \
+            and (kept[3] is None or len(kept[3]) == len(features)):
         return kept
-    xl = np.asarray(features[rows], dtype=np.float64)
-    return rows.size, key, cv_calibration(xl, classes)
+    ext = None
+    if kernel_applies(rows.size, len(features)):
+        old = kept[3] if kept is not None else None
+        ext = old if old is not None and len(old) == len(features) else kernel_map(features)
+    x = features if ext is None else ext
+    return rows.size, key, cv_calibration(np.asarray(x[rows], dtype=np.float64), classes), ext
 
 
 def classifier_part(features: np.ndarray | None, rows, classes, n_classes: int,
@@ -273,14 +282,16 @@ def classifier_part(features: np.ndarray | None, rows, classes, n_classes: int,
     """The classifier half of :func:`blend`, which does not need the propagation (a session
     runs it on the other core while the graph is solved): ``(calibration kept, labelled
     classes, log-probability columns)``, or None when :func:`blend` leaves the propagation
-    as it is (no features, fewer than two classes or ``MIN_LABELS`` labels)."""
+    as it is (no features, fewer than two classes or ``MIN_LABELS`` labels). The classifier
+    reads ``features``, or their kernel map once :func:`_calibration` made one."""
     rows = np.asarray(rows, dtype=np.int64).ravel()
     classes = np.asarray(classes, dtype=np.int64).ravel()
     if features is None or np.unique(classes).size < 2 or rows.size < MIN_LABELS:
         return None
     kept = _calibration(previous, features, rows, classes,
                         np.bincount(classes, minlength=n_classes) > 0)
-    labelled, log_c = classifier_log_columns(features, rows, classes, calibration=kept[2])
+    inputs = features if kept[3] is None else kept[3]
+    labelled, log_c = classifier_log_columns(inputs, rows, classes, calibration=kept[2])
     return kept, labelled, log_c
 
 

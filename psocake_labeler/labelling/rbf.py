@@ -10,9 +10,10 @@ against 0.70, better on each of the six curves (docs/propagation.md).
 
 The map is made once, on the first click with ``MIN_LABELS`` labels, and kept with the
 classifier's calibration in the session's last result (N x (d + ``LANDMARKS``) float32).
-Measured at load 5 (scratch, 54 inputs): that first click's classifier half costs 0.31 s
-CPU at 2 x 10^4 events (linear 0.14), 0.97 s at 5 x 10^4 and 2.0 s at 10^5; the clicks
-after it 0.01-0.05 s (linear 0.006-0.025). So only runs of up to ``MAX_EVENTS`` events
+Measured (scratch, 54 inputs, classifier half of a click; quiet, load 1.5): that first
+click costs 0.40 s CPU at 2 x 10^4 events (linear 0.12), 0.64 s at 5 x 10^4, 1.5 s at
+10^5 and 7.2 s at 10^6; the clicks after it 0.04 s at 2 x 10^4 (linear 0.02), 0.08-0.11 s
+at 10^5 (0.03-0.05) and 0.27-0.30 s at 10^6 (0.07-0.09). So only runs of up to ``MAX_EVENTS`` events
 use it; larger runs keep the linear model and its cost.
 
 Choosing per click by the labelled events' held-out error rate was measured and is not

@@ -122,8 +122,10 @@ def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
         if not test.any():
             continue
         _check(cancelled)
+        # previous: the fold keeps the run's kernel map (rbf.py; made from the features
+        # alone), not its calibration (chosen on more labels than the fold has).
         p = propagate_and_blend(graph, features, rows[~test], classes[~test], n_classes,
-                                method=method, warm_start=warm_start)
+                                previous=warm_start, method=method, warm_start=warm_start)
         pred[test] = p.predicted[rows[test]]
         conf[test] = p.confidence[rows[test]]
     used = fold >= 0

@@ -64,9 +64,6 @@ class PixelStats:
         self.hot_sigma = float(hot_sigma)
         self.rings = ring_index(self.shape, center)
         self._ring_m = ring_matrix(self.rings, self.file_mask)
-        # Good pixels per ring of the usual image (all finite: its good pixels are the mask's).
-        self._flat_mask = self.file_mask.ravel()
-        self._mask_ring_n = self._ring_m @ self._flat_mask.astype(np.float64)
         # counts per pixel: [0] good observations, [1] non-finite, [2] ~0, [3] outlier
         self.counts = np.zeros((4,) + self.shape, dtype=np.int64)
 
@@ -74,13 +71,18 @@ class PixelStats:
         """Add a block of images ``(n, H, W)`` to the counts (image by image: the counts of
         an image depend on it alone, and one image's temporaries stay in cache)."""
         block = np.asarray(images).reshape(len(images), -1)
-        fm = self._flat_mask
+        fm = self.file_mask.ravel()
+        # Good pixels per ring of the usual, all-finite image (its good pixels are the
+        # mask's): the row lengths of the mask's 0/1 ring matrix.
+        mask_ring_n = np.diff(self._ring_m.indptr).astype(np.float64)
         flat = self.counts.reshape(4, -1)
         for image in block:
             finite = np.isfinite(image)
+            n_r = mask_ring_n
             if finite.all():
                 good = fm   # the usual image: its good pixels are the file mask's
             else:
+                n_r = None
                 good = finite & fm
                 bad = ~finite & fm
                 # A mostly non-finite image is a corrupt image, not evidence against its
@@ -93,12 +95,14 @@ class PixelStats:
             ax = np.abs(x)
             scale = ax.sum() / max(int(good.sum()), 1)
             flat[2] += good & (ax <= 1e-6 * max(scale, 1e-30))
-            flat[3][self._outliers(x, image.astype(np.float32, copy=False), good)] += 1
+            flat[3][self._outliers(x, image.astype(np.float32, copy=False), good, n_r)] += 1
 
-    def _outliers(self, x: np.ndarray, x32: np.ndarray, good: np.ndarray) -> np.ndarray:
+    def _outliers(self, x: np.ndarray, x32: np.ndarray, good: np.ndarray,
+                  n_r: np.ndarray | None = None) -> np.ndarray:
         """Flat indices of the good pixels of one image (``x`` float64 with bad pixels 0,
-        ``x32`` as read) more than ``hot_sigma`` leave-one-out standard deviations from
-        the rest of their ring (so a single hot pixel cannot hide itself).
+        ``x32`` as read; ``n_r`` its good pixels per ring, if known) more than ``hot_sigma``
+        leave-one-out standard deviations from the rest of their ring (so a single hot pixel
+        cannot hide itself).
 
         A good pixel at ``d`` from the mean of its ring (``N`` good pixels, spread ``s``)
         is such an outlier exactly when ``d^2 > k^2 s^2 (N - 1) / (N + k^2)``, ``k`` =
@@ -107,7 +111,8 @@ class PixelStats:
         leave-one-out test itself, in float64, decides on those alone.
         """
         m = self._ring_m
-        n_r = self._mask_ring_n if good is self._flat_mask else m @ good.astype(np.float64)
+        if n_r is None:
+            n_r = m @ good.astype(np.float64)
         s1 = m @ x
         s2 = m @ (x * x)
         k2 = self.hot_sigma ** 2

@@ -229,21 +229,28 @@ def _out_of_fold(x: np.ndarray, classes: np.ndarray, c_reg: float, folds: int,
 
 
 def propagate_and_blend(graph, features: np.ndarray | None, rows, classes, n_classes: int,
-                        previous=None, **options):
+                        previous=None, overlap: bool = False, **options):
     """:func:`~.propagation.propagate` (``options`` passed on), then :func:`blend`: the
     predictions a :class:`~.session.LabelSession` shows. ``previous``: the last result in
     this session (its classifier calibration, see :func:`blend`).
 
-    The classifier half (:func:`classifier_part`) does not need the graph's answer, so it
-    runs on the other core while the graph is solved (``products.side_job``; at 10^6 events
-    its fit and product take about as long as a click's graph solve), one BLAS thread per
-    thread of the click, lifted when both are done (``products.one_blas_thread``).
+    With ``overlap`` (the session's click) the classifier half (:func:`classifier_part`),
+    which does not need the graph's answer, runs on the other core while the graph is
+    solved (``products.side_job``; at 10^6 events its fit and product take about as long
+    as a click's graph solve), one BLAS thread per thread of the click, lifted when both
+    are done (``products.one_blas_thread``). Without it both halves run here, one after the
+    other: the quality estimate runs on a worker thread beside the session's, and must
+    neither queue on the click's one side worker nor set the process-wide BLAS limit
+    while a click holds it.
     """
     from .products import one_blas_thread, side_job
     from .propagation import propagate
 
     rows = np.asarray(rows, dtype=np.int64).ravel()
     classes = np.asarray(classes, dtype=np.int64).ravel()
+    if not overlap:
+        prop = propagate(graph, rows, classes, n_classes, **options)
+        return blend(prop, features, rows, classes, n_classes, previous=previous)
     with one_blas_thread():
         job = side_job(classifier_part, features, rows, classes, n_classes, previous)
         try:

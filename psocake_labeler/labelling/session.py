@@ -334,10 +334,12 @@ class LabelSession(ClassEditing, StoreSaving):
         d = self._d
         idx = d.user_index()
         rows = np.flatnonzero(idx >= 0)
-        # the last Propagation (its .state) starts the solver near the answer
-        warm = self._propagation
+        # the last Propagation (its .state) starts the solver near the answer; the local
+        # update changes its solution in place, so a click that fails half-way leaves no
+        # warm start (the next one solves cold) rather than a half-updated one
+        warm, self._propagation = self._propagation, None
         prop = propagate_and_blend(self.manifold.graph, self.classifier_inputs(), rows,
-                                   idx[rows], len(d.classes), previous=warm,
+                                   idx[rows], len(d.classes), previous=warm, overlap=True,
                                    method=d.method or DEFAULT_METHOD, balance=True,
                                    warm_start=warm, update_warm_start=True)
         self._propagation = prop

@@ -312,6 +312,10 @@ def test_a_dense_view_bins_and_renders_once_for_each_picture(qtbot, monkeypatch)
     qtbot.wait(300)
     assert view.density.renders == 2
     assert (view.density.image[..., 3] > 0).sum() > 100
+    # a click re-applies the same filter (browse.refilter): no new binning
+    view.set_visible(coords[:, 0] > 0)
+    qtbot.wait(300)
+    assert view.density.renders == 2
 
 
 def _fresh_layer(xy, palette, codes, pixels=(100, 100)):

@@ -139,6 +139,7 @@ class ManifoldView(QtWidgets.QWidget):
                 box.addItem(f"\u03c8{i + 1}", i)
             box.blockSignals(False)
         self.visible = None
+        self.density.set_visible(None)   # new rows, none hidden (set_visible(None) is then a no-op)
         self._brushes = None
         self.codes = None
         self.dense = len(self.coords) >= DENSITY_FROM
@@ -177,9 +178,17 @@ class ManifoldView(QtWidgets.QWidget):
 
     def set_visible(self, visible: np.ndarray | None) -> None:
         """Show only the rows where ``visible`` is True (None: all); hidden rows are not
-        picked or selected either."""
-        self.visible = None if visible is None else np.asarray(visible, dtype=bool)
-        self._apply_visible()
+        picked or selected either. The same rows as now draw nothing again: after each
+        click the filter is worked out anew, and a re-bin would undo the density image's
+        patch of the changed pixels."""
+        new = None if visible is None else np.asarray(visible, dtype=bool)
+        same = (new is None) == (self.visible is None) and (
+            new is None or np.array_equal(new, self.visible))
+        self.visible = new
+        if same:
+            self._redraw_user()
+        else:
+            self._apply_visible()
 
     def _apply_visible(self) -> None:
         n = len(self.coords)

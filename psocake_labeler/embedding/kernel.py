@@ -182,9 +182,10 @@ def link_components(graph: sp.csr_matrix, features: np.ndarray) -> tuple[sp.csr_
     before = n_comp
     # Each piece is clustered once, for all the rounds (the pieces only merge).
     pieces = Pieces(features, lab) if n_comp > 1 else None
+    # A row of each original piece: its current piece is that row's (pieces only merge).
+    first = np.unique(lab, return_index=True)[1] if n_comp > 1 else None
     while n_comp > 1:
-        # The current piece of each original one (an original piece is never split).
-        now = lab[np.unique(pieces.piece, return_index=True)[1]]
+        now = lab[first]
         sizes = np.bincount(lab, minlength=n_comp)
         rows, cols = [], []
         for c in np.argsort(-sizes, kind="stable")[1:]:

@@ -19,6 +19,10 @@ from .search import Neighbours, search
 # Pieces clustered on their own (the largest); the other pieces' rows are clustered
 # together, and only the part a query wants (for each small piece, the others).
 OWN_PIECES = 8
+#: References of subsets of the shared part kept at once: a pair's queries alternate
+#: between the rows inside and outside one cut; each cut's subsets are new, and keeping
+#: them all held (small pieces) x (shared rows) copies until the linking ends.
+SHARED_KEPT = 2
 
 
 def in_caller_order(block: Block, found: Neighbours) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +68,8 @@ class Pieces:
 
     ``piece`` gives each row's piece (0..P-1). The :data:`OWN_PIECES` largest pieces are
     each clustered once, on first use; the rows of the others form one more part, of
-    which a query clusters the rows it wants (cached by the set of pieces wanted).
+    which a query clusters the rows it wants (the last :data:`SHARED_KEPT` such subsets
+    kept, by the set of pieces wanted).
     """
 
     def __init__(self, feats: np.ndarray, piece: np.ndarray) -> None:
@@ -76,7 +81,7 @@ class Pieces:
         self._part[own] = np.arange(len(own))
         row_part = self._part[self.piece]
         self._rows = [np.flatnonzero(row_part == p) for p in range(len(own) + 1)]
-        self._refs: dict = {}
+        self._refs: dict = {}      # own pieces', then shared subsets' in order of use
 
     def rows(self, pieces: Sequence[int]) -> np.ndarray:
         """Row indices of the union of ``pieces``, ascending."""
@@ -94,7 +99,13 @@ class Pieces:
                 key = (int(p),) + tuple(wanted[self._part[wanted] == p].tolist())
                 rows = rows[np.isin(self.piece[rows], wanted)]
             if key not in self._refs:
+                if len(key) > 1:
+                    shared = [k for k in self._refs if len(k) > 1]
+                    for old in shared[:max(0, len(shared) - SHARED_KEPT + 1)]:
+                        del self._refs[old]
                 self._refs[key] = (Reference(self.feats[rows]), rows)
+            elif len(key) > 1:
+                self._refs[key] = self._refs.pop(key)   # the most recently used last
             out.append(self._refs[key])
         return out
 

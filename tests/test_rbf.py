@@ -50,3 +50,15 @@ def test_the_map_is_made_once_and_large_runs_keep_the_linear_model(monkeypatch):
     assert again[0][0] == rows.size and again[0][3] is kept_map
     monkeypatch.setattr(kernel, "MAX_EVENTS", y.size - 1)
     assert classifier_part(x, rows, y[rows], 2)[0][3] is None
+
+
+def test_the_kernel_map_comes_on_the_click_that_reaches_min_labels():
+    """A linear calibration kept from just below MIN_LABELS labels is not reused once the
+    kernel map applies (it was, for up to REFIT_GROWTH more labels)."""
+    x, y = _rings(seed=4)
+    rows = np.random.default_rng(5).choice(y.size, kernel.MIN_LABELS, replace=False)
+    below = rows[:-3]
+    prop = blend(propagate(knn_kernel(x), below, y[below], 2), x, below, y[below], 2)
+    assert prop.state["classifier_calibration"][3] is None
+    part = classifier_part(x, rows, y[rows], 2, previous=prop)
+    assert part[0][3] is not None and _right(part, rows, y) > 0.95

@@ -273,13 +273,17 @@ def _calibration(previous, features: np.ndarray, rows: np.ndarray, classes: np.n
     key = present.tobytes()
     kept = getattr(previous, "state", {}).get("classifier_calibration") \
         if previous is not None else None
+    use_kernel = kernel_applies(rows.size, len(features))
+    old = kept[3] if kept is not None and kept[3] is not None \
+        and len(kept[3]) == len(features) else None
+    # kept while the labels grew little, with the same classes and the same inputs (a
+    # linear calibration is not kept past the click from which the kernel map applies)
     if kept is not None and kept[1] == key and kept[0] <= rows.size < kept[0] * REFIT_GROWTH \
-            and (kept[3] is None or len(kept[3]) == len(features)):
+            and (old is not None if use_kernel else kept[3] is None):
         return kept
     ext = None
-    if kernel_applies(rows.size, len(features)):
-        old = kept[3] if kept is not None else None
-        ext = old if old is not None and len(old) == len(features) else kernel_map(features)
+    if use_kernel:
+        ext = old if old is not None else kernel_map(features)
     x = features if ext is None else ext
     return rows.size, key, cv_calibration(np.asarray(x[rows], dtype=np.float64), classes), ext
 

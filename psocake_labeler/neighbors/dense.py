@@ -28,7 +28,8 @@ EPS32 = float(np.finfo(np.float32).eps)
 # (1 MiB) stay in cache for the comparisons that follow.
 TILE = 512
 # A row tile's buffered candidates are pruned to its bound when they exceed this many per row
-# (times k): 4 kept the hits of 20,000 x 1,000 unprunable rows at 6.5 M against 9.2 M with 8.
+# (times max(k, 16)): 4 kept the hits of 20,000 x 1,000 unprunable rows at 6.5 M against
+# 9.2 M with 8.
 KEEP = 4
 
 
@@ -78,9 +79,9 @@ def symmetric_candidates(block: Block, rows: np.ndarray, bound: np.ndarray, k: i
                 # The rows' first bound from their own tile, before any hit is kept: with
                 # no bound yet (inf), every pair of the tile was a hit (511 a row, at 2/5
                 # of all hits of 20,000 x 1,000 unprunable rows).
-                kth = np.partition(dist, k - 1, axis=1)[:, k - 1].astype(np.float64)
+                bound = _kth_bound(dist, err[si], k)
                 with lock:
-                    np.minimum(lim[si], _up32(kth + 2 * err[si]), out=lim[si])
+                    np.minimum(lim[si], bound, out=lim[si])
         r, c = _hits(dist <= lim[si, None])
         got = [(i, r, others[c + sj.start] if other else rows[c + sj.start], dist[r, c])]
         if not other and i != j:
@@ -146,6 +147,13 @@ def all_unprunable(ctx: Any, clusters: list[int], sample_size: int) -> bool:
     return True
 
 
+def _kth_bound(values: np.ndarray, err: np.ndarray, k: int) -> np.ndarray:
+    """Each row's bound from ``k`` of its float32 distances ``values`` (its k-th smallest
+    plus twice the row's float32 error ``err``, rounded up): no true neighbour lies beyond."""
+    kth = np.partition(values, k - 1, axis=1)[:, k - 1].astype(np.float64)
+    return _up32(kth + 2 * err)
+
+
 def _up32(x: np.ndarray) -> np.ndarray:
     """float32 values no smaller than ``x`` (a bound must not shrink by rounding)."""
     y = np.asarray(x, dtype=np.float32)
@@ -171,8 +179,7 @@ def _prune(tile: _Tile, lim: np.ndarray, err: np.ndarray, k: int) -> None:
         slot = np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
         mat = np.full((tile.n_rows, width), np.inf, dtype=np.float32)
         mat[r, slot] = v
-        kth = np.partition(mat[full], k - 1, axis=1)[:, k - 1].astype(np.float64)
-        lim[full] = np.minimum(lim[full], _up32(kth + 2 * err[full]))
+        lim[full] = np.minimum(lim[full], _kth_bound(mat[full], err[full], k))
     keep = v <= lim[r]
     tile.parts = [(r[keep], c[keep], v[keep])]
     tile.count = int(keep.sum())

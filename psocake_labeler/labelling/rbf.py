@@ -45,6 +45,7 @@ def kernel_map(x: np.ndarray, landmarks: int = LANDMARKS, gamma: float = GAMMA,
     """
     from scipy.linalg import eigh
 
+    from .columns import blocks
     from .products import one_blas_thread
 
     x = np.asarray(x, dtype=np.float32)
@@ -69,8 +70,8 @@ def kernel_map(x: np.ndarray, landmarks: int = LANDMARKS, gamma: float = GAMMA,
         lt = np.ascontiguousarray(lm.T)
         k = np.empty((BLOCK, lm.shape[0]), dtype=np.float32)
         m = np.empty_like(k)
-        for s in range(0, len(x), BLOCK):
-            xs = (x[s:s + BLOCK] - mean) / std
+        for s in blocks(len(x), BLOCK):
+            xs = (x[s] - mean) / std
             b = len(xs)
             np.matmul(xs, lt, out=k[:b])
             k[:b] *= np.float32(-2.0)
@@ -80,7 +81,7 @@ def kernel_map(x: np.ndarray, landmarks: int = LANDMARKS, gamma: float = GAMMA,
             k[:b] *= -g
             np.exp(k[:b], out=k[:b])
             np.matmul(k[:b], whiten, out=m[:b])
-            out[s:s + b, x.shape[1]:] = m[:b]
+            out[s, x.shape[1]:] = m[:b]
     phi = out[:, x.shape[1]:]
     phi -= phi.mean(axis=0, dtype=np.float64).astype(np.float32)
     phi /= phi.std(axis=0, dtype=np.float64).astype(np.float32) + np.float32(1e-6)

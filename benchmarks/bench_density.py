@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
+from scale_data import clocks
 
 
 def _clock(fn, repeat: int = 3) -> tuple[float, float]:
     """Median (wall s, process CPU s) of ``fn()``."""
-    out = []
-    for _ in range(repeat):
-        c, t = time.process_time(), time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t, time.process_time() - c))
+    out = [clocks(fn)[1:3] for _ in range(repeat)]
     wall, cpu = np.median(np.array(out), axis=0)
     return float(wall), float(cpu)
 

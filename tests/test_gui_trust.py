@@ -95,7 +95,6 @@ def test_hover_says_who_labelled_and_when(window, qtbot):
     assert time.strftime("%Y-%m-%d") in text
 
 
-
 def test_redraws_that_change_no_label_leave_the_assessment_running(window, qtbot):
     dock = window.dock
     dock.select_rows(np.flatnonzero(window.truth == 0)[:3])

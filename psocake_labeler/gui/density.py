@@ -101,7 +101,8 @@ class DensityLayer:
         self.render()
 
     def update(self, rows: np.ndarray, codes: np.ndarray) -> None:
-        """Restyle ``rows`` to ``codes``: only the pixels they cover are coloured again."""
+        """Restyle ``rows`` (distinct: each row's old weight is taken out once) to ``codes``:
+        only the pixels they cover are coloured again."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return

@@ -61,10 +61,14 @@ def synthetic_truth(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).choice(3, size=n, p=[0.3, 0.2, 0.5])
 
 
-def label_cycles(dock, rows, truth, gui_cpu: list | None = None) -> np.ndarray:
+def label_cycles(dock, rows, truth, gui_cpu: list | None = None,
+                 faults: list | None = None) -> np.ndarray:
     """Seconds from a class key to the redrawn, painted dock, for each row in turn;
     ``gui_cpu`` gets the GUI thread's CPU seconds of each (the dock's share: the session
-    labels, propagates and saves on its own thread)."""
+    labels, propagates and saves on its own thread), ``faults`` the process's minor page
+    faults in each (memory the cycle mapped anew: costly on this VM)."""
+    import resource
+
     from pyqtgraph.Qt import QtCore
 
     out = []
@@ -77,6 +81,7 @@ def label_cycles(dock, rows, truth, gui_cpu: list | None = None) -> np.ndarray:
         # redrawn; then the plot is painted
         loop = QtCore.QEventLoop()
         dock.sigUpdated.connect(loop.quit)
+        f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         c, t = time.thread_time(), time.perf_counter()
         dock.handle_key(QtCore.Qt.Key.Key_1 + int(truth[row]),
                         QtCore.Qt.KeyboardModifier.NoModifier)
@@ -85,6 +90,8 @@ def label_cycles(dock, rows, truth, gui_cpu: list | None = None) -> np.ndarray:
         out.append(time.perf_counter() - t)
         if gui_cpu is not None:
             gui_cpu.append(time.thread_time() - c)
+        if faults is not None:
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f)
         dock.sigUpdated.disconnect(loop.quit)
     return np.array(out)
 

@@ -111,12 +111,13 @@ def step_dock(workdir: str, n: str, cycles: str = "8", out: str = "") -> dict:
     dock.wait(600000)
     dock.view.plot.viewport().repaint()
     res["first_propagate"] = time.perf_counter() - t
-    c, gui = time.process_time(), []
+    c, gui, faults = time.process_time(), [], []
     renders = dock.view.density.renders
-    times = label_cycles(dock, cyc, truth, gui)
+    times = label_cycles(dock, cyc, truth, gui, faults)
     res["cycle_renders"] = dock.view.density.renders - renders
     res["cycle_cpu"] = (time.process_time() - c) / len(times)
     res["cycle_gui_cpu"] = gui
+    res["cycle_faults"] = faults
     res["cycles"] = times.tolist()
     res["load_after"] = os.getloadavg()[0]
     dock.wait(600000)
@@ -152,6 +153,8 @@ def print_dock(r: dict) -> None:
     gui = np.array(r["cycle_gui_cpu"])
     print(f"    of which the GUI thread (key, redraw, paint): median {np.median(gui):.3f} s cpu, "
           f"max {gui.max():.3f} s")
+    print("    minor page faults of the process in each: "
+          + " ".join(str(f) for f in r["cycle_faults"]))
     for name, label in (("store", "label + durable save"), ("propagate", "warm propagation"),
                         ("redraw", "redraw + paint")):
         wall, cpu, load = np.array(r["parts"][name]).T

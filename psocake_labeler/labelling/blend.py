@@ -30,6 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import reuse
 from .columns import (
     as_columns,
     as_rows,
@@ -367,15 +368,15 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     n = len(graph)
     # float32 class columns out (no (N, C) float64 array), made block by block: the dozen
     # per-event steps then read each block from cache, not 12 MB passes from memory.
-    cols = np.empty((n_classes, n), dtype=np.float32)
-    predicted = np.empty(n, dtype=np.int64)
-    confidence = np.empty(n, dtype=np.float64)
+    cols = reuse.empty((n_classes, n), np.float32)
+    predicted = reuse.empty(n, np.int64)
+    confidence = reuse.empty(n, np.float64)
     for s in blocks(n):
         _blend_block(graph[s], log_c[:, s], labelled, present, weight, cols[:, s],
                      predicted[s], confidence[s])
     prob = as_rows(cols)
     # Events no label reaches on the graph stay unknown: the classifier alone is a guess.
-    unreached = np.asarray(prop.confidence) <= 0.0
+    unreached = np.less_equal(prop.confidence, 0.0, out=reuse.empty(n, bool))
     if unreached.any():
         prob[unreached] = graph[unreached]
         predicted[unreached] = np.asarray(prop.predicted)[unreached]

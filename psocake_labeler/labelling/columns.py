@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import reuse
+
 #: Events per block of :func:`blocks`: (C, B) float32 temporaries of 3 classes stay in a
 #: core's cache.
 BLOCK = 16384
@@ -94,8 +96,8 @@ def column_top(columns, labels: np.ndarray | None = None) -> tuple[np.ndarray, n
     on ties, as ``np.argmax``) and (N,) that largest value, in one pass for both."""
     labels = np.arange(len(columns)) if labels is None else np.asarray(labels, np.int64)
     n = len(columns[0])
-    arg = np.empty(n, dtype=np.int64)
-    best = np.empty(n, dtype=columns[0].dtype)
+    arg = reuse.empty(n, np.int64)
+    best = reuse.empty(n, columns[0].dtype)
     small = np.int8 if len(columns) < 128 else np.int32
     for s in blocks(n):   # each block's columns read once from memory (strided or not)
         top = best[s]
@@ -118,7 +120,11 @@ def pick(cols: np.ndarray, which: np.ndarray) -> np.ndarray:
     """(N,) ``cols[which[i], i]``: each event's entry of its own class (``cols`` (C, N)
     contiguous)."""
     n = cols.shape[1]
-    return cols.reshape(-1)[np.asarray(which, dtype=np.int64) * n + np.arange(n)]
+    which = np.asarray(which)
+    flat, out = cols.reshape(-1), reuse.empty(n, cols.dtype)
+    for s in blocks(n):   # flat indices a block at a time: no (N,) int64 temporaries
+        np.take(flat, which[s].astype(np.int64) * n + np.arange(s.start, s.stop), out=out[s])
+    return out
 
 
 def pick_rows(a: np.ndarray, which: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
+from . import reuse
 from .columns import (
     as_columns,
     as_rows,
@@ -166,8 +167,8 @@ def _mass_power(method: str, scores: np.ndarray, reached: np.ndarray, t: float,
     float64 ones. None when float32 would under- or overflow (very small ``T``) or no mass
     arrives; the float64 log-domain path then answers."""
     n = len(scores)
-    cols = np.empty((scores.shape[1], n), dtype=np.float32)
-    top = np.empty(n, dtype=np.float32)
+    cols = reuse.empty((scores.shape[1], n), np.float32)
+    top = reuse.empty(n, np.float32)
     for s in blocks(n):   # block by block (columns.blocks): each read once from memory
         cols[:, s] = as_columns(scores[s])
         np.maximum(column_max(cols[:, s]), 0.0, out=top[s])
@@ -241,7 +242,7 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
     if rows.size == 0:
         return Propagation(np.zeros((n, n_classes)), np.full(n, -1, dtype=np.int64),
                            np.zeros(n), np.full((n, n_classes), 1.0 / max(n_classes, 1)), state)
-    reached = (np.ones(n, dtype=bool) if info.n_components == 1
+    reached = (reuse.full(n, True, bool) if info.n_components == 1
                else np.isin(info.component, np.unique(info.component[rows])))
     scores, part, weak = _solve(graph, info, rows, classes, n_classes, method, balance,
                                 reached, state, (x0, ax0, b0, before, update_warm_start))
@@ -285,7 +286,7 @@ def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, b
         scores, state["rhs"] = harmonic_solve(graph, info, rows, onehot, x0, TOL, b0)
         state["solution"] = scores
         return scores, part, reached & ~poisson_groups(info, rows)[1]
-    y = np.zeros((n, n_classes))
+    y = reuse.zeros((n, n_classes))
     y[rows] = onehot
     nonzero = None if before is None else np.union1d(before, rows)
     f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0, b0,
@@ -301,7 +302,8 @@ def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, b
         / max(int(np.count_nonzero(reached)), 1)
     # float64 scores (float32 would round masses below ~1e-38, far from every label on a
     # long chain, to ties); the probabilities from them are float32 class columns.
-    return f * (1.0 / (np.where(mass > 0, mass, 1.0) * n_classes)), part, weak
+    scale = 1.0 / (np.where(mass > 0, mass, 1.0) * n_classes)
+    return np.multiply(f, scale, out=reuse.empty(f.shape, f.dtype)), part, weak
 
 
 def _allowed(part: np.ndarray, rows: np.ndarray, classes: np.ndarray, n_classes: int,
@@ -339,7 +341,8 @@ def _finish(scores, rows, classes, n_classes: int, method: str, t: float, reache
     else:
         predicted = np.argmax(np.where(allowed, scores, -np.inf), axis=1).astype(np.int64)
     # the probability of the class we predict (not of an unlabelled class that may be likelier)
-    confidence = np.minimum(pick_rows(prob, predicted), 1.0, dtype=np.float64)
+    confidence = np.minimum(pick_rows(prob, predicted), 1.0,
+                            out=reuse.empty(len(predicted), np.float64))
     if not everywhere:
         # Unreachable rows: keep the most common labelled class as a guess, but say we
         # don't know.

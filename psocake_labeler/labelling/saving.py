@@ -150,6 +150,8 @@ class StoreSaving:
             cb(change)
         if self._save is not None and self._save.ahead:
             self._sync(self._save.flush)    # the predictions; a failure stays in save_error
+        # the spares the next click will write into, mapped now rather than in that click
+        self._buffers.top_up()
 
 
 def check_manifold(path, data: LabelData, manifold) -> None:

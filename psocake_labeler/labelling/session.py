@@ -23,6 +23,7 @@ from .class_edits import ClassEditing
 from .classes import DEFAULT_CLASSES, ClassList
 from .log import ActionLog, user_name
 from .propagation import DEFAULT_METHOD
+from .reuse import Buffers
 from .saving import StoreSaving
 from .state import LabelData
 
@@ -60,6 +61,7 @@ class LabelSession(ClassEditing, StoreSaving):
         self._classifier_inputs = None   # see classifier_inputs()
         self._row_of: dict | None = None
         self._save: Autosave | None = None
+        self._buffers = Buffers()    # the click's arrays, kept between clicks (reuse.py)
         if _data is None:
             events = np.asarray(manifold.events)
             cl = classes.copy() if isinstance(classes, ClassList) else ClassList(classes)
@@ -338,10 +340,11 @@ class LabelSession(ClassEditing, StoreSaving):
         # update changes its solution in place, so a click that fails half-way leaves no
         # warm start (the next one solves cold) rather than a half-updated one
         warm, self._propagation = self._propagation, None
-        prop = propagate_and_blend(self.manifold.graph, self.classifier_inputs(), rows,
-                                   idx[rows], len(d.classes), previous=warm, overlap=True,
-                                   method=d.method or DEFAULT_METHOD, balance=True,
-                                   warm_start=warm, update_warm_start=True)
+        with self._buffers.active():
+            prop = propagate_and_blend(self.manifold.graph, self.classifier_inputs(), rows,
+                                       idx[rows], len(d.classes), previous=warm,
+                                       overlap=True, method=d.method or DEFAULT_METHOD,
+                                       balance=True, warm_start=warm, update_warm_start=True)
         self._propagation = prop
         # propagate and blend already put every user label back (state.user_labels_win:
         # the label, confidence 1) and keep confidences in [0, 1]: no (N,) copies here.

@@ -38,8 +38,10 @@ from .dense import all_unprunable, symmetric_candidates
 
 EPS = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)
-# Round 1 takes the nearest clusters until it has this many times k columns.
-FIRST = 2
+# Round 1 takes the nearest clusters until it has this many times k columns: its k-th
+# bounds what the screening keeps (20,000 x 1,000, 3-D latent: 1.82% of the pairs in full
+# with 2, 1.66% with 3, 1.71% with 4; 10^5 x 40: 0.695% with 2 and 0.694% with 3).
+FIRST = 3
 # Above this fraction of the columns left by the balls, pairs are not screened one by one.
 DENSE = 0.5
 # Clusters of rows tried first: when none can be pruned, no other is tried.

@@ -113,8 +113,12 @@ class DensityLayer:
             return
         pix = self.pixel[rows]
         on = pix >= 0
-        delta = self._weights(np.asarray(codes)[on]) - self._weights(old[on])
         touched, inverse = np.unique(pix[on], return_inverse=True)
+        if len(touched) * 9 > PATCH_SHARE * self.layer.size:
+            self.pending = _STYLE     # most pixels: a full pass (its own sums) is cheaper
+            self.render()
+            return
+        delta = self._weights(np.asarray(codes)[on]) - self._weights(old[on])
         change = np.stack([np.bincount(inverse, weights=d, minlength=len(touched))
                            for d in delta]).astype(np.int64)
         moved = change.any(axis=0)
@@ -122,13 +126,9 @@ class DensityLayer:
         if len(touched) == 0:
             return
         self.sums[:, touched] += change
-        if len(touched) * 9 > PATCH_SHARE * self.layer.size:
-            self.pending = _STYLE                      # most pixels: a full pass is cheaper
-            self.render()
-            return
         pixels = self._spread(touched, change)
         self._colour(pixels)
-        self._show()
+        self.item.setImage(self.image, autoLevels=False, levels=(0, 255))   # same rect
 
     def set_view(self, x_range, y_range, pixels) -> None:
         """Bin on this data range with about ``pixels`` = (width, height) screen pixels."""
@@ -156,7 +156,9 @@ class DensityLayer:
         h, w = self.shape
         self.image = np.zeros((h, w, 4), dtype=np.uint8)
         self._colour(slice(None))
-        self._show()
+        self.item.setImage(self.image, autoLevels=False, levels=(0, 255))
+        x0, y0, dx, dy = self.rect
+        self.item.setRect(x0, y0, dx, dy)
 
     # -- internals --------------------------------------------------------------------------
     def _later(self, level: int) -> None:
@@ -187,21 +189,19 @@ class DensityLayer:
             self.pixel[~inside] = -1
         on = self.pixel[self.pixel >= 0]
         self.counts = np.bincount(on, minlength=h * w).astype(np.int64)
-        counts = self.counts.reshape(1, h, w)
+        counts = self.counts.reshape(h, w)
         # Which sums each pixel shows: its own 3 x 3 square, else the smallest halo over it.
-        own = box_sum(counts, 1)[0]
-        layer = np.where(own > 0, 0, -1).astype(np.int8)
-        shown_n = own
+        layer = np.where(box_sum(counts[None], 1)[0] > 0, 0, -1).astype(np.int8)
         for k in range(1, MAX_HALO + 1):
-            dense = counts[0] >= 10 ** k
+            dense = counts >= 10 ** k
             if not dense.any():
                 break
             box = around(dense, 1 + 2 * k)
-            cover = box_sum(np.where(dense[box], counts[0][box], 0)[None], 1 + 2 * k)[0]
-            take = (layer[box] < 0) & (cover > 0)
-            layer[box][take] = k
-            shown_n[box][take] = cover[take]
-        self.layer, self.shown_n = layer.reshape(-1), shown_n.reshape(-1)
+            near = box_sum(dense[box][None].astype(np.int64), 1 + 2 * k)[0] > 0
+            layer[box][near & (layer[box] < 0)] = k
+        self.layer = layer.reshape(-1)
+        # ... and the event count it is drawn from: the counts summed as the colours are
+        self.shown_n = self._layered(counts[None])[0]
         self.base = opacity(self.shown_n, self.layer >= 0)
 
     def _sum_all(self) -> np.ndarray:
@@ -273,11 +273,6 @@ class DensityLayer:
         rgba[3] = np.where(filled, mean, 0.0)
         np.clip(rgba, 0, 255, out=rgba)
         self.image.reshape(-1, 4)[pixels] = rgba.T.astype(np.uint8)
-
-    def _show(self) -> None:
-        self.item.setImage(self.image, autoLevels=False, levels=(0, 255))
-        x0, y0, dx, dy = self.rect
-        self.item.setRect(x0, y0, dx, dy)
 
 
 def box_sum(grid: np.ndarray, radius: int) -> np.ndarray:

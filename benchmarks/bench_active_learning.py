@@ -190,7 +190,7 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True, gr
         if picker == "random":
             new = rng.choice(np.setdiff1d(np.arange(n), rows), 10, replace=False)
         else:
-            new = recommend(m.graph, prop, rows, 10, coords=m.coords)
+            new = recommend(m.graph, prop, rows, 10, coords=m.coords, features=m.features)
         rows = np.concatenate([rows, new])
         for c in np.unique(y[new]):
             first_found.setdefault(int(c), rows.size)

@@ -93,3 +93,40 @@ def test_classifier_probabilities_equal_scikit_learns(spi_manifold):
         got = classifier_probabilities(m.features, rows, labels[rows], labels.max() + 1,
                                        calibration=(1.0, 0.0))
         np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_exploration_measures_distance_in_the_features_when_given():
+    # The diffusion coordinates stretch the sparse tail of a large class far from every
+    # label and keep a rare class that touches another on the graph close to it (explore.py);
+    # the features show the rare class apart. Here the graph and coords say exactly that.
+    rng = np.random.default_rng(1)
+    big, other, rare = (rng.normal(size=(400, 2)), rng.normal(size=(200, 2)) + [8, 0],
+                        rng.normal(size=(30, 2)) + [0, 8])
+    features = np.vstack([big, other, rare])
+    coords = features.copy()
+    coords[600:] = other[:30] + 0.1                   # the rare class sits on the other
+    coords[:10] -= [30.0, 0.0]                        # a far tail of the big class
+    g = knn_kernel(coords, 8)
+    labelled = np.array([20, 21, 22, 400, 401, 402])
+    prop = propagate(g, labelled, (labelled >= 400).astype(int), 2)
+    rare_rows = np.arange(600, 630)
+    by_features = recommend(g, prop, labelled, 10, coords=coords, features=features)
+    by_coords = recommend(g, prop, labelled, 10, coords=coords)
+    assert np.isin(by_features, rare_rows).any()
+    assert not np.isin(by_coords, rare_rows).any()
+
+
+def test_classifier_memory_stands_in_for_the_last_result(spi_manifold):
+    from psocake_labeler.labelling.blend import classifier_memory
+
+    m, y = spi_manifold
+    rows = _labels(y, 15)
+    first = blend(propagate(m.graph, rows, y[rows], 3), m.features, rows, y[rows], 3)
+    more = np.concatenate([rows, _labels(y, 1, seed=5)])     # grew by under REFIT_GROWTH
+    graph = propagate(m.graph, more, y[more], 3)
+    kept = blend(graph, m.features, more, y[more], 3, previous=first)
+    memo = blend(graph, m.features, more, y[more], 3, previous=classifier_memory(first))
+    fresh = blend(graph, m.features, more, y[more], 3)
+    np.testing.assert_array_equal(memo.probabilities, kept.probabilities)
+    assert not np.array_equal(fresh.probabilities, kept.probabilities)   # it was reused
+    assert classifier_memory(None) is None and classifier_memory(graph) is None

@@ -38,11 +38,16 @@ class _Frozen:
     """
 
     def __init__(self, session):
+        from ..labelling.blend import classifier_memory
+
         data = session.to_data()
         self.user, self.method = data.user_index(), data.method
         self.key = labels_key(session)
         self.manifold = session.manifold
         self.classes = list(session.classes)
+        # its classifier's inputs and calibration only: the Propagation itself would keep
+        # the click's buffers from being reused while the assessment runs (reuse.py)
+        self.last_propagation = classifier_memory(session.last_propagation)
 
     def to_data(self):
         return self

@@ -27,6 +27,7 @@ product over all events: well inside the per-click budget at 10^5 events.
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -260,6 +261,13 @@ def propagate_and_blend(graph, features: np.ndarray | None, rows, classes, n_cla
             classifier = job.result()
     return blend(prop, features, rows, classes, n_classes, previous=previous,
                  classifier=classifier)
+
+
+def classifier_memory(prop):
+    """What :func:`blend` reads of ``previous`` (calibration, kernel map), out of the blended
+    Propagation ``prop`` (None: None), holding none of its (N,) click buffers (reuse.py)."""
+    kept = getattr(prop, "state", {}).get("classifier_calibration")
+    return None if kept is None else SimpleNamespace(state={"classifier_calibration": kept})
 
 
 def _calibration(previous, features: np.ndarray, rows: np.ndarray, classes: np.ndarray,

@@ -314,7 +314,10 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
 
     Propagates the session's user labels afresh (its own method), so that the answer does
     not depend on whether the session's predictions are up to date; the session is not
-    changed. ``cancelled``: see :func:`held_out` (asked before each of the propagations).
+    changed. Its last propagation is passed on as ``previous``: the classifier keeps the
+    session's inputs (the kernel map, rbf.py, made once per session) and, while the labels
+    grew little, its calibration (blend.py). ``cancelled``: see :func:`held_out` (asked
+    before each of the propagations).
     """
     data = session.to_data()
     user = data.user_index()
@@ -326,6 +329,7 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
                                  getattr(session.manifold, "brightness", None))
     _check(cancelled)
     prop = propagate_and_blend(graph, features, rows, user[rows], len(session.classes),
+                               previous=getattr(session, "last_propagation", None),
                                method=method)
     return assess(graph, user, prop.predicted, prop.confidence, session.classes, method,
                   min_confidence, prop, folds, features=features, cancelled=cancelled)

@@ -203,8 +203,8 @@ def cold_start(coords: np.ndarray, labelled_rows, k: int = 10, seed: int = 0) ->
 
 
 def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int = 10,
-              coords: np.ndarray | None = None, hops: int = HOPS, seed: int = 0
-              ) -> np.ndarray:
+              coords: np.ndarray | None = None, hops: int = HOPS, seed: int = 0,
+              features: np.ndarray | None = None) -> np.ndarray:
     """The ``k`` unlabelled events most worth labelling next, most informative first.
 
     Parameters
@@ -217,6 +217,8 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     coords : (N, d) diffusion coordinates, used by the cold start when given.
     hops : graph radius of the in-batch diversity suppression.
     seed : k-means seed of the cold start.
+    features : (N, d) the manifold's features: exploration measures its distances there
+        (explore.py says why), else in ``coords``; without either it does not explore.
 
     Returns
     -------
@@ -248,12 +250,15 @@ def recommend(graph: sp.spmatrix, propagation: Any | None, labelled_rows, k: int
     deg = info.degree if info is not None and info.matches(graph) else _degree(graph)
     # Density breaks ties and mildly favours representative events over outliers.
     score = unc + 1e-3 * deg / (deg.max() if deg.max() > 0 else 1.0)
-    n_explore = exploration_count(k) if coords is not None else 0
+    if features is not None and np.shape(features)[0] != n:
+        raise InputError(f"features have {np.shape(features)[0]} rows but the graph has {n}")
+    space = features if features is not None else coords
+    n_explore = exploration_count(k) if space is not None else 0
     picks = diverse_top(graph, score, candidates, k - n_explore, hops)
     if n_explore:
         # A share of the batch asks far from every label (see explore.py).
         free[picks] = False
-        far = explore(coords, np.concatenate([labelled, picks]), np.flatnonzero(free), deg,
+        far = explore(space, np.concatenate([labelled, picks]), np.flatnonzero(free), deg,
                       n_explore)
         picks = np.concatenate([picks, far])
     return picks

@@ -108,6 +108,14 @@ class LabelSession(ClassEditing, StoreSaving):
         return self._d.scores
 
     @property
+    def last_propagation(self):
+        """The Propagation behind :attr:`predicted` (blended, labelling/blend.py), or None
+        before the first: read it, do not change it. The quality check passes it on as
+        ``previous``, so that it keeps the classifier inputs the session made (rbf.py; the dock
+        passes on only those, blend.classifier_memory)."""
+        return self._propagation
+
+    @property
     def auto_propagate(self) -> bool:
         """True once :meth:`propagate` was called: every later change re-propagates."""
         return self._d.auto_propagate
@@ -244,8 +252,10 @@ class LabelSession(ClassEditing, StoreSaving):
                 self._propagate_now()      # leaves auto_propagate as the caller set it
                 self._saved_and_notify(Change("propagate", predictions=True))
             prop = self._propagation
+        # The features only once labels exist (exploration; a lazy manifold reads them then).
+        features = getattr(self.manifold, "features", None) if len(rows) else None
         picks = recommend(self.manifold.graph, prop, rows, k=k,
-                          coords=getattr(self.manifold, "coords", None))
+                          coords=getattr(self.manifold, "coords", None), features=features)
         return [int(r) for r in picks]
 
     def extend(self, run, path: str | os.PathLike | None = None) -> LabelSession:

@@ -11,7 +11,8 @@ each batch. Printed per case, on the events not labelled yet:
   ours with random picks;
 * per-class recall at 5% (and the share right of each "unknown" type and of the clipped
   hits, where the run has them), and the share of events with confidence > 0.9 and how
-  many of those are right (precision), at 5%;
+  many of those are right (precision), at 5%, of the confidence as assessed (honest.py:
+  capped by held-out calibrations of the labels) and of the raw one;
 * a supervised reference: logistic regression on the manifold's features trained on 80%
   of the events (5-fold), what a classifier can get out of these features at all;
 * transfer cases: labels (5%, recommender) on run A only, the manifold extended by run B
@@ -42,6 +43,7 @@ import numpy as np
 from psocake_labeler.embedding import engine_fingerprint
 from psocake_labeler.labelling.blend import blend, classifier_inputs
 from psocake_labeler.labelling.propagation import propagate
+from psocake_labeler.labelling.quality import assessed_confidence
 from psocake_labeler.labelling.recommend import recommend
 
 BUDGETS = (0.01, 0.02, 0.05, 0.20)
@@ -130,8 +132,7 @@ def truth_of(cxi: Path):
 
 
 def groups_of(cxi: Path) -> dict:
-    """Masks of the hits the per-class recall hides: each "unknown" type (a droplet stuck to
-    a particle, a faint particle) and the clipped hits, where the run has them."""
+    """Masks of the hits per-class recall hides: each "unknown" type, the clipped hits."""
     from psocake_labeler.simulate import read_truth
     from psocake_labeler.simulate.hits import UNKNOWN_TYPES
 
@@ -153,11 +154,12 @@ def sklearn_accuracy(coords, rows, y) -> float:
     return float(np.mean(ls.transduction_[un] == y[un]))
 
 
-def stats(prop, rows, y, n_classes, groups=None) -> dict:
-    """Accuracy, per-class recall and confidence > 0.9 share / precision on unlabelled rows;
-    ``groups`` (name -> mask of events): the share right in each."""
+def stats(prop, rows, y, n_classes, groups=None, shown=None) -> dict:
+    """Accuracy, recall, confidence > 0.9 share / precision (of ``shown``, default
+    ``prop.confidence``, and raw) on unlabelled rows; ``groups``: name -> mask, share right."""
     un = np.setdiff1d(np.arange(y.size), rows)
-    pred, conf = prop.predicted[un], prop.confidence[un]
+    pred, raw = prop.predicted[un], prop.confidence[un]
+    conf = raw if shown is None else shown[un]
     hi = conf > 0.9
     recall = [float(np.mean(pred[y[un] == c] == c)) if np.any(y[un] == c) else np.nan
               for c in range(n_classes)]
@@ -168,6 +170,8 @@ def stats(prop, rows, y, n_classes, groups=None) -> dict:
     return {"acc": float(np.mean(pred == y[un])), "recall": recall, "share_hi": float(hi.mean()),
             "reliability": reliab,
             "prec_hi": float(np.mean(pred[hi] == y[un][hi])) if hi.any() else np.nan,
+            "share_raw": float(np.mean(raw > 0.9)),
+            "prec_raw": float(np.mean(right[raw > 0.9])) if np.any(raw > 0.9) else np.nan,
             "found": int(np.unique(y[rows]).size),
             "groups": {k: float(np.mean(right[g[un]])) for k, g in (groups or {}).items()
                        if g[un].any()}}
@@ -201,7 +205,9 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True, gr
         t_prop.append(time.perf_counter() - t)
         for b in BUDGETS:
             if b not in out and b <= top and rows.size >= round(b * n):
-                out[b] = stats(prop, rows, y, n_classes, groups)
+                shown = assessed_confidence(m.graph, inputs, prop, rows, y[rows], n_classes) \
+                    if with_sklearn else None
+                out[b] = stats(prop, rows, y, n_classes, groups, shown)
                 out[b]["sk"] = sklearn_accuracy(m.coords, rows, y) if with_sklearn else np.nan
     return out, rows, {"first_found": first_found, "t_prop": float(np.median(t_prop))}
 
@@ -220,16 +226,19 @@ def supervised(x, y, scale: bool = False) -> float:
 
 
 def transfer(m_a, y_a, rows, n_classes, targets_cxi):
-    """Extend A's manifold by each run B in turn; accuracy on every B from A's labels only."""
+    """Extend A's manifold by each run B in turn; accuracy on every B from A's labels only
+    (confidence as assessed from A's labels on the extended manifold)."""
     m = m_a
     out = []
     for cxi in targets_cxi:
         y_b, _ = truth_of(cxi)
         n0 = len(m.coords)
         m = m.extend(str(cxi))
-        prop = blend(propagate(m.graph, rows, y_a[rows], n_classes),
-                     classifier_inputs(m.features, m.brightness), rows, y_a[rows], n_classes)
-        pred, conf = prop.predicted[n0:], prop.confidence[n0:]
+        inputs = classifier_inputs(m.features, m.brightness)
+        prop = blend(propagate(m.graph, rows, y_a[rows], n_classes), inputs, rows, y_a[rows],
+                     n_classes)
+        pred = prop.predicted[n0:]
+        conf = assessed_confidence(m.graph, inputs, prop, rows, y_a[rows], n_classes)[n0:]
         hi = conf > 0.9
         out.append({"acc": float(np.mean(pred == y_b)),
                     "recall": [float(np.mean(pred[y_b == c] == c)) if np.any(y_b == c)
@@ -275,7 +284,7 @@ def _f(v, fmt="{:.3f}") -> str:
 def report(results: list[dict]) -> None:
     head = "| case | " + " | ".join(f"{int(b * 100)}%" for b in BUDGETS) + \
         " | graph only 5% | sklearn LS 5% | random 5% | supervised 80% (+ brightness) |" \
-        " conf>0.9 share / right (5%) |"
+        " conf>0.9 share / right (5%; raw) |"
     print("\nAccuracy on unlabelled events (recommender picks unless said):\n")
     print(head)
     print("| --- " * (head.count("|") - 1) + "|")
@@ -288,7 +297,8 @@ def report(results: list[dict]) -> None:
               f" | {_f(s5.get('sk'))} | {_f(r['random'].get(0.05, {}).get('acc'))} | "
               f"{_f(r['supervised'])} ({_f(r['supervised_b'])}) | "
               f"{_f(s5.get('share_hi'), '{:.0%}')} / "
-              f"{_f(s5.get('prec_hi'), '{:.1%}')} |")
+              f"{_f(s5.get('prec_hi'), '{:.1%}')} ({_f(s5.get('share_raw'), '{:.0%}')} / "
+              f"{_f(s5.get('prec_raw'), '{:.1%}')}) |")
     print("\nPer-class recall at 5% (recommender) and labels needed to find each class:\n")
     for r in results:
         s5 = r["ours"].get(0.05)
@@ -367,9 +377,9 @@ def spread(by_seed: dict) -> None:
     precision of confidence > 0.9."""
     seeds = sorted(by_seed)
     print(f"\n## Over seeds {seeds}: mean (min-max) at 5% labels\n")
-    print("| case | accuracy | random | supervised 80% (+ brightness) | conf>0.9 right | "
-          "recall per class |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| case | accuracy | random | supervised 80% (+ brightness) | conf>0.9 share | "
+          "conf>0.9 right (raw) | recall per class |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for j, r in enumerate(by_seed[seeds[0]]):
         runs = [by_seed[k][j] for k in seeds]
         s5 = [x["ours"].get(0.05, {}) for x in runs]
@@ -381,7 +391,9 @@ def spread(by_seed: dict) -> None:
               f"{_span([x['random'].get(0.05, {}).get('acc', np.nan) for x in runs])} | "
               f"{_span([x['supervised'] for x in runs])} "
               f"({_span([x['supervised_b'] for x in runs])}) | "
-              f"{_span([s.get('prec_hi', np.nan) for s in s5])} | {rec} |")
+              f"{_span([s.get('share_hi', np.nan) for s in s5])} | "
+              f"{_span([s.get('prec_hi', np.nan) for s in s5])} "
+              f"({_span([s.get('prec_raw', np.nan) for s in s5])}) | {rec} |")
 
 
 if __name__ == "__main__":

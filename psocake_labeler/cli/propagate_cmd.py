@@ -59,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
                          f"propagate; label a few events first (psocake-labeler gui "
                          f"{args.manifold} --labels {args.labels})")
     s.propagate(args.method)
+    q = assess_session(s, args.min_confidence)
+    s.calibrate(q.calibration)    # saved (and exported) as the held-out labels back it
     s.save()
     if carried is not None:
         print(carried)
     print(f"{s.path}: {len(s.labelled_rows())} user labels propagated to {len(s)} events")
-    q = assess_session(s, args.min_confidence)
     *lines, verdict = q.lines()
     for line in lines:
         print(line)

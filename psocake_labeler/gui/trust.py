@@ -16,6 +16,9 @@ and labelling never waits for it:
   (``cancelled``) and the next quiet moment starts it again. Only a change of the labels
   does (the label log grew, or the method changed): a redraw or a propagation that changes
   no label leaves it running.
+
+Its held-out calibration (labelling/honest.py) goes to the session, which shows every
+confidence capped by it from then on (the next redraw; predictions do not change).
 """
 from __future__ import annotations
 
@@ -148,6 +151,9 @@ class DockTrust:
             self.show_error(f"could not assess the labels: {error}")
         elif session is self.session:
             self.quality = quality
+            # its held-out calibration caps the confidences shown from the next redraw on
+            if quality.calibration != session.calibration:
+                self._call(lambda s: s.calibrate(quality.calibration))
             self.review_items = {item.row: item for item in quality.review}
             self.controls.set_quality(quality_html(quality), quality_tooltip(quality))
             self.grid.refresh()

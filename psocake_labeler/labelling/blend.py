@@ -19,10 +19,9 @@ spread evenly equal to its held-out error rate, so that a classifier trained on 
 per class speaks softly, one that predicts its held-out labels well speaks up, and none is
 surer than its record far from its labels.
 
-Classes nobody labelled yet keep the probability the propagation gave them (the classifier
-knows nothing about them), so they still lower confidence where they may live. The fit is
-one L-BFGS solve on the labelled rows (milliseconds for hundreds of labels) and one matrix
-product over all events: well inside the per-click budget at 10^5 events.
+Classes nobody labelled yet keep the propagation's probability (the classifier knows nothing
+of them): they still lower confidence where they may live; a class the classifier rules out
+caps it (honest.VETO). The fit is one L-BFGS solve on the labelled rows, then one product.
 """
 from __future__ import annotations
 
@@ -41,6 +40,7 @@ from .columns import (
     column_top,
     set_user_rows,
 )
+from .honest import VETO, veto_block
 
 #: Weight of the classifier's log-probabilities against the graph's (graph: 1 - weight).
 CLASSIFIER_WEIGHT = 0.5
@@ -317,10 +317,11 @@ def classifier_part(features: np.ndarray | None, rows, classes, n_classes: int,
 
 def _blend_block(graph: np.ndarray, log_c: np.ndarray, labelled: np.ndarray,
                  present: np.ndarray, weight: float, cols: np.ndarray, predicted: np.ndarray,
-                 confidence: np.ndarray) -> None:
+                 confidence: np.ndarray, veto: float, share_g: np.ndarray) -> None:
     """:func:`blend` of one block of events: ``graph`` (B, C) the graph's probabilities,
     ``log_c`` (C', B) the classifier's log-probabilities of the ``labelled`` classes (changed
-    in place); into ``cols`` (C, B), ``predicted`` and ``confidence`` (B,)."""
+    in place); into ``cols`` (C, B), ``predicted``, ``confidence`` and ``share_g`` (B,; with
+    ``veto``, see honest.veto_block)."""
     # The weighted geometric mean in the log domain, per class column (columns.py):
     # z = ((1 - w) log g + w log c) / T, with g the graph's probabilities renormalised over
     # the labelled classes and c the classifier's, clipped at 1e-12.
@@ -347,6 +348,7 @@ def _blend_block(graph: np.ndarray, log_c: np.ndarray, labelled: np.ndarray,
         np.multiply(col, share, out=cols[c])
     # The predicted class's probability: its exp(0) = 1 times the share, exactly.
     np.minimum(share, 1.0, out=confidence)
+    veto_block(graph, log_c, labelled, predicted, veto, share_g, confidence)
 
 
 def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
@@ -370,6 +372,7 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     if classifier is None:
         return prop
     kept, labelled, log_c = classifier
+    veto = np.float32(np.log(VETO * kept[2][1] / len(labelled)) * weight / TEMPERATURE)
     present = np.zeros(n_classes, dtype=bool)
     present[labelled] = True
     graph = np.asarray(prop.probabilities)   # float32 class columns (columns.as_rows) or not
@@ -379,9 +382,10 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     cols = reuse.empty((n_classes, n), np.float32)
     predicted = reuse.empty(n, np.int64)
     confidence = reuse.empty(n, np.float64)
+    share_g = reuse.empty(n, np.float32)   # the graph's, of each predicted class: honest.py
     for s in blocks(n):
         _blend_block(graph[s], log_c[:, s], labelled, present, weight, cols[:, s],
-                     predicted[s], confidence[s])
+                     predicted[s], confidence[s], veto, share_g[s])
     prob = as_rows(cols)
     # Events no label reaches on the graph stay unknown: the classifier alone is a guess.
     unreached = np.less_equal(prop.confidence, 0.0, out=reuse.empty(n, bool))
@@ -393,4 +397,4 @@ def blend(prop, features: np.ndarray | None, rows, classes, n_classes: int,
     confidence[rows] = 1.0
     set_user_rows(prob, rows, classes)
     return replace(prop, probabilities=prob, predicted=predicted, confidence=confidence,
-                   state=dict(prop.state, classifier_calibration=kept))
+                   state=dict(prop.state, classifier_calibration=kept, graph_share=share_g))

@@ -24,8 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-from .blend import classifier_inputs, propagate_and_blend
-from .propagation import DEFAULT_METHOD, Propagation
+from .blend import blend, classifier_inputs, propagate_and_blend
+from .honest import HonestCalibration, graph_share, honest_calibration, shown_confidence
+from .propagation import DEFAULT_METHOD, Propagation, propagate
 
 #: Default minimum confidence of a propagated label that exports and counts trust. On the
 #: simulated test runs, 99.8% of the events above it are right (docs/propagation.md).
@@ -60,12 +61,16 @@ class HeldOut:
     label : (M,) their user class index.
     predicted : (M,) class predicted without them.
     confidence : (M,) confidence of that prediction.
+    graph_predicted, graph_confidence : (M,) the same from the graph alone, before the
+        blend with the feature classifier (None if not made).
     """
 
     rows: np.ndarray
     label: np.ndarray
     predicted: np.ndarray
     confidence: np.ndarray
+    graph_predicted: np.ndarray | None = None
+    graph_confidence: np.ndarray | None = None
 
     @property
     def accuracy(self) -> float | None:
@@ -115,21 +120,26 @@ def held_out(graph, rows, classes, n_classes: int, folds: int = FOLDS,
     rows = np.asarray(rows, dtype=np.int64)
     classes = np.asarray(classes, dtype=np.int64)
     fold = fold_of(classes, folds, seed)
-    pred = np.full(rows.size, -1, dtype=np.int64)
-    conf = np.zeros(rows.size)
+    pred = np.full((2, rows.size), -1, dtype=np.int64)
+    conf = np.zeros((2, rows.size))
     for f in range(folds):
         test = fold == f
         if not test.any():
             continue
         _check(cancelled)
-        # previous: the fold keeps the run's kernel map (rbf.py; made from the features
-        # alone), not its calibration (chosen on more labels than the fold has).
-        p = propagate_and_blend(graph, features, rows[~test], classes[~test], n_classes,
-                                previous=warm_start, method=method, warm_start=warm_start)
-        pred[test] = p.predicted[rows[test]]
-        conf[test] = p.confidence[rows[test]]
+        # propagate_and_blend's steps one by one (the graph's answer is kept too), in turn
+        # (see its overlap); previous: the fold keeps the run's kernel map (rbf.py; made
+        # from the features alone), not its calibration (chosen on more labels than the
+        # fold has).
+        g = propagate(graph, rows[~test], classes[~test], n_classes, method=method,
+                      warm_start=warm_start)
+        p = blend(g, features, rows[~test], classes[~test], n_classes, previous=warm_start)
+        for k, got in enumerate((p, g)):
+            pred[k, test] = got.predicted[rows[test]]
+            conf[k, test] = got.confidence[rows[test]]
     used = fold >= 0
-    return HeldOut(rows[used], classes[used], pred[used], conf[used])
+    return HeldOut(rows[used], classes[used], pred[0, used], conf[0, used], pred[1, used],
+                   conf[1, used])
 
 
 def estimate_accuracy(held: HeldOut, confidence: np.ndarray) -> float | None:
@@ -201,6 +211,8 @@ class Quality:
     classes : per-class :class:`ClassCount`.
     unlabelled_classes : names of classes without a single user label.
     review : :class:`ReviewItem` list, surest contradiction first.
+    calibration : the held-out calibration of the confidence (honest.py); ``n_confident``
+        and the per-class counts use the confidence it backs. None without held-out labels.
     """
 
     n_events: int
@@ -212,6 +224,7 @@ class Quality:
     classes: list[ClassCount] = field(default_factory=list)
     unlabelled_classes: list[str] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
+    calibration: HonestCalibration | None = None
 
     def warnings(self) -> list[str]:
         """Sentences a user must read before trusting the predictions."""
@@ -282,6 +295,11 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
     min_confidence : threshold of a trusted propagated label.
     folds : parts of the held-out check.
     cancelled : see :func:`held_out`.
+
+    Trust (``n_confident``, the per-class counts) is counted on the confidence the held-out
+    labels back (honest.py; with ``warm_start`` the graph's record is applied too); the
+    accuracy estimate reads the confidence as given, since its held-out rates are its own
+    calibration.
     """
     user = np.asarray(user, dtype=np.int64)
     predicted = np.asarray(predicted, dtype=np.int64)
@@ -290,8 +308,12 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
     n_classes = len(class_names)
     held = held_out(graph, rows, user[rows], n_classes, folds, method, warm_start,
                     features=features, cancelled=cancelled)
+    calibration = calibrate(held)
+    share = graph_share(warm_start) if warm_start is not None \
+        and len(warm_start.confidence) == len(confidence) else None
+    trusted = confidence if calibration is None else calibration.cap(confidence, share)
     free = user < 0
-    sure = free & (predicted >= 0) & (confidence >= min_confidence)
+    sure = free & (predicted >= 0) & (trusted >= min_confidence)
     unsure = free & (predicted >= 0) & ~sure
     counts = [ClassCount(name, int(np.sum(user == k)), int(np.sum(sure & (predicted == k))),
                          int(np.sum(unsure & (predicted == k))))
@@ -305,7 +327,24 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
         accuracy=accuracy,
         n_held_out=len(held.rows), classes=counts,
         unlabelled_classes=missing,
-        review=review_queue(held))
+        review=review_queue(held), calibration=calibration)
+
+
+def assessed_confidence(graph, features, prop: Propagation, rows, classes, n_classes: int
+                        ) -> np.ndarray:
+    """The confidence of ``prop`` capped by the calibrations of its labels' held-out folds
+    (:func:`held_out`, :func:`calibrate`): what a session shows once assessed."""
+    held = held_out(graph, rows, classes, n_classes, features=features, warm_start=prop)
+    return shown_confidence(prop, calibrate(held), rows)
+
+
+def calibrate(held: HeldOut) -> HonestCalibration | None:
+    """The :class:`~.honest.HonestCalibration` of the held-out predictions ``held``; None
+    when too few labels were held out for either fit."""
+    graph_right = None if held.graph_predicted is None else held.graph_predicted == held.label
+    cal = honest_calibration(held.confidence, held.predicted == held.label,
+                             held.graph_confidence, graph_right)
+    return None if cal.shown is None and cal.graph is None else cal
 
 
 def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLDS,

@@ -58,6 +58,7 @@ class LabelSession(ClassEditing, StoreSaving):
         self.path = Path(path) if path is not None else None
         self._listeners: list[Callable[[Change], None]] = []
         self._propagation = None      # last Propagation, for warm starts
+        self._calibration = None      # the last assessment's, see calibrate()
         self._classifier_inputs = None   # see classifier_inputs()
         self._row_of: dict | None = None
         self._save: Autosave | None = None
@@ -238,6 +239,24 @@ class LabelSession(ClassEditing, StoreSaving):
         self._saved_and_notify(Change("propagate", predictions=True))
         return prop
 
+    @property
+    def calibration(self):
+        """The calibration the shown confidences are capped by (see :meth:`calibrate`)."""
+        return self._calibration
+
+    def calibrate(self, calibration) -> None:
+        """Show confidences as held-out labels back them from now on, the current ones
+        included: ``calibration`` is an assessment's (:class:`~.quality.Quality`'s, see
+        honest.py); None shows them as propagated. Predictions do not change."""
+        self._calibration = calibration
+        if self._propagation is not None:
+            self._d.confidence = self._shown(self._propagation)
+
+    def _shown(self, prop):
+        from .honest import shown_confidence
+
+        return shown_confidence(prop, self._calibration, self.labelled_rows())
+
     def recommend(self, k: int = 10) -> list[int]:
         """The ``k`` rows most worth labelling next: never labelled ones, diverse.
 
@@ -358,7 +377,7 @@ class LabelSession(ClassEditing, StoreSaving):
         self._propagation = prop
         # propagate and blend already put every user label back (state.user_labels_win:
         # the label, confidence 1) and keep confidences in [0, 1]: no (N,) copies here.
-        d.predicted, d.confidence = prop.predicted, prop.confidence
+        d.predicted, d.confidence = prop.predicted, self._shown(prop)
         d.scores = np.asarray(prop.scores, dtype=np.float64)
         d.propagated_at = len(d.log.actions)
         return prop

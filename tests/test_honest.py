@@ -1,0 +1,96 @@
+"""Honest confidence: held-out calibrations that only lower it, and the classifier's veto."""
+from __future__ import annotations
+
+import numpy as np
+
+from psocake_labeler.labelling.blend import blend, classifier_part
+from psocake_labeler.labelling.honest import (
+    MIN_HELD,
+    VETO,
+    VETO_CONFIDENCE,
+    fit_calibration,
+    shown_confidence,
+)
+from psocake_labeler.labelling.propagation import propagate
+from psocake_labeler.labelling.quality import assess, calibrate, held_out
+from psocake_labeler.labelling.session import LabelSession
+
+
+def test_the_calibration_lowers_a_confidence_the_record_does_not_back():
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0.5, 1.0, 300)
+    # a record that says nothing: right half the time whatever the confidence
+    flat = fit_calibration(conf, rng.random(300) < 0.5)
+    assert flat.cap(np.array([0.95]))[0] < 0.7
+    # a record as good as the confidence: the cap keeps it (within the fit's noise)
+    honest = fit_calibration(conf, rng.random(300) < conf)
+    assert honest.cap(np.array([0.95]))[0] > 0.9
+    # an under-confident record is never raised, and confidence 0 stays 0
+    sure = fit_calibration(conf, np.ones(300, dtype=bool))
+    c = np.array([0.0, 0.3, 0.6, 0.95])
+    np.testing.assert_array_equal(sure.cap(c), c)
+    assert fit_calibration(conf[:MIN_HELD - 1], np.ones(MIN_HELD - 1, dtype=bool)) is None
+
+
+def test_labels_the_others_contradict_leave_no_sure_answer(spi_manifold):
+    """A fifth of 90 labels are slips of the key: the graph is still sure of a tenth of the
+    events, but the held-out folds predict the labels no better at 0.9 than at 0.6, so
+    the confidence shown stays under 0.9 (the predictions stay; the review queue lists the
+    slips)."""
+    m, y = spi_manifold
+    rng = np.random.default_rng(1)
+    rows = np.sort(rng.choice(y.size, 90, replace=False))   # as assess() orders them
+    truth = y.copy()
+    truth[rows] = np.where(rng.random(90) < 0.2, (y[rows] + rng.integers(1, 3, 90)) % 3,
+                           y[rows])
+    prop = blend(propagate(m.graph, rows, truth[rows], 3), m.features, rows, truth[rows], 3)
+    held = held_out(m.graph, rows, truth[rows], 3, features=m.features, warm_start=prop)
+    cal = calibrate(held)
+    assert cal.shown is not None and cal.graph is not None
+    shown = shown_confidence(prop, cal, rows)
+    free = np.setdiff1d(np.arange(len(truth)), rows)
+    assert np.all(shown <= prop.confidence + 1e-12) and np.all(shown[rows] == 1.0)
+    assert np.mean(prop.confidence[free] > 0.9) > 0.05
+    assert np.mean(shown[free] > 0.9) < 0.01
+    user = np.full(len(truth), -1)
+    user[rows] = truth[rows]
+    q = assess(m.graph, user, prop.predicted, prop.confidence, ["a", "b", "c"],
+               warm_start=prop, features=m.features)
+    assert q.n_confident - len(rows) == np.sum(shown[free] >= 0.9)
+
+
+def test_the_session_shows_the_assessment_calibration(spi_manifold):
+    m, y = spi_manifold
+    s = LabelSession(m)
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    for c in range(3):
+        s.label(rows[y[rows] == c], s.classes[c])
+    s.propagate()
+    raw, pred = s.confidence.copy(), s.predicted.copy()
+    held = held_out(m.graph, rows, y[rows], 3, features=s.classifier_inputs(),
+                    warm_start=s.propagate())
+    s.calibrate(calibrate(held))
+    np.testing.assert_array_equal(s.predicted, pred)
+    assert np.all(s.confidence <= raw + 1e-12) and np.all(s.confidence[rows] == 1.0)
+    s.label(np.flatnonzero(y == 0)[10:11], s.classes[0])    # the next click keeps the cap
+    prop = s.propagate()
+    assert np.all(s.confidence <= prop.confidence + 1e-12)
+    assert np.any(s.confidence < prop.confidence - 1e-6)
+    s.calibrate(None)
+    np.testing.assert_array_equal(s.confidence, prop.confidence)
+
+
+def test_the_classifier_vetoes_a_class_it_rules_out(spi_manifold):
+    """The graph spreads labels of a shifted class (Single called Multiple, ...) while the
+    classifier learns the true ones: where it gives the graph's class under VETO times its
+    smoothing share, no sure answer is shown."""
+    m, y = spi_manifold
+    rows = np.concatenate([np.flatnonzero(y == c)[:20] for c in range(3)])
+    graph = propagate(m.graph, rows, (y[rows] + 1) % 3, 3)
+    both = blend(graph, m.features, rows, y[rows], 3)
+    kept, labelled, log_c = classifier_part(m.features, rows, y[rows], 3)
+    floor = kept[2][1] / len(labelled)
+    mine = np.exp(log_c[both.predicted, np.arange(len(y))])
+    vetoed = np.setdiff1d(np.flatnonzero(mine < VETO * floor), rows)
+    assert vetoed.size > 20 and np.mean(graph.confidence[vetoed]) > 0.85
+    assert np.all(both.confidence[vetoed] <= VETO_CONFIDENCE)

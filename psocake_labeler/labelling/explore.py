@@ -17,7 +17,9 @@ Beyond ``SAMPLE`` candidates the search runs on a random sample of that many (a 
 for every number of labels, reproducible): at 10^6 events the distances of every candidate
 to every label took ~2 s per batch, the sample's take milliseconds. A region far from every
 label that holds a share ``s`` of the events is missed by the sample with probability
-``(1 - s) ** SAMPLE``: about 2e-9 for 0.1% of the events (1,000 of 10^6).
+``(1 - s) ** SAMPLE``: about 2e-9 for 0.1% of the events (1,000 of 10^6). Past 3,000
+labels the sample shrinks (``PAIRS``): at 10^4 labels it is 6,000, and such a region is
+missed by one batch with probability 2.5e-3 (the next batch draws another sample).
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ from .products import one_blas_thread
 EXPLORE_SHARE = 0.1
 #: Most candidates the farthest-point search looks at (a random sample beyond).
 SAMPLE = 20_000
+#: Most candidate-to-labelled distances it takes: with many labels the sample shrinks (to
+#: ``MIN_SAMPLE`` at least), so that 10^4 labels cost what 3,000 do (0.15 s CPU at 10^6).
+PAIRS = 60_000_000
+MIN_SAMPLE = 2_000
 
 
 def exploration_count(k: int) -> int:
@@ -57,7 +63,8 @@ def explore(coords: np.ndarray, taken: np.ndarray, candidates: np.ndarray,
     """
     if k <= 0 or candidates.size == 0:
         return np.zeros(0, dtype=np.int64)
-    candidates = sample_rows(candidates, taken.size)
+    limit = max(MIN_SAMPLE, min(SAMPLE, PAIRS // max(taken.size, 1)))
+    candidates = sample_rows(candidates, taken.size, limit)
     # Only the rows used, in float64: the features of 10^6 events are 200 MB as float32.
     cand = np.asarray(coords[candidates], dtype=np.float64)
     # Small products (20,000 x 40 by a few hundred): a second BLAS thread only waits on a

@@ -138,6 +138,8 @@ def run_step(comm: Any, name: str, fn: Callable[..., Any], *args: Any,
             abort_quietly(comm, f"psocake-labeler: error: {msg}")
         print(f"psocake-labeler: error: {msg}", file=sys.stderr, flush=True)
         traceback.print_exception(cause, file=sys.stderr)
+        sys.stderr.flush()
+        time.sleep(0.2)   # as abort_quietly: the launcher forwards the lines before the abort
         comm.Abort(2)
     gentle_barrier(comm)
     errors = comm.allgather(err)

@@ -16,6 +16,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from ..labelling.classes import DEFAULT_CLASSES
 from ..labelling.log import user_name
+from ..labelling.state import user_labels_win
 from . import text
 from .actions import DockActions
 from .browse import DockBrowse
@@ -259,10 +260,8 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         user = self.user_labels()
         rows = np.fromiter(user.keys(), dtype=int, count=len(user))
         cls = np.fromiter(user.values(), dtype=int, count=len(user))
-        # copies with the user's labels put back (state.user_labels_win, on their rows only)
-        pred, conf = np.array(s.predicted, dtype=np.int64), np.array(s.confidence, dtype=float)
-        has_pred = bool(len(pred)) and int(pred.max()) >= 0
-        pred[rows], conf[rows] = cls, 1.0
+        has_pred = bool(len(s.predicted)) and int(np.max(s.predicted)) >= 0
+        pred, conf = user_labels_win(s.predicted, s.confidence, rows, cls)
         return pred, conf, rows, cls, has_pred
 
     def user_labels(self) -> dict[int, int]:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .columns import pick_rows
+
 #: Width of the prior around the identity (slope 1, offset 0) in logit units.
 PRIOR_SD = 0.5
 #: Fewest held-out labels for a calibration (fewer: the confidence is shown as it is).
@@ -192,7 +194,7 @@ def veto_block(graph: np.ndarray, log_c: np.ndarray, labelled: np.ndarray,
     probability (``graph`` (B, C)) of each ``predicted`` class, and ``confidence`` is at most
     ``VETO_CONFIDENCE`` where the classifier's log-probability of it (``log_c`` (C', B) over
     ``labelled``, scaled as the blend scales it) is under ``threshold``."""
-    share[:] = graph[np.arange(len(graph)), predicted]
+    share[:] = pick_rows(graph, predicted)
     mine = np.take_along_axis(log_c, np.searchsorted(labelled, predicted)[None], axis=0)[0]
     vetoed = mine < threshold
     confidence[vetoed] = np.minimum(confidence[vetoed], VETO_CONFIDENCE)

@@ -94,3 +94,23 @@ def test_the_classifier_vetoes_a_class_it_rules_out(spi_manifold):
     vetoed = np.setdiff1d(np.flatnonzero(mine < VETO * floor), rows)
     assert vetoed.size > 20 and np.mean(graph.confidence[vetoed]) > 0.85
     assert np.all(both.confidence[vetoed] <= VETO_CONFIDENCE)
+
+
+def test_a_calibrated_session_saves_the_confidence_it_shows(spi_manifold, tmp_path):
+    """The calibration replaces only the confidence: the store must still be told (the
+    propagate command calibrates after propagating, then saves, and export reads the file)."""
+    from psocake_labeler.labelfiles.store import read_label_file
+
+    m, y = spi_manifold
+    s = LabelSession(m, path=tmp_path / "labels.h5")
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    for c in range(3):
+        s.label(rows[y[rows] == c], s.classes[c])
+    prop = s.propagate()
+    s.save()
+    held = held_out(m.graph, rows, y[rows], 3, features=s.classifier_inputs(),
+                    warm_start=prop)
+    s.calibrate(calibrate(held))
+    assert np.any(s.confidence < prop.confidence - 1e-6)
+    s.save()
+    np.testing.assert_allclose(read_label_file(s.path).confidence, s.confidence, atol=1e-6)

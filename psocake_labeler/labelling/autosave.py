@@ -84,7 +84,7 @@ class Autosave:
             raise InputError(f"{path}: not a readable label store ({exc})") from None
         a = cls(path, data)
         a._con, a.exists, a.saved, a._classes_version = con, True, len(data.log.actions), version
-        a._written = (a._classes_snapshot(), data.predicted)
+        a._written = (a._classes_snapshot(), a._predictions_ref())
         return a
 
     # -- state -----------------------------------------------------------------------------
@@ -98,7 +98,7 @@ class Autosave:
     def _predictions_due(self, force: bool) -> bool:
         """Predictions to write now: behind memory, and (unless ``force``) last written at
         least ``predictions_every`` seconds ago."""
-        if self._written[1] is self.data.predicted:
+        if self._predictions_written():
             return False
         return force or time.monotonic() - self._predictions_at >= self.predictions_every
 
@@ -164,7 +164,7 @@ class Autosave:
         create_store(self.path, self.data, replace=replace)
         self.exists, self.saved, self.error = True, len(self.data.log.actions), ""
         self._classes_version = 1
-        self._written = (self._classes_snapshot(), self.data.predicted)
+        self._written = (self._classes_snapshot(), self._predictions_ref())
 
     def _join_existing(self) -> bool:
         """Someone created the store while the disk was full: append to it (all of ours are
@@ -235,7 +235,7 @@ class Autosave:
         if snap != self._written[0]:
             self._classes_version = store.classes_version(con)
         self.saved, self.error = len(d.log.actions), ""
-        self._written = (snap, d.predicted if predictions else self._written[1])
+        self._written = (snap, self._predictions_ref() if predictions else self._written[1])
         if predictions:
             self._predictions_at = time.monotonic()
         return True
@@ -258,9 +258,19 @@ class Autosave:
         need = 64 * 1024 + 64 * entries          # pages, the journal's copies, entries
         if not self.exists:
             need += 48 * len(d.events)
-        if self._written[1] is not d.predicted:
+        if not self._predictions_written():
             need += 2 * (d.scores.nbytes + 16 * len(d.events))
         return need
+
+    def _predictions_ref(self) -> tuple:
+        # The arrays the store's predictions were written from, by identity: a session
+        # replaces them, never changes them in place; a calibration (honest.py) replaces the
+        # confidence alone.
+        return (self.data.predicted, self.data.confidence)
+
+    def _predictions_written(self) -> bool:
+        w = self._written[1]
+        return w is not None and all(a is b for a, b in zip(w, self._predictions_ref()))
 
     def _classes_snapshot(self) -> tuple:
         c = self.data.classes

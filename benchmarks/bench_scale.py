@@ -108,6 +108,7 @@ def step_build(workdir: str, n: str) -> dict:
 
     m = pl.build_manifold(x, n_components=10, knn=15, progress=progress)
     total = time.perf_counter() - t0
+    Path(workdir).mkdir(parents=True, exist_ok=True)
     m.save(manifold_path(workdir, int(n)))
     np.save(Path(workdir) / f"experiment_{n}_truth.npy", y)
     knn_end = marks.get("k-NN end", 0.0)
@@ -259,6 +260,10 @@ def part_propagate(args: argparse.Namespace) -> None:
         # scikit-learn cannot do 10^6 events: it runs on the 10^5 manifold, and so do we
         sizes.append((str(small), SKLEARN_N))
     for workdir, n in sizes:
+        if not manifold_path(workdir, n).exists():
+            # the build part made only --n's manifold: the 10^5 one is made here, once
+            print(f"\n(building {manifold_path(workdir, n)} for the click, once)")
+            run_step("build", workdir, str(n))
         print(f"\n== the click on {n:,} events: 300 random labels, then one more ==")
         r = run_step("propagate", workdir, str(n))
         print_propagate(r)

@@ -121,3 +121,29 @@ def test_bad_input(blobs):
     prop = propagate(g[:100, :100], [0], [0], 5)      # of another (smaller) graph
     with pytest.raises(InputError, match="rows"):
         recommend(g, prop, [0], k=3)
+
+
+def test_an_event_without_edges_is_recommended_without_error(spi_manifold):
+    """An isolated event (its row and column of the graph empty) is the least certain of
+    all (no label reaches it) and comes first; blocking its neighbourhood (none) must not
+    fail, and the batch around it is still diverse and whole."""
+    import scipy.sparse as sp
+
+    m, y = spi_manifold
+    g = m.graph.tocsr().copy()
+    lonely = int(np.flatnonzero(y == 0)[5])
+    keep = sp.diags((np.arange(y.size) != lonely).astype(float))
+    g = (keep @ g @ keep).tocsr()
+    g.eliminate_zeros()
+    assert g.indptr[lonely + 1] == g.indptr[lonely]
+    rng = np.random.default_rng(0)
+    labelled = np.setdiff1d(rng.choice(y.size, 12, replace=False), [lonely])
+    prop = propagate(g, labelled, y[labelled], 3)
+    assert prop.confidence[lonely] == 0.0
+    for coords in (None, m.coords):
+        picks = recommend(g, prop, labelled, k=10, coords=coords)
+        assert picks[0] == lonely
+        assert picks.size == 10 and np.unique(picks).size == 10
+        assert not np.isin(picks, labelled).any()
+    cold = recommend(g, None, [], k=10)       # cold start in graph hops: it is unreached
+    assert lonely in cold and np.unique(cold).size == 10

@@ -65,9 +65,12 @@ def uncertainty(propagation: Any) -> np.ndarray:
 
 
 def _neighbourhood(graph: sp.csr_matrix, row: int, hops: int) -> np.ndarray:
+    """``row`` and the events within ``hops`` graph hops of it, ascending."""
     ring = np.array([row])
     seen = ring
     for _ in range(hops):
+        if not ring.size:
+            break       # an event without edges (isolated): nothing further to reach
         ring = np.unique(np.concatenate([graph.indices[graph.indptr[r]:graph.indptr[r + 1]]
                                          for r in ring]))
         seen = np.union1d(seen, ring)

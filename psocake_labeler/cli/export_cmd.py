@@ -77,17 +77,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(labels: Path, manifold: str | None):
-    """The label file's data; with a manifold, propagated first when out of date."""
+    """The label file's data; with a manifold, propagated first when out of date, with the
+    confidence ``propagate`` saves (and saved so, when the file can be written)."""
     from ..labelfiles.store import read_label_file
 
     if not manifold:
         return read_label_file(labels)
     from ..embedding import Manifold
+    from ..labelling.quality import propagate_assessed
     from ..labelling.session import LabelSession
 
     s = LabelSession.load(labels, Manifold.load(manifold))
     if s.stale or s.predicted.min() < 0 and len(s.labelled_rows()):
-        s.propagate()
+        propagate_assessed(s)
+        s.flush()       # a read-only label file is still exported (as before the cap)
     return s.to_data()
 
 

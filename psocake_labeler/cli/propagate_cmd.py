@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from ..embedding import Manifold
     from ..errors import InputError, ManifoldMismatchError
     from ..labelfiles.export_plan import check_min_confidence
-    from ..labelling.quality import assess_session
+    from ..labelling.quality import propagate_assessed
     from ..labelling.session import LabelSession
 
     check_min_confidence(args.min_confidence)
@@ -58,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.labels}: holds no user labels, so there is nothing to "
                          f"propagate; label a few events first (psocake-labeler gui "
                          f"{args.manifold} --labels {args.labels})")
-    s.propagate(args.method)
-    q = assess_session(s, args.min_confidence)
-    s.calibrate(q.calibration)    # saved (and exported) as the held-out labels back it
+    # saved (and exported) with the confidence the held-out labels back
+    q = propagate_assessed(s, args.method, args.min_confidence)
     s.save()
     if carried is not None:
         print(carried)

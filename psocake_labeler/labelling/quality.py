@@ -374,6 +374,18 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
                   min_confidence, prop, folds, features=features, cancelled=cancelled)
 
 
+def propagate_assessed(session, method: str | None = None,
+                       min_confidence: float = CONFIDENT) -> Quality:
+    """Propagate ``session``'s labels (``method``: its own when None), assess them
+    (:func:`assess_session`) and show its confidences capped by the assessment's
+    calibration (honest.py): the confidence ``propagate`` saves and ``export --manifold``
+    exports. Returns the assessment."""
+    session.propagate(method)
+    q = assess_session(session, min_confidence)
+    session.calibrate(q.calibration)
+    return q
+
+
 class AssessmentCancelledError(Exception):
     """Raised by the assessment when its ``cancelled`` callback says the labels moved on."""
 

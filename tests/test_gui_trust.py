@@ -47,14 +47,19 @@ def test_stopping_signal_warns_while_a_class_has_no_label(window, qtbot):
     assert "no event is labelled 'Multiple', 'Water/Unknown'" in tip     # the full sentence
 
 
-def test_review_queue_brings_back_a_wrong_label(window, qtbot):
-    dock = window.dock
-    truth = window.truth
+def label_and_propagate(dock, truth, n):
+    """The first ``n`` events of each class labelled by their true class, then Propagate."""
     for k in range(3):
-        dock.select_rows(np.flatnonzero(truth == k)[:6])
+        dock.select_rows(np.flatnonzero(truth == k)[:n])
         dock.label_selected(k)
     dock.controls.buttons["propagate"].click()
     assert dock.wait()
+
+
+def test_review_queue_brings_back_a_wrong_label(window, qtbot):
+    dock = window.dock
+    truth = window.truth
+    label_and_propagate(dock, truth, 6)
     # a Single, deep among Singles, labelled Multiple by mistake
     single = np.flatnonzero(truth == 0)[6:]
     conf = np.asarray(dock.session.confidence)
@@ -117,3 +122,26 @@ def test_redraws_that_change_no_label_leave_the_assessment_running(window, qtbot
         timer.stop()
     assert dock.quality is not None and dock.quality.n_user == 3
     assert len(taken) == 1
+
+
+def _shown_codes(dock):
+    """The view's colour codes the session's current labels and confidences give."""
+    pred, conf, _rows, _cls, has_pred = dock.final_labels()
+    return dock.class_palette.codes_for(pred, conf if has_pred else None)
+
+
+def test_the_assessment_redraws_the_capped_confidence_as_it_lands(window, qtbot):
+    """The held-out calibration lowers the confidence the graph was sure of without backing;
+    the view shows it as soon as the assessment lands, not from some later redraw."""
+    dock = window.dock
+    label_and_propagate(dock, window.truth, 10)
+    s = dock.session
+    raw = _shown_codes(dock)
+    np.testing.assert_array_equal(dock.view.codes, raw)
+    qtbot.waitUntil(lambda: dock.quality is not None, timeout=60000)
+    assert dock.wait()           # the calibration, on the session thread, and its redraw
+    assert s.calibration is not None and np.any(_shown_codes(dock) != raw)
+    np.testing.assert_array_equal(dock.view.codes, _shown_codes(dock))
+    # that redraw changed no label: it starts no second assessment of the same labels
+    assert not dock._assess_timer.isActive() and not dock._assessing
+

@@ -165,7 +165,7 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         self.recommended = np.zeros(0, dtype=int)
         self.current_row = None
         self.filter_mask = None
-        self.quality, self.review_items = None, {}
+        self.quality, self.review_items, self._quality_key = None, {}, None
         self.controls.set_quality("")
         self.grid.clear_cache()
         self.grid.set_rows([], "Events")

@@ -18,7 +18,9 @@ and labelling never waits for it:
   no label leaves it running.
 
 Its held-out calibration (labelling/honest.py) goes to the session, which shows every
-confidence capped by it from then on (the next redraw; predictions do not change).
+confidence capped by it from then on, and the dock redraws them as it lands (the session
+tells its listeners; predictions do not change). That redraw, and any other that changes
+no label, starts no new assessment: the labels it would assess are those assessed.
 """
 from __future__ import annotations
 
@@ -70,6 +72,7 @@ class DockTrust:
         self._after_assess: list = []
         self._assess_stale = [False]      # the running assessment's cancel flag
         self._assess_key = None           # labels_key() of the labels it assesses
+        self._quality_key = None          # labels_key() of the labels self.quality assessed
         self._assess_seconds = 0.0        # how long the last assessment took
         self._assess_timer = QtCore.QTimer(self)
         self._assess_timer.setSingleShot(True)
@@ -89,10 +92,11 @@ class DockTrust:
         after every change queued before it, and the redraw of a change queued after it
         comes after the key is set (both in the session thread's order)."""
         if self.session is not None and len(self.session.labelled_rows()):
-            key = self._assess_key
-            if key is not None and key != labels_key(self.session):
+            now, key = labels_key(self.session), self._assess_key
+            if key is not None and key != now:
                 self._assess_stale[0] = True
-            self._assess_timer.start(self.assess_delay_ms())
+            if now != self._quality_key:
+                self._assess_timer.start(self.assess_delay_ms())
 
     def assess(self, then=None) -> None:
         """Work out the stopping signal and review queue in the background; ``then()`` in
@@ -131,12 +135,12 @@ class DockTrust:
                 self._assess_seconds = time.perf_counter() - started
                 return q
 
-            self.runner.start(work, lambda q: self._assessed(session, q),
+            self.runner.start(work, lambda q: self._assessed(session, q, key=frozen.key),
                               lambda exc: self._assessed(session, None, exc))
 
         self._call(_Frozen, run)
 
-    def _assessed(self, session, quality, error=None) -> None:
+    def _assessed(self, session, quality, error=None, key=None) -> None:
         from ..labelling.quality import AssessmentCancelledError
 
         self._assessing = False
@@ -150,8 +154,9 @@ class DockTrust:
         if error is not None:
             self.show_error(f"could not assess the labels: {error}")
         elif session is self.session:
-            self.quality = quality
-            # its held-out calibration caps the confidences shown from the next redraw on
+            self.quality, self._quality_key = quality, key
+            # its held-out calibration caps the confidences shown (the session's listener
+            # redraws them)
             if quality.calibration != session.calibration:
                 self._call(lambda s: s.calibrate(quality.calibration))
             self.review_items = {item.row: item for item in quality.review}

@@ -14,8 +14,9 @@ class Change:
     ----------
     kind : str
         The action kind (``label``, ``unlabel``, ``import``, ``merge``, ``undo``, ``redo``,
-        ``classes``, ``note``), ``propagate``, ``colour``, or ``refresh`` (actions other
-        writers appended to the store were read).
+        ``classes``, ``note``), ``propagate``, ``calibrate`` (the confidences shown are
+        capped anew, :meth:`~.session.LabelSession.calibrate`), ``colour``, or ``refresh``
+        (actions other writers appended to the store were read).
     rows : ndarray of int
         Rows whose user label changed (empty when none did).
     predictions : bool

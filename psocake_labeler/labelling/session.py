@@ -247,10 +247,13 @@ class LabelSession(ClassEditing, StoreSaving):
     def calibrate(self, calibration) -> None:
         """Show confidences as held-out labels back them from now on, the current ones
         included: ``calibration`` is an assessment's (:class:`~.quality.Quality`'s, see
-        honest.py); None shows them as propagated. Predictions do not change."""
+        honest.py); None shows them as propagated. Predictions do not change; the
+        listeners are told (a ``calibrate`` change) when the confidences did."""
         self._calibration = calibration
         if self._propagation is not None:
             self._d.confidence = self._shown(self._propagation)
+            # the listeners redraw (the dock: as its assessment lands, not at the next click)
+            self._saved_and_notify(Change("calibrate", predictions=True))
 
     def _shown(self, prop):
         from .honest import shown_confidence

@@ -145,3 +145,35 @@ def test_the_assessment_redraws_the_capped_confidence_as_it_lands(window, qtbot)
     # that redraw changed no label: it starts no second assessment of the same labels
     assert not dock._assess_timer.isActive() and not dock._assessing
 
+
+def test_a_reopened_label_file_caps_the_first_clicks_confidence(spi_manifold, qtbot,
+                                                                 small_spi_manifold_path,
+                                                                 tmp_path):
+    """The label file keeps the calibration beside the confidences it capped: after
+    reopening, the clicks show capped confidences before any assessment has run."""
+    import psocake_labeler as pl
+    from psocake_labeler.cli import main
+    from psocake_labeler.labelling.honest import shown_confidence
+
+    m, truth = spi_manifold
+    path = tmp_path / "labels.h5"
+    s = pl.LabelSession(m, path=path)
+    for k in range(3):
+        s.label(np.flatnonzero(truth == k)[:10], s.classes[k])
+    s.save()
+    assert main(["propagate", str(small_spi_manifold_path), str(path)]) == 0
+    w = open_window(qtbot, small_spi_manifold_path, path)
+    dock = w.dock
+    assert dock.session.calibration is not None
+    row = int(np.setdiff1d(np.flatnonzero(truth == 1), dock.session.labelled_rows())[0])
+    dock.show_row(row)
+    dock.grid.list.setFocus()
+    qtbot.keyClick(dock.grid.list, KEY.Key_2)
+    assert dock.wait()
+    s = dock.session
+    prop = s.last_propagation
+    assert prop is not None and s.user_labels()[row] == 1
+    capped = shown_confidence(prop, s.calibration, s.labelled_rows())
+    np.testing.assert_array_equal(s.confidence, capped)
+    assert np.any(capped < prop.confidence - 1e-6)
+    np.testing.assert_array_equal(dock.view.codes, _shown_codes(dock))

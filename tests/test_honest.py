@@ -114,3 +114,43 @@ def test_a_calibrated_session_saves_the_confidence_it_shows(spi_manifold, tmp_pa
     assert np.any(s.confidence < prop.confidence - 1e-6)
     s.save()
     np.testing.assert_allclose(read_label_file(s.path).confidence, s.confidence, atol=1e-6)
+
+
+def test_a_label_file_keeps_the_calibration_beside_the_confidence_it_capped(spi_manifold,
+                                                                            tmp_path):
+    """Reopened, a session caps its first click by the calibration of the one that saved
+    it: the file holds the calibration, not only the confidences it capped."""
+    from psocake_labeler.labelling.honest import calibration_from_text, calibration_text
+    from psocake_labeler.labelling.quality import propagate_assessed
+
+    m, y = spi_manifold
+    s = LabelSession(m, path=tmp_path / "labels.h5")
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    for c in range(3):
+        s.label(rows[y[rows] == c], s.classes[c])
+    propagate_assessed(s)
+    s.save()
+    assert s.calibration is not None
+    assert calibration_from_text(calibration_text(s.calibration)) == s.calibration
+    again = LabelSession.load(s.path, m)
+    assert again.calibration == s.calibration
+    np.testing.assert_array_equal(again.confidence, s.confidence)
+    again.label(np.flatnonzero(y == 1)[10:11], again.classes[1])    # its first click
+    prop = again.last_propagation
+    assert np.any(again.confidence < prop.confidence - 1e-6)
+    np.testing.assert_array_equal(
+        again.confidence, shown_confidence(prop, s.calibration, again.labelled_rows()))
+    # a damaged calibration is named, not silently dropped (the cap would go with it)
+    import sqlite3
+
+    import pytest
+
+    from psocake_labeler.errors import LayoutError
+    from psocake_labeler.labelfiles.store import read_label_file
+
+    con = sqlite3.connect(s.path)
+    con.execute("UPDATE meta SET value = '{\"shown\": 1' WHERE key = 'calibration'")
+    con.commit()
+    con.close()
+    with pytest.raises(LayoutError, match="calibration is not a calibration"):
+        read_label_file(s.path)

@@ -8,7 +8,9 @@ The rollback journal is used, not WAL: WAL needs memory shared by every process 
 and label folders live on cluster file systems.
 
 Tables: ``meta`` (key/value: schema, schema_version, events_hash, n_rows, next_class_id,
-classes_version, propagated_at, method, auto_propagate), ``sources`` (the files), the
+classes_version, propagated_at, method, auto_propagate, calibration: the held-out
+calibration the stored confidences are capped by, JSON, labelling/honest.py; files
+without it read as uncapped), ``sources`` (the files), the
 manifold's event table as arrays ``event_source``/``event_run``/``event_event`` in table
 ``arrays`` (version 3; version 2 held it in table ``events``, still read), ``events`` (the
 rows the log names, for the views), ``classes`` (every id ever used; ``position`` NULL once
@@ -31,6 +33,7 @@ from ..io.events import EVENT_DTYPE, make_event_table, source_codes
 from ..io.schema import SCHEMA_LABELS as SCHEMA
 from ..io.schema import SQLITE_MAGIC
 from ..labelling.classes import ClassList
+from ..labelling.honest import calibration_from_text, calibration_text
 from ..labelling.log import Action, actions_from_flat
 from ..labelling.state import LabelData
 from .checks import check_log, check_version, replay
@@ -198,11 +201,13 @@ def write_classes(con: sqlite3.Connection, data: LabelData) -> None:
 
 
 def write_predictions(con: sqlite3.Connection, data: LabelData) -> None:
-    """Store predicted, confidence and scores, and the propagation settings."""
+    """Store predicted, confidence and scores, the calibration that capped the confidence,
+    and the propagation settings."""
     arrays = {"predicted": np.asarray(data.predicted, dtype=np.int64),
               "confidence": np.asarray(data.confidence, dtype=np.float64),
               "scores": np.asarray(data.scores, dtype=np.float64)}
     write_arrays(con, arrays)
+    set_meta(con, calibration=calibration_text(data.calibration))
     write_settings(con, data)
 
 
@@ -322,6 +327,11 @@ def read_open(con: sqlite3.Connection, path: Path) -> LabelData:
                      propagated_at=int(meta.get("propagated_at", -1)),
                      method=meta.get("method", ""),
                      auto_propagate=meta.get("auto_propagate", "0") == "1")
+    try:
+        data.calibration = calibration_from_text(meta.get("calibration", ""))
+    except ValueError as exc:
+        raise LayoutError(f"{path}: table 'meta': calibration is {exc}; the file is "
+                          f"damaged") from None
     read_predictions(con, path, data)
     return data
 

@@ -30,6 +30,8 @@ cap is a few passes over the events.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,6 +142,27 @@ class HonestCalibration:
             lift += _table(self.graph)[_steps(g)]
             np.minimum(out, lift, out=out)
         return out.astype(np.float64)
+
+
+def calibration_text(calibration: HonestCalibration | None) -> str:
+    """``calibration`` as one line of JSON ("" for None): what the label store keeps beside
+    the confidences it capped (exact: floats round-trip through JSON)."""
+    if calibration is None:
+        return ""
+    return json.dumps({k: None if c is None else dataclasses.asdict(c)
+                       for k, c in (("shown", calibration.shown), ("graph", calibration.graph))})
+
+
+def calibration_from_text(text: str) -> HonestCalibration | None:
+    """:func:`calibration_text` read back; ValueError if ``text`` is not one."""
+    if not text:
+        return None
+    try:
+        d = json.loads(text)
+        return HonestCalibration(*(None if d[k] is None else ConfidenceCalibration(**d[k])
+                                   for k in ("shown", "graph")))
+    except (TypeError, KeyError, AttributeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a calibration ({exc})") from None
 
 
 #: Steps of the caps' lookup tables (see :meth:`HonestCalibration.cap`).

@@ -58,7 +58,6 @@ class LabelSession(ClassEditing, StoreSaving):
         self.path = Path(path) if path is not None else None
         self._listeners: list[Callable[[Change], None]] = []
         self._propagation = None      # last Propagation, for warm starts
-        self._calibration = None      # the last assessment's, see calibrate()
         self._classifier_inputs = None   # see classifier_inputs()
         self._row_of: dict | None = None
         self._save: Autosave | None = None
@@ -241,15 +240,16 @@ class LabelSession(ClassEditing, StoreSaving):
 
     @property
     def calibration(self):
-        """The calibration the shown confidences are capped by (see :meth:`calibrate`)."""
-        return self._calibration
+        """The calibration the shown confidences are capped by (see :meth:`calibrate`); the
+        label file keeps it beside them, so a reopened session caps its first click too."""
+        return self._d.calibration
 
     def calibrate(self, calibration) -> None:
         """Show confidences as held-out labels back them from now on, the current ones
         included: ``calibration`` is an assessment's (:class:`~.quality.Quality`'s, see
         honest.py); None shows them as propagated. Predictions do not change; the
         listeners are told (a ``calibrate`` change) when the confidences did."""
-        self._calibration = calibration
+        self._d.calibration = calibration
         if self._propagation is not None:
             self._d.confidence = self._shown(self._propagation)
             # the listeners redraw (the dock: as its assessment lands, not at the next click)
@@ -258,7 +258,7 @@ class LabelSession(ClassEditing, StoreSaving):
     def _shown(self, prop):
         from .honest import shown_confidence
 
-        return shown_confidence(prop, self._calibration, self.labelled_rows())
+        return shown_confidence(prop, self._d.calibration, self.labelled_rows())
 
     def recommend(self, k: int = 10) -> list[int]:
         """The ``k`` rows most worth labelling next: never labelled ones, diverse.

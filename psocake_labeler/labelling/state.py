@@ -36,6 +36,8 @@ class LabelData:
     propagated_at: int = -1      # number of actions in the log when propagated
     method: str = ""
     auto_propagate: bool = False
+    #: the honest.HonestCalibration ``confidence`` is capped by (None: as propagated)
+    calibration: object | None = None
 
     def __post_init__(self) -> None:
         n = len(self.events)

@@ -65,3 +65,29 @@ def test_session_clicks_never_write_over_a_result_the_caller_still_holds(spi_man
     cold = blend(propagate(m.graph, lab, y[lab], 3), s.classifier_inputs(), lab, y[lab], 3)
     assert np.mean(s.predicted == cold.predicted) >= 0.99
     assert s.confidence.min() >= 0 and (s.confidence[lab] == 1).all()
+
+
+def test_reuse_is_off_where_reference_counts_do_not_tell_a_held_array(tmp_path):
+    """On an interpreter whose counts make a held array look free (here sys.getrefcount
+    replaced before the import), the import-time check turns reuse off: every array is
+    new, and a held one is never handed out again."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "sys.getrefcount = lambda obj: 2\n"
+            "import numpy as np\n"
+            "from psocake_labeler.labelling import reuse\n"
+            "pool = reuse.Buffers()\n"
+            "with pool.active():\n"
+            "    a = reuse.empty(100)\n"
+            "    b = reuse.empty(100)     # a is held: never a again\n"
+            "assert not np.shares_memory(a, b), 'a held array was handed out again'\n"
+            "assert pool.nbytes() == 0 and not reuse.REUSE and not reuse.refcounts_tell()\n"
+            "print('off')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "off", out.stderr
+    from psocake_labeler.labelling import reuse as here
+
+    assert here.refcounts_tell() and here.REUSE     # this interpreter's counts tell

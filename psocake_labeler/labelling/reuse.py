@@ -15,6 +15,31 @@ view of it (numpy views refer to the array owning the memory), so the result the
 shows, or anything a caller kept, is never written over; the click after it gets another.
 :meth:`Buffers.top_up` then makes, outside the click, the spares the next click will need
 (the first clicks after opening would otherwise map them).
+
+**What "nothing refers to it" rests on.** The pool reads ``sys.getrefcount`` of each kept
+array; the count of an array only the pool's list holds is measured at import
+(``_UNHELD``), not assumed. This is right as long as
+
+1. everything that can reach a kept array's memory holds a counted reference to that array
+   object: numpy views (``base`` is the owning array), buffer exports (``memoryview``,
+   ``np.frombuffer``: the export holds it), containers, sparse matrices and frames do. What
+   would not: a raw address (``arr.ctypes.data``, ``__array_interface__``) kept by C code
+   past the call that got it. Nothing in this package does that with a click's arrays, which
+   leave the click only as the session's and its Propagation's attributes (the dock copies
+   what it draws);
+2. an array nothing else refers to cannot be reached by another thread, so no thread can
+   take a reference between the count and the reuse (it would need one already, which
+   the count sees);
+3. ``sys.getrefcount`` counts, inside ``_free``, the pool's own references exactly as at
+   import. An interpreter where it does not (reference counts deferred or borrowed
+   differently, a replaced ``sys.getrefcount``) is caught at import by
+   :func:`refcounts_tell` on a probe array (free alone; held, or held through a view:
+   not free). If it fails, ``REUSE`` is False: the pool keeps nothing and every call
+   makes a new array (slower clicks at 10^6 events, never wrong results).
+
+Explicit ownership (the session handing arrays back) was not used: the dock reads the last
+click's arrays on the GUI thread while the next click runs, so only the references tell
+when the GUI is done with them.
 """
 from __future__ import annotations
 
@@ -38,6 +63,25 @@ _UNHELD = sys.getrefcount(_PROBE[0])
 
 def _free(kept: list, i: int) -> bool:
     return sys.getrefcount(kept[i]) <= _UNHELD
+
+
+def refcounts_tell() -> bool:
+    """True when ``_free`` tells, on this interpreter, an array only a pool's list holds
+    (free) from one something else refers to, directly or through a view (not free): the
+    pool's assumption 3 (module docstring), checked once at import into ``REUSE``."""
+    kept = [np.empty(8)]
+    alone = _free(kept, 0)
+    held = kept[0]
+    seen_held = _free(kept, 0)
+    view = held[2:]
+    del held
+    seen_view = _free(kept, 0)
+    del view
+    return alone and not seen_held and not seen_view and _free(kept, 0)
+
+
+#: False when :func:`refcounts_tell` failed at import: nothing is kept or reused.
+REUSE = refcounts_tell()
 
 
 class Buffers:
@@ -64,6 +108,8 @@ class Buffers:
         """A kept array of ``shape`` and ``dtype`` nothing else refers to, or a new one
         (kept while fewer than ``KEEP`` are); its contents are arbitrary."""
         key = (tuple(np.atleast_1d(shape).tolist()), np.dtype(dtype).str)
+        if not REUSE:
+            return np.empty(key[0], dtype=key[1])
         with self._lock:
             taken = self._taken.setdefault(key, set())
             kept = self._kept.setdefault(key, [])

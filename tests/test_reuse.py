@@ -67,6 +67,33 @@ def test_session_clicks_never_write_over_a_result_the_caller_still_holds(spi_man
     assert s.confidence.min() >= 0 and (s.confidence[lab] == 1).all()
 
 
+def test_a_calibrated_click_caps_into_its_pool_and_never_over_a_held_result(spi_manifold):
+    """The capped confidence a calibrated session shows is one of the click's kept arrays
+    (no new (N,) array per click), and like the others never one a caller still holds."""
+    from psocake_labeler.labelling.honest import shown_confidence
+    from psocake_labeler.labelling.quality import propagate_assessed
+
+    m, y = spi_manifold
+    s = LabelSession(m)
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    for c in range(3):
+        s.label(rows[y[rows] == c], s.classes[c])
+    propagate_assessed(s)
+    prop = s.last_propagation
+    pool = reuse.Buffers()
+    with pool.active():
+        capped = s.calibration.cap(prop.confidence, np.asarray(prop.confidence))
+    assert pool.nbytes() == (capped.nbytes if reuse.REUSE else 0)
+    np.testing.assert_array_equal(capped, s.calibration.cap(prop.confidence, prop.confidence))
+    held, want = s.confidence, s.confidence.copy()
+    for r in np.flatnonzero(y == 2)[10:14]:
+        s.label([int(r)], s.classes[2])
+        np.testing.assert_array_equal(held, want)
+        np.testing.assert_array_equal(
+            s.confidence, shown_confidence(s.last_propagation, s.calibration,
+                                           s.labelled_rows()))
+
+
 def test_reuse_is_off_where_reference_counts_do_not_tell_a_held_array(tmp_path):
     """On an interpreter whose counts make a held array look free (here sys.getrefcount
     replaced before the import), the import-time check turns reuse off: every array is

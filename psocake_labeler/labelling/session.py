@@ -377,10 +377,11 @@ class LabelSession(ClassEditing, StoreSaving):
                                        idx[rows], len(d.classes), previous=warm,
                                        overlap=True, method=d.method or DEFAULT_METHOD,
                                        balance=True, warm_start=warm, update_warm_start=True)
+            shown = self._shown(prop)      # capped (calibrated) into the pool's arrays too
         self._propagation = prop
         # propagate and blend already put every user label back (state.user_labels_win:
         # the label, confidence 1) and keep confidences in [0, 1]: no (N,) copies here.
-        d.predicted, d.confidence = prop.predicted, self._shown(prop)
+        d.predicted, d.confidence = prop.predicted, shown
         d.scores = np.asarray(prop.scores, dtype=np.float64)
         d.propagated_at = len(d.log.actions)
         return prop

@@ -339,14 +339,21 @@ def _copy_static(f: h5py.File, out: h5py.File, per_hit: list[str]) -> None:
 
 def _copy_links(f: h5py.File, out: h5py.File) -> None:
     """Recreate soft links (e.g. /entry_1/data_1/data) whose targets were copied."""
-    links = []
-
-    def visit(name, link):
-        if isinstance(link, h5py.SoftLink):
-            links.append((name, link.path))
-    f.visititems_links(visit)
-    for name, target in links:
+    for name, target in _soft_links(f):
         if name not in out and target.lstrip("/") in out:
             parent = name.rsplit("/", 1)[0] if "/" in name else "/"
             out.require_group(parent)
             out[name] = h5py.SoftLink(target)
+
+
+def _soft_links(group: h5py.Group, prefix: str = "") -> list[tuple[str, str]]:
+    """(path, target) of every soft link below ``group``, through hard links only (no
+    cycles); a walk of our own since ``visititems_links`` needs h5py 3.11."""
+    found = []
+    for key in group:
+        link = group.get(key, getlink=True)
+        if isinstance(link, h5py.SoftLink):
+            found.append((prefix + key, link.path))
+        elif isinstance(link, h5py.HardLink) and isinstance(group[key], h5py.Group):
+            found += _soft_links(group[key], prefix + key + "/")
+    return found

@@ -323,3 +323,29 @@ def test_keyboard_only_walk_through_recommendations(window, qtbot):
     qtbot.keyClick(dock.grid.list, QtCore.Qt.Key.Key_3)
     assert dock.wait()
     assert dock.session.user_labels() == {rec[1]: 2}
+
+
+#: Attributes pyqtgraph's Dock and its DockDrop set on the dock itself in the versions
+#: setup.py admits (0.12.4-0.13.3 made DockDrop a mixin whose drop overlay is
+#: ``self.overlay``; 0.13.4 moved it to ``self.dockdrop``): ours must not shadow them.
+PYQTGRAPH_DOCK_NAMES = {"overlay", "dockdrop", "allowedAreas", "area", "label", "widgets",
+                        "widgetArea", "topLayout", "layout", "orientation", "autoOrient",
+                        "labelHidden", "moveLabel", "closable", "currentRow", "drag"}
+
+
+def test_the_dock_shadows_no_attribute_of_pyqtgraphs_dock(window, qtbot):
+    import inspect
+    import re
+
+    from pyqtgraph.dockarea import Dock
+
+    ours = set()
+    for cls in type(window.dock).__mro__:
+        if cls.__module__.startswith("psocake_labeler"):
+            ours |= set(re.findall(r"self\.(\w+) = ", inspect.getsource(cls)))
+    assert "label_overlay" in ours
+    taken = PYQTGRAPH_DOCK_NAMES | set(vars(Dock("plain")))
+    assert not ours & taken, sorted(ours & taken)
+    window.resize(900, 700)                    # pyqtgraph 0.12 resized its overlay here
+    qtbot.wait(50)
+    assert window.dock.label_overlay.text

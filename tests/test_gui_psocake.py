@@ -73,12 +73,12 @@ def test_show_row_and_host_event_changes_follow_both_ways(psocake):
     target = int(dock.events[42]["event"])
     _event_param(frame).setValue(target)
     assert dock.current_row == 42
-    assert dock.overlay.text == "unlabelled"
+    assert dock.label_overlay.text == "unlabelled"
     # an event that is not a hit is not on the manifold
     missing = sorted(set(range(int(dock.events["event"].max()))) - set(dock.events["event"]))[0]
     _event_param(frame).setValue(missing)
     assert dock.current_row is None
-    assert dock.overlay.text == "not on the manifold"
+    assert dock.label_overlay.text == "not on the manifold"
 
 
 def test_number_keys_label_current_event_and_undo(psocake, qtbot, artifacts_dir):
@@ -88,8 +88,8 @@ def test_number_keys_label_current_event_and_undo(psocake, qtbot, artifacts_dir)
     assert dock.wait()
     assert dock.session.user_labels() == {8: 0}
     dock.show_row(8)    # the key moved on to the next unlabelled event: back to row 8
-    assert dock.overlay.text == "Single (yours)"
-    assert dock.overlay.colour == dock.session.colours[0]   # in Single's colour
+    assert dock.label_overlay.text == "Single (yours)"
+    assert dock.label_overlay.colour == dock.session.colours[0]   # in Single's colour
     assert frame.grab().save(str(artifacts_dir / "gui_psocake.png"))
     dock.show_row(8)
     qtbot.keyClick(dock.grid.list, QtCore.Qt.Key.Key_2)   # the grid must not eat digits
@@ -112,7 +112,7 @@ def test_number_keys_label_current_event_and_undo(psocake, qtbot, artifacts_dir)
 def test_overlay_removed_when_dock_closes(psocake):
     frame, dock = psocake
     dock.show_row(3)
-    item = dock.overlay.item
+    item = dock.label_overlay.item
     vb = frame.img.win.getView().getViewBox()
     assert item in vb.childGroup.childItems() and item.isVisible()
     dock.close()

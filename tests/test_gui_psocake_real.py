@@ -162,7 +162,7 @@ def test_keys_label_the_event_psocake_shows_after_next(real, qtbot):
     _key_to_focus(qtbot, Key.Key_1)
     assert dock.wait()
     assert dock.session.user_labels() == {shown: 0}
-    assert dock.overlay.text == "Single (yours)"
+    assert dock.label_overlay.text == "Single (yours)"
     # back in the dock: the key still labels the event Psocake shows, not the clicked one,
     # then the dock's flow moves on to the next unlabelled event of its grid
     dock.view.plot.setFocus()
@@ -178,8 +178,8 @@ def test_keys_label_the_event_psocake_shows_after_next(real, qtbot):
     assert dock.wait()
     expected = {} if dock.row_of(93, now - 1) == shown else {shown: 1}
     assert dock.session.user_labels() == expected
-    assert dock.overlay.text in ("not on the manifold", "unlabelled") or "predicted" in \
-        dock.overlay.text
+    assert dock.label_overlay.text in ("not on the manifold", "unlabelled") or "predicted" in \
+        dock.label_overlay.text
 
 
 def test_typing_an_event_number_still_types(real, qtbot):
@@ -202,11 +202,11 @@ def test_run_change_opens_that_runs_manifold_or_says_it_has_none(real, qtbot):
     assert set(dock.events["run"]) == {94}
     assert dock.session.path.parent == real.top / "r0094"
     assert dock.current_row == dock.row_of(94, ex.eventNumber)
-    assert "(yours)" not in dock.overlay.text
+    assert "(yours)" not in dock.label_overlay.text
     _to_run(qtbot, real, 96)                     # no manifold anywhere holds run 96
     assert dock.current_row is None
     assert "run 96 has no manifold yet" in dock.controls.status.text()
-    assert dock.overlay.text == "run 96: no manifold yet"
+    assert dock.label_overlay.text == "run 96: no manifold yet"
     before = dict(dock.session.user_labels())
     qtbot.mouseClick(ex.control.nextBtn, LEFT)
     _key_to_focus(qtbot, Key.Key_1)

@@ -111,11 +111,11 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         for w in (self.grid.list, self.view.plot):
             w.installEventFilter(self)
 
-        self.overlay = None
+        self.label_overlay = None
         if host is not None:
             viewer = host.image_view()
             if viewer is not None:
-                self.overlay = LabelOverlay(viewer)
+                self.label_overlay = LabelOverlay(viewer)
             host.sigEventChanged.connect(self._host_event)
         self.sigClosed.connect(self._closed)
 
@@ -296,8 +296,8 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
         return self.host.image(*args) if self.host is not None else None
 
     def _update_overlay(self) -> None:
-        if self.overlay is not None:
-            self.overlay.set(*text.overlay_text(self))
+        if self.label_overlay is not None:
+            self.label_overlay.set(*text.overlay_text(self))
 
     # -- navigation and selection ------------------------------------------------------------
     def row_of(self, run: int, event: int) -> int | None:
@@ -386,9 +386,9 @@ class LabelManifoldDock(DockFlow, DockActions, DockBrowse, DockTrust, Dock):
 
     def _closed(self, *_) -> None:
         self._assess_timer.stop()
-        if self.overlay is not None:
-            self.overlay.remove()
-            self.overlay = None
+        if self.label_overlay is not None:
+            self.label_overlay.remove()
+            self.label_overlay = None
         if self.session is not None:
             self.session.remove_listener(self._notify)
         if self.host is not None:

@@ -211,13 +211,13 @@ class PsocakeDock(LabelManifoldDock):
 
     def _update_overlay(self) -> None:
         super()._update_overlay()
-        if self.overlay is None or self.session is None or not hasattr(self, "keys"):
+        if self.label_overlay is None or self.session is None or not hasattr(self, "keys"):
             return
         sel = self.selected
         if self.has_focus_here() and len(sel) and (len(sel) > 1 or sel[0] != self.current_row):
-            self.overlay.set(f"next key: {len(sel)} selected in the dock", GREY)
+            self.label_overlay.set(f"next key: {len(sel)} selected in the dock", GREY)
         elif self.current_row is None and self._shown_run_missing():
-            self.overlay.set(f"run {self.host.run_number()}: no manifold yet", GREY)
+            self.label_overlay.set(f"run {self.host.run_number()}: no manifold yet", GREY)
 
     def _focus_changed(self, *_) -> None:
         if self.session is not None:

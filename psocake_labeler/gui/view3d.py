@@ -7,9 +7,11 @@ numpy, as the 2-D view does.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph.opengl as gl
-from pyqtgraph.Qt import QtCore, QtWidgets
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from . import picking
 from .style import CURRENT, RECOMMENDED, SELECTED
@@ -124,7 +126,7 @@ class ManifoldView3D(QtWidgets.QWidget):
     def screen_xy(self) -> np.ndarray:
         """(N, 2) widget pixel position of every event as drawn now."""
         w, h = self.gl.width(), self.gl.height()
-        m = self.gl.projectionMatrix((0, 0, w, h), (0, 0, w, h)) * self.gl.viewMatrix()
+        m = _projection(self.gl.opts, w, h) * self.gl.viewMatrix()
         mvp = np.array(m.data(), dtype=float).reshape(4, 4).T     # Qt stores column-major
         p = np.c_[self.pos, np.ones(len(self.pos))] @ mvp.T
         ndc = p[:, :2] / p[:, 3:4]
@@ -138,3 +140,16 @@ class ManifoldView3D(QtWidgets.QWidget):
         row = self.row_at(pos.x(), pos.y())
         if row is not None:
             self.sigRowClicked.emit(row, modifiers)
+
+
+def _projection(opts: dict, w: int, h: int) -> QtGui.QMatrix4x4:
+    """The perspective GLViewWidget draws the whole widget with: its field of view and
+    clip planes at 0.001 and 1000 times the camera distance. Made here because
+    ``GLViewWidget.projectionMatrix`` takes (region) in pyqtgraph 0.12 and (region,
+    viewport) since 0.13."""
+    near = opts["distance"] * 0.001
+    r = near * math.tan(0.5 * math.radians(opts["fov"]))
+    t = r * h / max(w, 1)
+    m = QtGui.QMatrix4x4()
+    m.frustum(-r, r, -t, t, near, opts["distance"] * 1000.0)
+    return m

@@ -214,3 +214,18 @@ def close_kept() -> None:
             w.close()
         except RuntimeError:
             pass
+
+
+def xvfb_display_problem() -> str | None:
+    """Why Qt's xcb platform cannot open a window on ``xvfb-run`` here (the package's own
+    preflight check, run under Xvfb), or None when it can."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    code = "from psocake_labeler.gui.preflight import display_problem; print(display_problem())"
+    r = subprocess.run(["xvfb-run", "-a", sys.executable, "-c", code], env=env,
+                       capture_output=True, text=True, timeout=120)
+    out = r.stdout.strip()
+    return None if r.returncode == 0 and out == "None" else (out or r.stderr[-2000:])

@@ -96,20 +96,22 @@ def test_recommended_labels_beat_random_labels(spi_manifold):
         rng = np.random.default_rng(seed)
         rows = np.zeros(0, dtype=np.int64)
         prop = None
-        for _ in range(2):      # 20 labels, under 7% of the run
+        for _ in range(3):      # 30 labels, 10% of the run
             if picker == "random":
                 new = rng.choice(np.setdiff1d(np.arange(n), rows), 10, replace=False)
             else:
-                new = recommend(m.graph, prop, rows, 10, coords=m.coords)
+                new = recommend(m.graph, prop, rows, 10, coords=m.coords, seed=seed)
             rows = np.concatenate([rows, new])
             prop = propagate(m.graph, rows, y[rows], 3, warm_start=prop)
         unl = np.setdiff1d(np.arange(n), rows)
         return np.mean(prop.predicted[unl] == y[unl])
 
-    ours = accuracy("recommend", 0)
-    rand = np.mean([accuracy("random", s) for s in range(5)])
-    assert ours >= rand
-    assert ours > 0.9
+    # Means over 5 cold starts and 5 random draws: with 20 labels one cold start's k-means
+    # (which differs between scikit-learn versions) moves the accuracy by up to 0.09.
+    ours = [accuracy("recommend", s) for s in range(5)]
+    rand = [accuracy("random", s) for s in range(5)]
+    assert np.mean(ours) >= np.mean(rand), (ours, rand)
+    assert np.mean(ours) > 0.9
 
 
 def test_bad_input(blobs):

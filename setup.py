@@ -24,7 +24,7 @@ setup(
     install_requires=[
         "numpy>=1.22",
         "scipy>=1.8",
-        "h5py>=3.0",
+        "h5py>=3.6",               # the first with wheels for Python 3.10
         "scikit-learn>=1.0",
         "threadpoolctl>=3",
         "PyQt5>=5.12",

@@ -9,7 +9,8 @@ of depth this prints, on the run's truth:
 * 5-fold logistic regression (80% of the events labelled) on the features with the found
   centres, and on the same features sampled about the TRUE centres (an oracle: what a
   perfect centre finder would give), both with the brightness basis the labels' classifier
-  uses (``blend.classifier_inputs``).
+  uses (``blend.classifier_inputs``), and each class's recall by band (which events are
+  wrong).
 
     python benchmarks/bench_dead_half.py [--hits 1500] [--workdir /tmp/psocake_bench_al]
         [--options '{"beam_search": 12}']
@@ -82,7 +83,7 @@ def main() -> None:
     args = ap.parse_args()
     case = CASES[3]
     cxi = simulated_run(Path(args.workdir), case.seed, case.mix, case.conditions, args.hits, 128)
-    y, _ = truth_of(cxi)
+    y, names = truth_of(cxi)
     run = open_run(str(cxi))
     images = run.images(slice(None))
     true_off = np.asarray(read_truth(cxi).params["beam_center"]) - np.asarray(run.center)
@@ -110,6 +111,10 @@ def main() -> None:
         recall = " ".join(f"{np.mean(pred[y == k] == k):.2f}" for k in np.unique(y))
         print(f"LR, {name}: {np.mean(pred == y):.3f} (recall {recall}); by band "
               f"{by_band(pred, y, band)}", flush=True)
+        for k in np.unique(y):      # which events are wrong: each class's recall by band
+            inside = [(band == b) & (y == k) for b in range(len(BANDS) - 1)]
+            print(f"    {names[k]:14s} recall by band " + " ".join(
+                f"{np.mean(pred[s] == k):.2f} ({s.sum()})" for s in inside))
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

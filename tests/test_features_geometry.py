@@ -53,6 +53,38 @@ def test_beam_centre_found_per_hit_within_half_a_pixel(jitter_run):
     assert live.sum() >= 15 and np.median(err_half) < 0.5
 
 
+def test_default_search_finds_6_px_jitter_beside_a_dead_half(tmp_path):
+    # 6 px rms jitter with the bottom half dead (bench_active_learning case 3): a third of
+    # the hits on the live half have the beam more than 6 px off on one axis, where a
+    # 6 px search kept the nominal centre (median error 8 px on these hits).
+    path = tmp_path / "amo06516_0203.cxi"
+    simulate_run(path, hits=80, shape=128, seed=23, mix="single=0.6,multiple=0.4",
+                 conditions="jitter=6,dead_half=bottom")
+    run = open_run(path)
+    true = read_truth(path).params["beam_center"] - 63.5
+    tr = FeatureTransform(n_pca=4).fit(run)
+    images = run.images(slice(None))
+    good = tr.mask_[None] & ~centering.unread_rows(images, tr.mask_)
+    v, ok = rep.bin_images(images, good, tr.bin_)
+    off = tr.pipeline_.beam_offsets(rep.photon_scale(v, ok, "sqrt"), ok) * tr.bin_
+    live = true[:, 0] < -3.0                      # beam more than 3 px inside the live half
+    assert live.sum() >= 15 and np.mean(np.abs(true[live]).max(axis=1) > 6.0) > 0.25
+    err = np.hypot(*(off - true).T)[live]
+    assert np.median(err) < 0.5 and np.mean(err < 1.0) >= 0.85
+    assert tr.beam_search_ == 16.0                 # "auto": 3 x the measured jitter, capped
+    # The search the fit measured is saved: a loaded transform gives the same features.
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        tr.save(f.create_group("t"))
+        back = FeatureTransform.load(f["t"])
+    assert back.beam_search == "auto" and back.beam_search_ == 16.0
+    np.testing.assert_array_equal(back.transform(run), tr.transform(run))
+
+
+def test_auto_search_stays_narrow_when_the_beam_stays_put(still_run):
+    # No jitter: the narrow search (and the outer rings it leaves) of before.
+    assert FeatureTransform(n_pca=4).fit(open_run(still_run)).beam_search_ == 6.0
+
+
 def test_a_half_read_as_zeros_does_not_become_the_feature(still_run):
     run = open_run(still_run)
     images = run.images(slice(0, 20))

@@ -13,6 +13,8 @@ import numpy as np
 
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
+from . import centering
+from . import representations as rep
 from .brightness import BRIGHTNESS_NAMES, hit_brightness
 from .geometry import auto_geometry, run_geometry
 from .masking import MIN_SAMPLE, PixelStats
@@ -24,6 +26,10 @@ from .stream import Tracker, chunk_rows, iter_blocks, require_images
 CACHE_BYTES = 256 * 2 ** 20
 # At most this many pixels (summed over sampled images) go into the bad-pixel statistics.
 MASK_PIXELS = 2 ** 26
+# beam_search="auto": the search lies in this range (image pixels) ...
+AUTO_SEARCH = (6.0, 16.0)
+# ... and the jitter is measured on the centres of this many hits spread over the run.
+JITTER_SAMPLE = 200
 
 
 @dataclass
@@ -91,6 +97,42 @@ def _bad_pixels(params: dict, run, shape, file_mask, center, rows: tuple[int, in
     return mask
 
 
+def auto_search(params: dict, run, mask: np.ndarray, center: tuple[float, float],
+                rows: tuple[int, int], comm: Any) -> float:
+    """The beam search for ``beam_search="auto"``: 3 x the run's beam jitter, clipped to
+    :data:`AUTO_SEARCH` (image pixels).
+
+    Centres of :data:`JITTER_SAMPLE` hits spread over the run, found within the widest
+    search; the jitter is the larger of the two axes' robust rms (1.4826 x the median
+    absolute offset), so the non-hits (no pattern, a centre anywhere) and the hits whose
+    beam fell on a dead half (centres pulled a few pixels) do not inflate it. A run whose
+    beam stays put keeps the narrow search and its outer rings (``ImagePipeline`` stops
+    the rings ``beam_search`` inside the image); 6 px rms jitter gets the widest, and more
+    of its hits keep their own centre than with 6 px.
+    """
+    # A small image keeps rings inside: at most a quarter of its shorter side.
+    hi = min(AUTO_SEARCH[1], min(mask.shape) / 4.0)
+    lo = min(AUTO_SEARCH[0], hi)
+    n = len(run)
+    sample = np.unique(np.linspace(0, n - 1, min(n, JITTER_SAMPLE)).round().astype(np.int64))
+    local = sample[(sample >= rows[0]) & (sample < rows[1])]
+    probe = ImagePipeline({**params, "beam_search": hi, "units": "pixel"}, tuple(mask.shape),
+                          center, mask)
+    offsets = np.zeros((0, 2))
+    if len(local):
+        images = np.asarray(run.images(local), dtype=np.float32)
+        good = mask[None] & ~centering.unread_rows(images, mask)
+        values, ok = rep.bin_images(images, good, probe.bin)
+        v = rep.photon_scale(values, ok, params["photon"])
+        offsets = probe.beam_offsets(v, ok) * probe.bin
+    if comm is not None:
+        offsets = np.concatenate(comm.allgather(offsets))
+    if len(offsets) == 0:
+        return float(lo)
+    jitter = float((1.4826 * np.median(np.abs(offsets), axis=0)).max())
+    return float(np.clip(np.round(3.0 * jitter), lo, hi))
+
+
 def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
             brightness: bool = False) -> Fit:
     """Fit on ``run`` (all ranks of ``comm``); keep this rank's pre-PCA features if asked.
@@ -103,6 +145,9 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
     start, stop = block_range(len(run), size, rank)
     mask = _bad_pixels(params, run, shape, file_mask, center, (start, stop), comm, tracker)
+    if params["beam_search"] == "auto":
+        params = {**params, "beam_search": auto_search(params, run, mask, center,
+                                                       (start, stop), comm)}
     geometry = auto_geometry(run) if params["units"] == "auto" else \
         run_geometry(run, params["units"] == "q")
     pipe = ImagePipeline(params, shape, center, mask, geometry)

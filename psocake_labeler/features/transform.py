@@ -71,8 +71,10 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
     random_state : int, default 0
         Start of the randomized PCA (large D only). Files written before it was named so
         keep it as ``seed``; :meth:`load` reads both.
-    beam_search : float, default 6
-        Find each hit's beam centre within this many image pixels (0: off).
+    beam_search : float or "auto", default "auto"
+        Find each hit's beam centre within this many image pixels (0: off); "auto": three
+        times the run's beam jitter measured on a sample, 6 to 16 pixels
+        (``fitting.auto_search``; the value used is ``beam_search_``).
     fill : "ring", "friedel" or "masked", default "friedel"
         Masked pixels: ring mean; Friedel mate then ring mean; or Friedel mate, then each
         ring's mean and angular spectrum from its known part only (polar representation).
@@ -99,9 +101,9 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                  standardize: bool = False, n_rings: int | None = None, n_angles: int = 64,
                  n_harmonics: int = 16, band: int = 2, mask_sample: int = 500,
                  detect_bad_pixels: bool = True, hot_sigma: float = 6.0,
-                 hot_fraction: float = 0.9, random_state: int = 0, beam_search: float = 6.0,
-                 fill: str = "friedel", zero_rows: bool = True, units: str = "auto",
-                 q_fraction: float = 0.85) -> None:
+                 hot_fraction: float = 0.9, random_state: int = 0,
+                 beam_search: float | str = "auto", fill: str = "friedel",
+                 zero_rows: bool = True, units: str = "auto", q_fraction: float = 0.85) -> None:
         self.representation = representation
         self.bin = bin
         self.work_size = work_size
@@ -149,8 +151,10 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
             raise InputError(f"unknown units {p['units']!r}; use one of {', '.join(UNITS)}")
         if not 0 < float(p["q_fraction"]) <= 1:
             raise InputError(f"q_fraction must be in (0, 1], not {p['q_fraction']}")
-        if not 0 <= float(p["beam_search"]) <= 64:
-            raise InputError(f"beam_search must be 0-64 pixels, not {p['beam_search']}")
+        search = p["beam_search"]
+        if search != "auto" and (isinstance(search, (bool, str)) or not isinstance(search, Real)
+                                 or not 0 <= float(search) <= 64):
+            raise InputError(f"beam_search must be 0-64 pixels or 'auto', not {search!r}")
         if int(p["n_pca"]) < 0:
             raise InputError(f"feature option n_pca must be >= 0, not {p['n_pca']}")
         seed = p["random_state"]
@@ -170,6 +174,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         self.mask_ = pipe.mask
         self.bin_ = pipe.bin
         self.binned_center_ = pipe.binned_center
+        self.beam_search_ = float(pipe.params["beam_search"])
         self.geometry_ = pipe.geometry
         self.q_edges_ = pipe.q_edges
         self.mean_ = fit.mean
@@ -273,6 +278,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         group.attrs["schema"] = SCHEMA
         group.attrs["schema_version"] = SCHEMA_VERSION
         group.attrs["params"] = json.dumps(self.get_params())
+        group.attrs["beam_search_used"] = self.beam_search_
         group.create_dataset("image_shape", data=np.array(self.image_shape_, np.int64))
         group.create_dataset("center", data=np.array(self.center_, np.float64))
         group.create_dataset("mask", data=self.mask_, compression="gzip")
@@ -305,7 +311,10 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                               for k, v in json.loads(group.attrs["params"]).items()}}
         self = cls(**{k: v for k, v in saved.items() if k in DEFAULTS})
         geometry = Geometry(*group["geometry"][()]) if "geometry" in group else None
-        pipe = ImagePipeline(self._checked_params(), tuple(group["image_shape"][()]),
+        params = self._checked_params()
+        if params["beam_search"] == "auto":     # the search the fit measured, not a new one
+            params["beam_search"] = float(group.attrs["beam_search_used"])
+        pipe = ImagePipeline(params, tuple(group["image_shape"][()]),
                              tuple(group["center"][()]), group["mask"][()], geometry,
                              group["q_edges"][()] if "q_edges" in group else None)
         has_pca = "components" in group

@@ -37,7 +37,9 @@ setup(
         "mpi": ["mpich"],
         # What the real Psocake imports besides LCLS's psana1 (the tests run it over stand-ins).
         "psocake": PSOCAKE_NEEDS,
-        "test": ["mpich", "pytest>=7", "pytest-qt>=4", "pytest-timeout", "ruff", *PSOCAKE_NEEDS],
+        # setuptools: test_layout runs setup.py, and venvs of Python >= 3.12 come without it
+        "test": ["mpich", "pytest>=7", "pytest-qt>=4", "pytest-timeout", "ruff", "setuptools",
+                 *PSOCAKE_NEEDS],
         "bench": ["pydiffmap", "psutil"],
     },
     entry_points={

@@ -181,6 +181,7 @@ def test_the_version_is_defined_once():
 
     proc = subprocess.run([sys.executable, "setup.py", "--version"], capture_output=True,
                           text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == psocake_labeler.__version__
     literal = f'"{psocake_labeler.__version__}"'
     holders = [p.relative_to(ROOT).as_posix() for p in [ROOT / "setup.py", *PKG.rglob("*.py")]

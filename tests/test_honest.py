@@ -154,3 +154,25 @@ def test_a_label_file_keeps_the_calibration_beside_the_confidence_it_capped(spi_
     con.close()
     with pytest.raises(LayoutError, match="calibration is not a calibration"):
         read_label_file(s.path)
+
+
+def test_a_few_labels_make_no_sure_answer(spi_manifold):
+    """One label per class: the graph alone is sure of most events (no held-out record can
+    say otherwise yet), so the session shows at most Laplace's (n + 1) / (n + 2); from
+    MIN_HELD labels on that rule leaves the confidence as propagated."""
+    m, y = spi_manifold
+    s = LabelSession(m)
+    first = [int(np.flatnonzero(y == c)[0]) for c in range(3)]
+    for c, row in enumerate(first):
+        s.label([row], s.classes[c])
+    prop = s.propagate()
+    assert np.mean(prop.confidence > 0.9) > 0.5           # the raw answer is sure
+    free = np.setdiff1d(np.arange(len(y)), first)
+    assert s.confidence[free].max() <= 4 / 5 + 1e-12      # shown: never above 0.8
+    assert np.all(s.confidence[first] == 1.0)
+    more = np.concatenate([np.flatnonzero(y == c)[1:5] for c in range(3)])
+    for c in range(3):
+        s.label(more[y[more] == c], s.classes[c])
+    prop = s.propagate()
+    assert len(s.labelled_rows()) >= MIN_HELD
+    np.testing.assert_array_equal(s.confidence, prop.confidence)

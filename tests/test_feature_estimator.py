@@ -26,7 +26,7 @@ from psocake_labeler.features.geometry import Geometry
 DATA = Path(__file__).parent / "data"
 # The defaults main had then (issue 13 changed them since), under every option set.
 BEFORE_13 = {"work_size": 64, "beam_search": 0.0, "fill": "ring", "zero_rows": False,
-             "units": "pixel"}
+             "units": "pixel", "autocorr": 0.0}
 OPTIONS = {"default": BEFORE_13, "image": {**BEFORE_13, "representation": "image", "n_pca": 5},
            "correlation": {**BEFORE_13, "representation": "correlation", "standardize": True,
                            "n_pca": 4}}

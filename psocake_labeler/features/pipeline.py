@@ -1,7 +1,8 @@
 """The per-image half of the feature transform: one hit image -> its pre-PCA vector.
 
 Pipeline per image: bad-pixel mask -> bin -> photon scale + unit RMS -> fill masked pixels
-from their ring -> representation (rotation-invariant polar amplitudes by default). An
+from their Friedel mates or ring -> representation (rotation-invariant polar amplitudes by
+default), optionally with the shift-invariant autocorrelation profile appended (``autocorr``). An
 :class:`ImagePipeline` is built from the transform's parameters and what the fit found (image
 shape, beam centre, mask, geometry); it holds no statistics of the run.
 """
@@ -15,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from . import centering
 from . import representations as rep
+from .autocorr import MAX_LAG, AutocorrProfile
 from .geometry import Geometry, hole_radius, ring_layout
 from .masked_polar import masked_polar_features
 
@@ -81,6 +83,7 @@ class ImagePipeline:
         self._fill = rep.RingFiller(self.binned_shape, self.binned_center)
         self._pmat = None
         self._pmats: dict = {}
+        self._acorr: dict = {}
         if p["representation"] != "image":
             self._pmat = rep.polar_matrix(self.binned_shape, self.binned_center, self.n_rings,
                                           int(p["n_angles"]), top, self.edges)
@@ -127,13 +130,27 @@ class ImagePipeline:
         values, ok = rep.bin_images(images, good, self.bin)
         v = rep.photon_scale(values, ok, p["photon"])
         off, v, ok = self._centre_and_mirror(v, ok)
+        out = self._representation(v, ok, off, geometry)
+        if float(p["autocorr"]) > 0:
+            # On the working image with its Friedel mates filled in, not resampled about
+            # any centre: shift invariant, and a half missing in one event reads as its
+            # mirror instead of changing which pairs of pixels the profile averages.
+            prof = self._autocorr_for(geometry)(v, ok)
+            out = np.hstack([out, np.float32(p["autocorr"]) * prof])
+        # Belt and braces: nothing non-finite may reach the distances.
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+
+    def _representation(self, v: np.ndarray, ok: np.ndarray, off: np.ndarray,
+                        geometry: Geometry | None) -> np.ndarray:
+        """The chosen representation of photon-scaled, mirror-filled working images (good
+        pixels ``ok``, beam offsets ``off``)."""
+        p = self.params
         kind = p["representation"]
         if p["fill"] == "masked" and kind == "polar":
             # Only the known part of each ring counts (masked_polar): no fill to read.
             pv = self._polar(np.where(ok, v, np.float32(0)), off, geometry)
             pk = self._polar(ok.astype(np.float32), off, geometry)
-            out = masked_polar_features(pv, pk, int(p["n_harmonics"]), self.q_edges is not None)
-            return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+            return masked_polar_features(pv, pk, int(p["n_harmonics"]), self.q_edges is not None)
         v = self._fill(v, ok)
         if kind == "image":
             out = v.reshape(len(v), -1)
@@ -149,8 +166,18 @@ class ImagePipeline:
                 out = rep.polar_features(polar, int(p["n_harmonics"]))
             else:
                 out = rep.correlation_features(polar, int(p["n_harmonics"]), int(p["band"]))
-        # Belt and braces: nothing non-finite may reach the distances.
-        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+        return out
+
+    def _autocorr_for(self, geometry: Geometry | None) -> AutocorrProfile:
+        """The autocorrelation profile for a run of ``geometry``: in q units its lags are
+        the fitted run's at the same q, so another distance or energy gives the same
+        columns."""
+        edges = self._edges_for(geometry)
+        scale = float((edges[-1] - edges[0]) / (self.edges[-1] - self.edges[0]))
+        key = round(scale, 9)
+        if key not in self._acorr:
+            self._acorr[key] = AutocorrProfile(self.binned_shape, MAX_LAG, scale)
+        return self._acorr[key]
 
     def beam_offsets(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Per-hit beam-centre offsets (working pixels) of photon-scaled working images."""

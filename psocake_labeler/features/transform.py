@@ -36,7 +36,7 @@ RENAMED = {"seed": "random_state"}
 # a file without one loads (and extends other runs) as it was fitted, not with today's
 # default.
 BEFORE = {"beam_search": 0.0, "fill": "ring", "zero_rows": False, "units": "pixel",
-          "q_fraction": 0.85}
+          "q_fraction": 0.85, "autocorr": 0.0}
 
 
 class FeatureTransform(TransformerMixin, BaseEstimator):
@@ -85,6 +85,9 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         its geometry, else pixels (one log line, no error).
     q_fraction : float, default 0.85
         q units: rings out to this fraction of the inscribed circle.
+    autocorr : float, default 0
+        Weight of the radial profile of each hit's masked autocorrelation (shift invariant;
+        features/autocorr.py) appended to the representation before the PCA; 0: none.
 
     Attributes
     ----------
@@ -103,7 +106,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                  detect_bad_pixels: bool = True, hot_sigma: float = 6.0,
                  hot_fraction: float = 0.9, random_state: int = 0,
                  beam_search: float | str = "auto", fill: str = "friedel",
-                 zero_rows: bool = True, units: str = "auto", q_fraction: float = 0.85) -> None:
+                 zero_rows: bool = True, units: str = "auto", q_fraction: float = 0.85,
+                 autocorr: float = 0.0) -> None:
         self.representation = representation
         self.bin = bin
         self.work_size = work_size
@@ -124,6 +128,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         self.zero_rows = zero_rows
         self.units = units
         self.q_fraction = q_fraction
+        self.autocorr = autocorr
 
     @classmethod
     def from_options(cls, **options: Any) -> FeatureTransform:
@@ -155,6 +160,9 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         if search != "auto" and (isinstance(search, (bool, str)) or not isinstance(search, Real)
                                  or not 0 <= float(search) <= 64):
             raise InputError(f"beam_search must be 0-64 pixels or 'auto', not {search!r}")
+        if isinstance(p["autocorr"], bool) or not isinstance(p["autocorr"], Real) or \
+                not 0 <= float(p["autocorr"]) <= 100:
+            raise InputError(f"autocorr must be a weight in [0, 100], not {p['autocorr']!r}")
         if int(p["n_pca"]) < 0:
             raise InputError(f"feature option n_pca must be >= 0, not {p['n_pca']}")
         seed = p["random_state"]

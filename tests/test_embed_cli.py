@@ -128,3 +128,22 @@ def test_embed_error_under_mpiexec_is_one_line(small_spi_run, tmp_path):
     assert "bare.cxi" in proc.stderr and "--saveADU" in proc.stderr
     assert "Traceback" not in proc.stderr and "Abort" not in proc.stderr
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_embed_takes_the_beam_search_and_autocorr_feature_options(small_spi_run, tmp_path,
+                                                                  capsys):
+    import psocake_labeler as pl
+
+    out = tmp_path / "m.h5"
+    assert main(["embed", str(small_spi_run.path), "-o", str(out), "-q",
+                 "--autocorr", "2", "--beam-search", "8"]) == 0
+    t = pl.Manifold.load(out).transform
+    assert t.get_params()["autocorr"] == 2.0 and t.beam_search_ == 8.0
+    plain = pl.Manifold.load(out).features.shape
+    assert main(["embed", str(small_spi_run.path), "-o", str(out), "-q",
+                 "--autocorr", "-1"]) == 2
+    assert "autocorr must be a weight in [0, 100], not -1.0" in capsys.readouterr().err
+    assert pl.Manifold.load(out).features.shape == plain        # the file was left alone
+    assert main(["embed", "--extend", str(out), str(small_spi_run.path), "-o",
+                 str(tmp_path / "big.h5"), "--autocorr", "2"]) == 2
+    assert "cannot be used with --extend" in capsys.readouterr().err

@@ -58,12 +58,29 @@ def register(subparsers: Any) -> None:
                    help="feature representation: polar, correlation, radial or image")
     p.add_argument("--bin", type=int, help="binning factor (default: automatic)")
     p.add_argument("--n-pca", type=int, help="PCA dimension of the features (0: none)")
+    p.add_argument("--beam-search", type=_beam_search, metavar="PX",
+                   help="find each hit's beam centre within PX image pixels, 0: off "
+                        "(default auto: 3x the run's measured jitter, 6-16 px)")
+    p.add_argument("--autocorr", type=float, metavar="WEIGHT",
+                   help="append each hit's shift-invariant autocorrelation profile with this "
+                        "weight (default 0: off; 2 helped runs of 10^2-10^3 photons per hit, "
+                        "docs/features.md)")
     p.add_argument("--solver", default="eigsh", choices=("eigsh", "lobpcg"),
                    help="sparse eigensolver (default eigsh)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--external-links", action="store_true",
                    help="follow HDF5 external links into other files (refused by default)")
     p.set_defaults(func=main)
+
+
+def _beam_search(text: str) -> str | float:
+    """``--beam-search``: "auto" or pixels (checked with the other feature options)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give pixels (0-64) or auto") from None
 
 
 def _epsilon(text: str) -> str | float:
@@ -125,11 +142,13 @@ def _embed(args: argparse.Namespace, comm: Any, rank: int) -> int:
     size = 1 if comm is None else comm.Get_size()
     progress = ProgressPrinter(enabled=rank == 0 and not args.quiet)
     t0 = time.monotonic()
-    options = {k: getattr(args, k) for k in ("representation", "bin", "n_pca")
+    options = {k: getattr(args, k) for k in ("representation", "bin", "n_pca",
+                                               "beam_search", "autocorr")
                if getattr(args, k) is not None}
     if args.extend and options:
-        raise InputError("--features/--bin/--n-pca cannot be used with --extend: new "
-                         "runs are transformed with the manifold's saved transform")
+        raise InputError("--features/--bin/--n-pca/--beam-search/--autocorr cannot be used "
+                         "with --extend: new runs are transformed with the manifold's saved "
+                         "transform")
     epsilon = _epsilon(args.epsilon)
     # Before any work: -o must not destroy a label file, a run or anything not a manifold.
     replaces = run_step(comm, "check output",

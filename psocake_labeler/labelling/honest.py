@@ -200,31 +200,30 @@ def honest_calibration(held_confidence: np.ndarray, held_right: np.ndarray,
 
 def shown_confidence(prop, calibration: HonestCalibration | None,
                      rows: np.ndarray | None = None) -> np.ndarray:
-    """``prop.confidence`` as :class:`HonestCalibration` ``calibration`` backs it; user
-    labels (``rows``) stay at 1. ``prop``: a blended Propagation (its state keeps the
-    graph's probability of each predicted class, blend.py) or a graph one."""
+    """``prop.confidence`` as :class:`HonestCalibration` ``calibration`` backs it, or, with
+    no calibration, at most :func:`few_labels_cap` of the ``rows`` labelled; user labels
+    (``rows``) stay at 1. ``prop``: a blended Propagation (its state keeps the graph's
+    probability of each predicted class, blend.py) or a graph one."""
     conf = np.asarray(prop.confidence, dtype=np.float64)
-    if calibration is None or (calibration.shown is None and calibration.graph is None):
-        return conf if rows is None else few_labels_cap(conf, rows)
-    out = calibration.cap(conf, graph_share(prop))
+    if calibration is not None and (calibration.shown is not None or
+                                    calibration.graph is not None):
+        out = calibration.cap(conf, graph_share(prop))
+    elif rows is not None and len(rows) < MIN_HELD:
+        out = np.minimum(conf, few_labels_cap(len(rows)))
+    else:
+        return conf       # as propagated: no copy (the click at 10^6 events)
     if rows is not None:
         out[np.asarray(rows, dtype=np.int64)] = 1.0
     return out
 
 
-def few_labels_cap(confidence: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``confidence`` at most ``(n + 1) / (n + 2)`` while fewer than ``MIN_HELD`` events
-    (``rows``, which stay at 1) are labelled: Laplace's rule of succession for n checks
-    that all came out right. Below that many labels no held-out calibration exists, and a
-    graph given one label per class is sure of nearly every event however hard the run
-    is; so nothing is shown above 0.8 at 3 labels, 0.9 at 8. Returns ``confidence`` itself
-    from ``MIN_HELD`` labels on (no copy: the click at 10^6 events is not slowed)."""
-    n = len(rows)
-    if n >= MIN_HELD:
-        return confidence
-    out = np.minimum(confidence, (n + 1) / (n + 2))
-    out[np.asarray(rows, dtype=np.int64)] = 1.0
-    return out
+def few_labels_cap(n: int) -> float:
+    """The most confidence ``n`` (< ``MIN_HELD``) labels back: ``(n + 1) / (n + 2)``,
+    Laplace's rule of succession for n checks that all came out right. Below ``MIN_HELD``
+    labels no held-out calibration exists, and a graph given one label per class is sure
+    of nearly every event however hard the run is; so nothing is shown above 0.8 at 3
+    labels, 0.9 at 8."""
+    return (n + 1) / (n + 2)
 
 
 def graph_share(prop) -> np.ndarray:

@@ -6,6 +6,7 @@ up to a few kB, so that writes fail part-way, inside HDF5, as on a real full dis
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -148,3 +149,35 @@ def test_guarded_write_past_the_space_check(full_disk):
     msg = str(err.value)
     assert "needs" in msg and "kB" in msg and "no file was created" in msg
     assert sorted(q.name for q in full_disk.iterdir()) == before
+
+
+def test_export_with_a_manifold_says_the_label_file_kept_its_old_predictions(
+        full_disk, small_spi_manifold_path, tmp_path):
+    # the label file sits on the full disk with labels but no predictions yet: export
+    # --manifold propagates, cannot save that, and must say so, not fail or stay silent
+    _leave_free(full_disk, 1 << 20)
+    path = full_disk / "stale.labels.h5"
+    s = pl.LabelSession(pl.Manifold.load(small_spi_manifold_path), path=path)
+    s.auto_propagate = False
+    s.label(list(range(0, 60, 3)), "Single")
+    s.label(list(range(1, 60, 3)), "Multiple")
+    s.label(list(range(2, 60, 3)), "Water/Unknown")
+    s.save()
+    del s
+    before = path.read_bytes()
+    _leave_free(full_disk, 0)
+    out = tmp_path / "out.json"
+    try:
+        p = _cli("export", path, "--manifold", small_spi_manifold_path, "--format", "json",
+                 "-o", out, "--quiet")
+        assert p.returncode == 0, p.stderr
+        warning = [ln for ln in p.stderr.splitlines() if ln.startswith("warning:")]
+        assert len(warning) == 1 and str(path) in warning[0], p.stderr
+        assert "predictions could not be saved" in warning[0]
+        assert path.read_bytes() == before
+        rows = json.loads(out.read_text())
+        assert {r["source"] for r in rows} > {"user"}     # predictions were made and exported
+    finally:
+        path.unlink()
+        for extra in full_disk.glob("stale.labels.h5*"):
+            extra.unlink()

@@ -90,7 +90,12 @@ def _read(labels: Path, manifold: str | None):
     s = LabelSession.load(labels, Manifold.load(manifold))
     if s.stale or s.predicted.min() < 0 and len(s.labelled_rows()):
         propagate_assessed(s)
-        s.flush()       # a read-only label file is still exported (as before the cap)
+        # a read-only label file or a full disk still exports; the user learns that the
+        # label file itself keeps its older predictions
+        if not s.flush():
+            print(f"warning: {labels}: the new predictions could not be saved into the "
+                  f"label file (disk full or not writable); its labels are unchanged and the "
+                  f"export holds the new predictions", file=sys.stderr)
     return s.to_data()
 
 

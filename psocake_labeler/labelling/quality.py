@@ -380,9 +380,10 @@ def propagate_assessed(session, method: str | None = None,
     (:func:`assess_session`) and show its confidences capped by the assessment's
     calibration (honest.py): the confidence ``propagate`` saves and ``export --manifold``
     exports. Returns the assessment."""
-    session.propagate(method)
-    q = assess_session(session, min_confidence)
-    session.calibrate(q.calibration)
+    with session.predictions_deferred():    # the store takes only the capped ones
+        session.propagate(method)
+        q = assess_session(session, min_confidence)
+        session.calibrate(q.calibration)
     return q
 
 

@@ -2,9 +2,11 @@
 writers' actions, full disks, reopening."""
 from __future__ import annotations
 
+import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -86,6 +88,18 @@ class StoreSaving:
     def predictions_every(self, seconds: float) -> None:
         if self._save is not None:
             self._save.predictions_every = float(seconds)
+
+    @contextmanager
+    def predictions_deferred(self) -> Iterator[None]:
+        """Within the block, changes save the labels but not the predictions; the next
+        ``flush()`` or ``save()`` writes the predictions once (several steps that each
+        change them, e.g. propagate then calibrate, cost one 40 MB write at 10^6 events)."""
+        every = self.predictions_every
+        self.predictions_every = math.inf
+        try:
+            yield
+        finally:
+            self.predictions_every = every
 
     @property
     def save_error(self) -> str:

@@ -124,7 +124,8 @@ def test_input_error_inside_a_collective_step_is_one_line(failing):
                        "collective-input"], timeout=60)
     assert proc.returncode != 0
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
-    rank = 0 if failing < 0 else failing
-    assert (f"psocake-labeler: error: rank {rank} of 2 failed in step 'features': "
-            "NoImagesError: /data/r0093.cxi") in proc.stderr
+    # when both fail, the one that got there first speaks (rank 0 unless it lagged > 1 s)
+    ranks = (0, 1) if failing < 0 else (failing,)
+    assert any(f"psocake-labeler: error: rank {r} of 2 failed in step 'features': "
+               "NoImagesError: /data/r0093.cxi" in proc.stderr for r in ranks), proc.stderr
     assert "Traceback" not in proc.stderr and "Abort" not in proc.stderr

@@ -12,7 +12,7 @@ each batch. Printed per case, on the events not labelled yet:
 * per-class recall at 5% (and the share right of each "unknown" type and of the clipped
   hits, where the run has them), and the share of events with confidence > 0.9 and how
   many of those are right (precision), at 5%, of the confidence as assessed (honest.py:
-  capped by held-out calibrations of the labels) and of the raw one;
+  capped by held-out calibrations of the labels and hit reliability) and of the raw one;
 * a supervised reference: logistic regression on the manifold's features trained on 80%
   of the events (5-fold), what a classifier can get out of these features at all;
 * transfer cases: labels (5%, recommender) on run A only, the manifold extended by run B
@@ -205,8 +205,8 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True, gr
         t_prop.append(time.perf_counter() - t)
         for b in BUDGETS:
             if b not in out and b <= top and rows.size >= round(b * n):
-                shown = assessed_confidence(m.graph, inputs, prop, rows, y[rows], n_classes) \
-                    if with_sklearn else None
+                shown = assessed_confidence(m.graph, inputs, prop, rows, y[rows], n_classes,
+                                            m.reliability) if with_sklearn else None
                 out[b] = stats(prop, rows, y, n_classes, groups, shown)
                 out[b]["sk"] = sklearn_accuracy(m.coords, rows, y) if with_sklearn else np.nan
     return out, rows, {"first_found": first_found, "t_prop": float(np.median(t_prop))}
@@ -231,14 +231,14 @@ def transfer(m_a, y_a, rows, n_classes, targets_cxi):
     m = m_a
     out = []
     for cxi in targets_cxi:
-        y_b, _ = truth_of(cxi)
-        n0 = len(m.coords)
+        y_b, n0 = truth_of(cxi)[0], len(m.coords)
         m = m.extend(str(cxi))
         inputs = classifier_inputs(m.features, m.brightness)
         prop = blend(propagate(m.graph, rows, y_a[rows], n_classes), inputs, rows, y_a[rows],
                      n_classes)
         pred = prop.predicted[n0:]
-        conf = assessed_confidence(m.graph, inputs, prop, rows, y_a[rows], n_classes)[n0:]
+        conf = assessed_confidence(m.graph, inputs, prop, rows, y_a[rows], n_classes,
+                                   m.reliability)[n0:]
         hi = conf > 0.9
         out.append({"acc": float(np.mean(pred == y_b)),
                     "recall": [float(np.mean(pred[y_b == c] == c)) if np.any(y_b == c)

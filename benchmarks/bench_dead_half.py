@@ -58,9 +58,9 @@ def found_and_true(transform: FeatureTransform, images: np.ndarray, true_off: np
         found.append(off * pipe.bin)
         found_raw.append(pipe.raw_features(block))
         # The oracle: the same pipeline, told each hit's true centre.
-        pipe.beam_offsets = lambda v, ok, t=true_off[a:a + BLOCK] / pipe.bin: t
+        pipe.locate = lambda v, ok, t=true_off[a:a + BLOCK] / pipe.bin: t.copy()
         true_raw.append(pipe.raw_features(block))
-        del pipe.beam_offsets
+        del pipe.locate
     return np.concatenate(found_raw), np.concatenate(true_raw), np.concatenate(found)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import psocake_labeler as pl
+from psocake_labeler.errors import LayoutError
 from psocake_labeler.features.brightness import hit_brightness
 from psocake_labeler.labelling.blend import classifier_inputs, cv_calibration
 
@@ -84,11 +85,31 @@ def test_manifold_keeps_brightness_and_old_files_open_without_it(faint_run, tmp_
     assert pl.build_manifold(m.features, n_components=4, knn=8).brightness is None
 
 
+def test_manifold_keeps_the_reliability_and_old_files_open_without_it(faint_run, tmp_path):
+    m = pl.build_manifold(pl.open_run(faint_run.path), n_components=4, knn=8)
+    assert m.reliability.shape == (len(m),) and m.reliability.dtype == np.float32
+    path = tmp_path / "m.h5"
+    m.save(path)
+    np.testing.assert_array_equal(pl.Manifold.load(path).reliability, m.reliability)
+    np.testing.assert_array_equal(pl.Manifold.load(path, lazy=True).reliability, m.reliability)
+    m.reliability = None
+    m.save(tmp_path / "old.h5")
+    assert pl.Manifold.load(tmp_path / "old.h5").reliability is None
+    assert pl.build_manifold(m.features, n_components=4, knn=8).reliability is None
+    with h5py.File(path, "a") as f:                  # one value per event, or no file
+        del f["reliability"]
+        f.create_dataset("reliability", data=np.ones(len(m) - 1, np.float32))
+    with pytest.raises(LayoutError, match="reliability"):
+        pl.Manifold.load(path)
+
+
 def test_extend_adds_the_new_runs_brightness(faint_run, second_spi_run):
     m = pl.build_manifold(pl.open_run(faint_run.path), n_components=4, knn=8)
     both = m.extend(second_spi_run.path)
     run = pl.open_run(second_spi_run.path)
     assert both.brightness.shape == (len(m) + len(run), 2)
+    assert both.reliability.shape == (len(m) + len(run),)
+    np.testing.assert_array_equal(both.reliability[:len(m)], m.reliability)
     np.testing.assert_array_equal(both.brightness[:len(m)], m.brightness)
     np.testing.assert_allclose(both.brightness[len(m):],
                                hit_brightness(run.images(slice(0, len(run))),

@@ -10,9 +10,11 @@ import pytest
 from psocake_labeler.errors import InputError
 from psocake_labeler.features import FeatureTransform, centering, compute_features
 from psocake_labeler.features import representations as rep
+from psocake_labeler.features.brightness import HIT_COLUMNS, split_hit_columns
 from psocake_labeler.features.geometry import Geometry
 from psocake_labeler.features.masked_polar import masked_polar_features
 from psocake_labeler.io import open_run
+from psocake_labeler.labelling.honest import RELIABLE
 from psocake_labeler.simulate import read_truth, simulate_run
 
 
@@ -78,6 +80,39 @@ def test_default_search_finds_6_px_jitter_beside_a_dead_half(tmp_path):
         back = FeatureTransform.load(f["t"])
     assert back.beam_search == "auto" and back.beam_search_ == 16.0
     np.testing.assert_array_equal(back.transform(run), tr.transform(run))
+
+
+def test_reliability_says_how_much_of_its_rings_a_hit_kept(tmp_path, still_run):
+    # The dead half + 6 px jitter (bench_active_learning case 3): a hit with the beam on the
+    # live half keeps every ring (its Friedel mates fill the dead half); one with the beam
+    # deep in the dead half, where a pixel and its mirror are both dead, keeps about half
+    # (or has no centre within the search). Some of those are placed a few pixels off, on
+    # the live half's edge, where they look whole: about half of them are flagged.
+    path = tmp_path / "amo06516_0203.cxi"
+    simulate_run(path, hits=120, shape=128, seed=24, mix="single=0.6,multiple=0.4",
+                 conditions="jitter=6,dead_half=bottom")
+    run = open_run(path)
+    depth = read_truth(path).params["beam_center"][:, 0] - 63.5
+    _, tr, columns = compute_features(run, n_pca=4, with_brightness=True)
+    assert columns.shape == (len(run), len(HIT_COLUMNS))
+    _, rel = split_hit_columns(columns)
+    assert rel.dtype == np.float32 and np.all((rel >= 0) & (rel <= 1))
+    live, deep = depth < -3.0, depth > 6.0
+    assert live.sum() >= 20 and deep.sum() >= 10
+    assert np.mean(rel[live] < RELIABLE) <= 0.1
+    assert np.mean(rel[deep] < RELIABLE) >= 0.4
+    # A whole detector with the beam in place: every hit reliable. Moved beyond the search
+    # (20 px, the search 6), a hit the search cannot place keeps the nominal centre, which
+    # is not its own: reliability 0.
+    still = FeatureTransform(n_pca=4).fit(open_run(still_run))
+    images = open_run(still_run).images(slice(0, 20))
+    _, whole = still.pipeline_.raw_features(images, with_reliability=True)
+    assert np.all(whole >= 0.99)
+    moved = np.roll(images, 20, axis=1)
+    _, gone = still.pipeline_.raw_features(moved, with_reliability=True)
+    v, ok = rep.bin_images(moved, still.mask_, still.bin_)
+    lost = np.isnan(still.pipeline_.locate(rep.photon_scale(v, ok, "sqrt"), ok)[:, 0])
+    assert lost.sum() >= 3 and np.all(gone[lost] == 0.0) and np.all(gone[~lost] > 0.5)
 
 
 def test_auto_search_stays_narrow_when_the_beam_stays_put(still_run):

@@ -1,11 +1,15 @@
 """Honest confidence: held-out calibrations that only lower it, and the classifier's veto."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from psocake_labeler.labelling.blend import blend, classifier_part
 from psocake_labeler.labelling.honest import (
     MIN_HELD,
+    RELIABLE,
+    UNRELIABLE_CONFIDENCE,
     VETO,
     VETO_CONFIDENCE,
     fit_calibration,
@@ -176,3 +180,42 @@ def test_a_few_labels_make_no_sure_answer(spi_manifold):
     prop = s.propagate()
     assert len(s.labelled_rows()) >= MIN_HELD
     np.testing.assert_array_equal(s.confidence, prop.confidence)
+
+
+def test_a_hit_whose_features_saw_little_of_its_rings_is_never_shown_sure(spi_manifold):
+    """A third of the events marked unreliable (as the features mark a beam deep on a dead
+    half): the graph and the classifier stay sure of them, the confidence shown is at most
+    UNRELIABLE_CONFIDENCE there, calibrated or not, in the session and in the assessment's
+    count; elsewhere it is as before, and an all-reliable run gets its array back uncopied."""
+    m, y = spi_manifold
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    prop = blend(propagate(m.graph, rows, y[rows], 3), m.features, rows, y[rows], 3)
+    rel = np.ones(len(y), dtype=np.float32)
+    weak = np.arange(len(y)) % 3 == 0
+    rel[weak] = RELIABLE - 0.3
+    free = np.ones(len(y), dtype=bool)
+    free[rows] = False
+    assert np.mean(prop.confidence[weak & free] > 0.9) > 0.5       # the raw answer is sure
+    cal = calibrate(held_out(m.graph, rows, y[rows], 3, features=m.features, warm_start=prop))
+    for calibration in (None, cal):
+        plain = shown_confidence(prop, calibration, rows)
+        shown = shown_confidence(prop, calibration, rows, rel)
+        assert shown[weak & free].max() <= UNRELIABLE_CONFIDENCE
+        np.testing.assert_array_equal(shown[~weak], plain[~weak])
+        np.testing.assert_array_equal(shown[weak & free],
+                                      np.minimum(plain[weak & free], UNRELIABLE_CONFIDENCE))
+        assert np.all(shown[rows] == 1.0)
+    assert shown_confidence(prop, None, rows, np.ones(len(y))) is prop.confidence
+    s = LabelSession(replace(m, reliability=rel))
+    for c in range(3):
+        s.label(rows[y[rows] == c], s.classes[c])
+    raw = s.propagate().confidence
+    np.testing.assert_array_equal(s.confidence[~weak], raw[~weak])
+    np.testing.assert_array_equal(s.confidence[weak & free],
+                                  np.minimum(raw[weak & free], UNRELIABLE_CONFIDENCE))
+    assert np.any(raw[weak & free] > UNRELIABLE_CONFIDENCE)
+    user = np.full(len(y), -1)
+    user[rows] = y[rows]
+    q = assess(m.graph, user, prop.predicted, prop.confidence, ["a", "b", "c"],
+               warm_start=prop, features=m.features, reliability=rel)
+    assert q.n_confident - len(rows) == np.sum(shown[free] >= 0.9)

@@ -46,7 +46,8 @@ __all__ = ["build_manifold", "manifold_from_knn", "engine_fingerprint"]
 def _local_rows(data: Any, comm: Any, progress: Optional[ProgressCallback],
                 feature_options: dict) -> tuple[np.ndarray, Any, Any, Any]:
     """This rank's feature rows, the transform (or None), the run (or None) and the rows'
-    brightness (features/brightness.py; None for an array)."""
+    brightness and reliability (``HIT_COLUMNS``, features/brightness.py; None for an
+    array)."""
     if isinstance(data, np.ndarray) and data.ndim == 2:
         n = len(data)
         start, stop = block_range(n, comm.size, comm.rank)
@@ -140,7 +141,9 @@ def _rank0_embed(rank: int, parts: Optional[Sequence], events: Optional[np.ndarr
                           knn=k, alpha=alpha, epsilon=epsilon, solver=solver,
                           progress=progress, random_state=random_state)
     if all(p[3] is not None for p in parts):
-        m.brightness = np.concatenate([p[3] for p in parts])
+        from ..features.brightness import split_hit_columns
+
+        m.brightness, m.reliability = split_hit_columns(np.concatenate([p[3] for p in parts]))
     return m
 
 

@@ -76,6 +76,10 @@ class Manifold:
     brightness : (N, 2) float32 per-hit brightness (features/brightness.py), which the
         features remove; used by the labels' classifier only. None for a manifold built
         from a feature array and for files written before it existed.
+    reliability : (N,) float32 in [0, 1], how much of each hit's rings its features saw
+        (``features.pipeline.ImagePipeline.reliability``); the shown confidence is capped
+        where it is low (labelling/honest.py). None as for ``brightness``, and for files
+        written before it existed.
     """
 
     coords: np.ndarray
@@ -88,6 +92,7 @@ class Manifold:
     density: Optional[np.ndarray] = None
     floor: Optional[np.ndarray] = None
     brightness: Optional[np.ndarray] = None
+    reliability: Optional[np.ndarray] = None
 
     def read_all(self) -> None:
         """Read now whatever is still on disk (a lazy manifold's fields; nothing here)."""
@@ -119,6 +124,8 @@ class Manifold:
                 f.create_dataset("bandwidth_floor", data=self.floor)
             if self.brightness is not None:
                 f.create_dataset("brightness", data=self.brightness)
+            if self.reliability is not None:
+                f.create_dataset("reliability", data=self.reliability)
             f.create_dataset("features", data=self.features,
                              chunks=(min(len(self.features), 4096), self.features.shape[1])
                              if len(self.features) else None)
@@ -142,7 +149,8 @@ class Manifold:
         Raises a one-line :class:`~psocake_labeler.errors.InputError` naming ``path`` when it
         is missing, a folder, not HDF5, truncated, or another kind of file. ``lazy``: read
         the coordinates, eigenvalues, events and parameters now, the graph, features,
-        kernel sums, floors and brightness on first use (:mod:`.lazy`; their checks then).
+        kernel sums, floors, brightness and reliability on first use (:mod:`.lazy`; their
+        checks then).
         """
         path = Path(path)
         if not path.exists():
@@ -213,7 +221,7 @@ class Manifold:
         from ..neighbors.mpi import knn_query
         from .kernel import bandwidth_floor, nystrom_weights
 
-        feats, events, bright = self._new_rows(run_or_array, progress)
+        feats, events, bright, rel = self._new_rows(run_or_array, progress)
         k = min(int(self.params.get("knn", 15)), len(self))
         idx, dist = knn_query(feats, self.features, k, progress=progress)
         alpha = float(self.params.get("alpha", 1.0))
@@ -234,16 +242,18 @@ class Manifold:
                         floor=None if self.floor is None else
                         np.concatenate([self.floor, bandwidth_floor(dist)]),
                         brightness=None if self.brightness is None or bright is None else
-                        np.concatenate([self.brightness, bright]))
+                        np.concatenate([self.brightness, bright]),
+                        reliability=None if self.reliability is None or rel is None else
+                        np.concatenate([self.reliability, rel]))
 
-    def _new_rows(self, data: Any, progress: Optional[ProgressCallback]
-                  ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    def _new_rows(self, data: Any, progress: Optional[ProgressCallback]) -> tuple:
+        """Features, events, brightness and reliability (None: not kept) of new rows."""
         if isinstance(data, np.ndarray):
             if data.ndim != 2 or data.shape[1] != self.features.shape[1]:
                 raise InputError(f"new features have shape {data.shape}; this manifold needs "
                                  f"(n, {self.features.shape[1]})")
             return (data.astype(np.float32), array_event_table(len(data), offset=len(self)),
-                    None)
+                    None, None)
         if self.transform is None:
             raise InputError("this manifold was built from a feature array, so it has no "
                              "feature transform: extend it with a feature array, not a run")
@@ -254,10 +264,12 @@ class Manifold:
         check_new_events(self.events, events)   # before the features are computed
         if self.brightness is None:
             feats, _ = compute_features(run, transform=self.transform, progress=progress)
-            return np.asarray(feats, dtype=np.float32), events, None
-        feats, _, bright = compute_features(run, transform=self.transform, progress=progress,
-                                            with_brightness=True)
-        return np.asarray(feats, dtype=np.float32), events, bright
+            return np.asarray(feats, dtype=np.float32), events, None, None
+        from ..features.brightness import split_hit_columns
+
+        feats, _, columns = compute_features(run, transform=self.transform, progress=progress,
+                                             with_brightness=True)
+        return (np.asarray(feats, dtype=np.float32), events) + split_hit_columns(columns)
 
 
 @read_on_first_use

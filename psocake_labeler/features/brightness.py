@@ -28,6 +28,10 @@ from .stream import SUB_PIXELS
 
 #: Names of the brightness columns, in order.
 BRIGHTNESS_NAMES = ("log_signal", "log_lit_pixels")
+#: The per-hit columns the features pass hands on beside the features (``with_brightness``):
+#: the brightness, then the reliability of the hit's features
+#: (``pipeline.ImagePipeline.reliability``). The manifold keeps the two apart.
+HIT_COLUMNS = BRIGHTNESS_NAMES + ("reliability",)
 #: A pixel is signal above this many noise RMS.
 NOISE_SIGMAS = 5.0
 
@@ -71,3 +75,21 @@ def hit_brightness(images: np.ndarray, good: np.ndarray | None = None) -> np.nda
         signal *= scale
         count *= scale
     return np.stack([np.log1p(signal), np.log1p(count)], axis=1).astype(np.float32)
+
+
+def hit_columns(images: np.ndarray, good: np.ndarray | None, reliability: np.ndarray
+                ) -> np.ndarray:
+    """float32 ``(n, len(HIT_COLUMNS))``: :func:`hit_brightness` and ``reliability``."""
+    return np.column_stack([hit_brightness(images, good),
+                            np.asarray(reliability, dtype=np.float32)])
+
+
+def split_hit_columns(columns: np.ndarray | None
+                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(brightness (n, 2), reliability (n,))`` of :data:`HIT_COLUMNS` rows (None, None
+    for None)."""
+    if columns is None:
+        return None, None
+    k = len(BRIGHTNESS_NAMES)
+    return (np.ascontiguousarray(columns[:, :k]),
+            np.ascontiguousarray(columns[:, HIT_COLUMNS.index("reliability")]))

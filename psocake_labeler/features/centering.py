@@ -112,19 +112,42 @@ def _fft_shape(shape: tuple[int, int], lo: np.ndarray, width: int) -> tuple[int,
     return tuple(out)
 
 
-def beam_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
+def find_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
                  search: float) -> np.ndarray:
     """Per-hit beam-centre offsets: Friedel symmetry where enough mirror pairs are good,
-    else a fit of the rings on the good pixels (a dead or clipped half), else 0 (the
-    nominal centre). The ring fit scores every candidate on the same pixels: a roundness
-    fit that averaged only the rings a candidate could see slid into the missing half."""
+    else a fit of the rings on the good pixels (a dead or clipped half), else NaN (no
+    centre within the search). The ring fit scores every candidate on the same pixels: a
+    roundness fit that averaged only the rings a candidate could see slid into the missing
+    half."""
     off = friedel_offsets(values, good, center, search)
     miss = np.isnan(off[:, 0])
     if miss.any():
         g = np.broadcast_to(good, values.shape)
         off[miss] = ring_offsets(values[miss], g[miss], center, search)
+    return off
+
+
+def beam_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
+                 search: float) -> np.ndarray:
+    """:func:`find_offsets`, 0 (the nominal centre) where it found none."""
+    off = find_offsets(values, good, center, search)
     off[np.isnan(off[:, 0])] = 0.0
     return off
+
+
+def known_share(known: np.ndarray, centers: np.ndarray, radii: tuple[float, float]
+                ) -> np.ndarray:
+    """float64 ``(n,)``: the share of the pixels at ``radii[0] .. radii[1]`` about each
+    image's centre (``centers`` (n, 2)) that are ``known`` (``(n, H, W)`` or ``(H, W)``):
+    how much of the rings the features sample was measured, not filled in."""
+    n = len(centers)
+    h, w = known.shape[-2:]
+    dy2 = (np.arange(h)[None, :] - centers[:, :1]) ** 2
+    dx2 = (np.arange(w)[None, :] - centers[:, 1:]) ** 2
+    r2 = dy2[:, :, None] + dx2[:, None, :]
+    band = (r2 >= radii[0] ** 2) & (r2 <= radii[1] ** 2)
+    seen = (band & np.broadcast_to(known, (n, h, w))).sum(axis=(1, 2))
+    return seen / np.maximum(band.sum(axis=(1, 2)), 1)
 
 
 def friedel_fill(values: np.ndarray, good: np.ndarray, centers: np.ndarray

@@ -15,7 +15,7 @@ from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
 from . import centering
 from . import representations as rep
-from .brightness import BRIGHTNESS_NAMES, hit_brightness
+from .brightness import HIT_COLUMNS, hit_columns
 from .geometry import auto_geometry, run_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
@@ -37,8 +37,9 @@ class Fit:
     """What fitting found: the per-image pipeline and the centring / PCA statistics.
 
     ``local`` holds this rank's pre-PCA features when they were kept (else None);
-    ``brightness`` this rank's per-hit brightness (features/brightness.py), computed on the
-    blocks the features were read in (None when not asked for or loaded from a file).
+    ``brightness`` this rank's per-hit brightness and reliability (``HIT_COLUMNS``,
+    features/brightness.py), computed on the blocks the features were read in (None when
+    not asked for or loaded from a file).
     """
 
     pipeline: ImagePipeline
@@ -139,7 +140,8 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
 
     ``params`` are the transform's validated parameters. The features are kept when
     ``keep`` (or when the randomized PCA needs a second pass) and they fit in
-    :data:`CACHE_BYTES`. ``brightness``: also each hit's brightness, from the same blocks.
+    :data:`CACHE_BYTES`. ``brightness``: also each hit's ``HIT_COLUMNS``, from the same
+    blocks.
     """
     shape, file_mask, center = _run_frame(run)
     size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
@@ -158,15 +160,17 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     mom = Moments(dim, gram=exact)
     keep = keep or not exact
     cache = [] if keep and (stop - start) * dim * 4 <= CACHE_BYTES else None
-    # The brightness of each hit, from the same blocks: the images are read once.
-    bright = np.zeros((stop - start, len(BRIGHTNESS_NAMES)), dtype=np.float32) \
+    # The brightness and reliability of each hit, from the same blocks: one read.
+    bright = np.zeros((stop - start, len(HIT_COLUMNS)), dtype=np.float32) \
         if brightness else None
     row = 0
     for images in iter_blocks(run, start, stop):
         if bright is not None:
-            bright[row:row + len(images)] = hit_brightness(images, pipe.mask)
+            raw, rel = pipe.raw_features(images, with_reliability=True)
+            bright[row:row + len(images)] = hit_columns(images, pipe.mask, rel)
+        else:
+            raw = pipe.raw_features(images)
         row += len(images)
-        raw = pipe.raw_features(images)
         mom.update(raw)
         if cache is not None:
             cache.append(raw)

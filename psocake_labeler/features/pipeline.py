@@ -106,12 +106,13 @@ class ImagePipeline:
         return self._pmats[geometry]
 
     def raw_features(self, images: np.ndarray, mask: np.ndarray | None = None,
-                     geometry: Geometry | None = None) -> np.ndarray:
+                     geometry: Geometry | None = None, with_reliability: bool = False) -> Any:
         """float32 ``(n, D)`` representation of images ``(n, H, W)`` or one ``(H, W)``.
 
         ``mask`` (bool ``(H, W)``, True = good) is combined with the fitted mask;
         ``geometry`` (q units only) is the images' own when it differs from the fitted run's.
-        Non-finite pixels are masked image by image.
+        Non-finite pixels are masked image by image. ``with_reliability``: ``(features,
+        reliability)``, the second float32 ``(n,)`` (:meth:`reliability`).
         """
         images = np.asarray(images, dtype=np.float32)
         if images.ndim == 2:
@@ -122,6 +123,7 @@ class ImagePipeline:
                              f"images this feature "
                              f"transform was fitted on; embed this detector separately")
         good = self.mask if mask is None else self.mask & np.asarray(mask, dtype=bool)
+        static = good
         p = self.params
         if p["zero_rows"]:
             rows = centering.unread_rows(images, good)
@@ -129,7 +131,7 @@ class ImagePipeline:
                 good = good[None] & ~rows
         values, ok = rep.bin_images(images, good, self.bin)
         v = rep.photon_scale(values, ok, p["photon"])
-        off, v, ok = self._centre_and_mirror(v, ok)
+        off, found, v, ok = self._centre_and_mirror(v, ok)
         out = self._representation(v, ok, off, geometry)
         if float(p["autocorr"]) > 0:
             # On the working image with its Friedel mates filled in, not resampled about
@@ -138,7 +140,33 @@ class ImagePipeline:
             prof = self._autocorr_for(geometry)(v, ok)
             out = np.hstack([out, np.float32(p["autocorr"]) * prof])
         # Belt and braces: nothing non-finite may reach the distances.
-        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+        out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+        if not with_reliability:
+            return out
+        return out, self.reliability(off, found, ok, static, geometry)
+
+    def reliability(self, off: np.ndarray, found: np.ndarray, known: np.ndarray,
+                    static: np.ndarray, geometry: Geometry | None = None) -> np.ndarray:
+        """float32 ``(n,)`` in [0, 1]: how far each hit's features can be trusted.
+
+        The share of the rings' working pixels about the hit's own centre (``off``) that
+        were measured or have a measured Friedel mate (``known``), over the same share about
+        the nominal centre with the run's ``static`` mask (image pixels; a detector's gaps
+        are not the hit's fault), at most 1; 0 where the search found no centre
+        (``found`` False: the features are about the nominal one). A hit whose beam fell
+        deep on a dead half keeps about half its rings (0.5); one beyond the search, none of
+        its own. labelling/honest.py caps the confidence where it is low.
+        """
+        edges = self._edges_for(geometry)
+        radii = (float(edges[0]), float(edges[-1]))
+        centre = np.asarray(self.binned_center)
+        _, base = rep.bin_images(np.zeros((1,) + self.image_shape, np.float32), static,
+                                 self.bin)
+        if self.params["fill"] in ("friedel", "masked"):
+            _, base = centering.friedel_fill(base.astype(np.float32), base, centre[None])
+        ref = centering.known_share(base, centre[None], radii)[0]
+        share = centering.known_share(known, off + centre, radii) / max(ref, 1e-9)
+        return np.where(found, np.minimum(share, 1.0), 0.0).astype(np.float32)
 
     def _representation(self, v: np.ndarray, ok: np.ndarray, off: np.ndarray,
                         geometry: Geometry | None) -> np.ndarray:
@@ -179,22 +207,32 @@ class ImagePipeline:
             self._acorr[key] = AutocorrProfile(self.binned_shape, MAX_LAG, scale)
         return self._acorr[key]
 
-    def beam_offsets(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """Per-hit beam-centre offsets (working pixels) of photon-scaled working images."""
+    def locate(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Per-hit beam-centre offsets (working pixels) of photon-scaled working images; NaN
+        where the search found no centre (0 everywhere with the search off)."""
         search = float(self.params["beam_search"]) / self.bin
         if search <= 0:
             return np.zeros((len(v), 2))
-        return centering.beam_offsets(v, ok, self.binned_center, search)
+        return centering.find_offsets(v, ok, self.binned_center, search)
+
+    def beam_offsets(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """:meth:`locate`, 0 (the nominal centre) where it found none."""
+        off = self.locate(v, ok)
+        off[np.isnan(off[:, 0])] = 0.0
+        return off
 
     def _centre_and_mirror(self, v: np.ndarray, ok: np.ndarray):
-        """Each hit's beam offset; bad pixels filled from their Friedel mates if asked."""
-        off = self.beam_offsets(v, ok)
+        """Each hit's beam offset (0 where none was found) and whether one was found; bad
+        pixels filled from their Friedel mates if asked."""
+        off = self.locate(v, ok)
+        found = ~np.isnan(off[:, 0])
+        off[~found] = 0.0
         if self.params["fill"] in ("friedel", "masked"):
             v, ok = centering.friedel_fill(v, ok, off + np.asarray(self.binned_center))
             # Unit RMS again over the filled image: a half-missing hit was scaled on the
             # half that holds the bright centre, and would look brighter than it is.
             v = rep.photon_scale(v, ok, "none")
-        return off, v, ok
+        return off, found, v, ok
 
     def _polar(self, v: np.ndarray, off: np.ndarray, geometry: Geometry | None) -> np.ndarray:
         """Polar grids of filled working images, each about its own beam centre."""

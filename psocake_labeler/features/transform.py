@@ -21,7 +21,7 @@ from ..errors import InputError, LayoutError, check_fitted
 from ..io.schema import SCHEMA_FEATURES as SCHEMA
 from ..progress import ProgressCallback
 from . import representations as rep
-from .brightness import BRIGHTNESS_NAMES, hit_brightness
+from .brightness import HIT_COLUMNS, hit_columns
 from .fitting import Fit, fit_run
 from .geometry import Geometry, auto_geometry, run_geometry
 from .pipeline import ImagePipeline
@@ -212,8 +212,9 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                       with_brightness: bool = False) -> Any:
         """Fit on ``X``, then its features (this rank's rows): ``fit(X).transform(X)``,
         without a second read of ``X`` when its pre-PCA features fit in memory.
-        ``with_brightness``: ``(features, brightness)`` (features/brightness.py, float32
-        ``(n, 2)``), from the same read."""
+        ``with_brightness``: ``(features, columns)``, the columns float32 ``(n, 3)``: each
+        hit's brightness and reliability (``HIT_COLUMNS``, features/brightness.py), from the
+        same read."""
         params = self._checked_params()
         source = as_source(X)
         tracker = Tracker(progress)
@@ -234,7 +235,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         ``mask`` (bool ``(H, W)``, True = good) is combined with the fitted mask; for a run
         it defaults to the run's file mask. ``geometry`` (q units only) is that of the
         images when it differs from the fitted run's; for a run it is read from the run.
-        ``with_brightness``: ``(features, brightness)``, both from one read of the images.
+        ``with_brightness``: ``(features, columns)`` as :meth:`fit_transform` gives them,
+        both from one read of the images.
         """
         check_fitted(self, "mean_")
         out, bright = self._transform_rows(as_source(X), comm, Tracker(progress), mask,
@@ -260,15 +262,17 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                              f"on; embed this detector separately")
         tracker.plan(stop - start)
         out = np.zeros((stop - start, self.n_features_out_), dtype=np.float32)
-        bright = np.zeros((stop - start, len(BRIGHTNESS_NAMES)), dtype=np.float32) \
+        bright = np.zeros((stop - start, len(HIT_COLUMNS)), dtype=np.float32) \
             if with_brightness else None
         good = self.mask_ if mask is None else self.mask_ & np.asarray(mask, dtype=bool)
         row = 0
         for images in iter_blocks(source, start, stop):
-            if bright is not None:
-                bright[row:row + len(images)] = hit_brightness(images, good)
-            out[row:row + len(images)] = self._project(
-                self.pipeline_.raw_features(images, mask, geometry))
+            if bright is None:
+                raw = self.pipeline_.raw_features(images, mask, geometry)
+            else:
+                raw, rel = self.pipeline_.raw_features(images, mask, geometry, True)
+                bright[row:row + len(images)] = hit_columns(images, good, rel)
+            out[row:row + len(images)] = self._project(raw)
             row += len(images)
             tracker.add(len(images))
         return out, bright

@@ -27,6 +27,11 @@ whose record is poor does not pass its sureness on through the blend. Only confi
 change: the predicted classes, the probabilities the recommender ranks by and hence the
 accuracy stay as they were. The fits are a few Newton steps on the held-out labels; the
 cap is a few passes over the events.
+
+One thing the labels cannot show is a hit whose features saw little of it (its beam deep on
+a dead half, or beyond the centre search): the recommender rarely picks those, and one
+curve per run cannot single them out. The features measure it per hit (the manifold's
+``reliability``), and :func:`reliability_cap` keeps those hits under a sure answer.
 """
 from __future__ import annotations
 
@@ -45,6 +50,14 @@ PRIOR_SD = 0.5
 MIN_HELD = 10
 #: Confidences are clipped into [EPS, 1 - EPS] before the logit.
 EPS = 1e-6
+#: A hit whose features saw less than ``RELIABLE`` of its rings (the manifold's
+#: ``reliability``: the beam deep on a dead half, or beyond the centre search) is shown at
+#: most ``UNRELIABLE_CONFIDENCE`` sure (:func:`reliability_cap`): its features, and its
+#: graph neighbours, are those of what is left of it, so its neighbours' labels say
+#: little about it (on the dead-half runs those hits were right 62-79% of the time while
+#: the graph and the classifier were 0.9-0.99 sure; docs/propagation.md).
+RELIABLE = 0.9
+UNRELIABLE_CONFIDENCE = 0.8
 #: The blend's veto (on the click, :func:`veto_block`): where the classifier gives the
 #: predicted class under ``VETO`` times its smoothing's even share (it rules the class out as
 #: firmly as its record allows), confidence is at most ``VETO_CONFIDENCE``: sources that
@@ -199,9 +212,11 @@ def honest_calibration(held_confidence: np.ndarray, held_right: np.ndarray,
 
 
 def shown_confidence(prop, calibration: HonestCalibration | None,
-                     rows: np.ndarray | None = None) -> np.ndarray:
+                     rows: np.ndarray | None = None, reliability: np.ndarray | None = None
+                     ) -> np.ndarray:
     """``prop.confidence`` as :class:`HonestCalibration` ``calibration`` backs it, or, with
-    no calibration, at most :func:`few_labels_cap` of the ``rows`` labelled; user labels
+    no calibration, at most :func:`few_labels_cap` of the ``rows`` labelled; then at most
+    :func:`reliability_cap` of the manifold's ``reliability`` (None: no cap); user labels
     (``rows``) stay at 1. ``prop``: a blended Propagation (its state keeps the graph's
     probability of each predicted class, blend.py) or a graph one."""
     conf = np.asarray(prop.confidence, dtype=np.float64)
@@ -211,9 +226,26 @@ def shown_confidence(prop, calibration: HonestCalibration | None,
     elif rows is not None and len(rows) < MIN_HELD:
         out = np.minimum(conf, few_labels_cap(len(rows)))
     else:
+        out = conf
+    out = reliability_cap(out, reliability, copy=out is conf)
+    if out is conf:
         return conf       # as propagated: no copy (the click at 10^6 events)
     if rows is not None:
         out[np.asarray(rows, dtype=np.int64)] = 1.0
+    return out
+
+
+def reliability_cap(confidence: np.ndarray, reliability: np.ndarray | None,
+                    copy: bool = True) -> np.ndarray:
+    """``confidence`` at most ``UNRELIABLE_CONFIDENCE`` where ``reliability`` < ``RELIABLE``:
+    the same array when nothing is capped, else a copy (``copy``) or itself, capped."""
+    if reliability is None:
+        return confidence
+    weak = np.flatnonzero(np.asarray(reliability) < RELIABLE)
+    if not weak.size:
+        return confidence
+    out = np.array(confidence, dtype=np.float64) if copy else confidence
+    out[weak] = np.minimum(out[weak], UNRELIABLE_CONFIDENCE)
     return out
 
 

@@ -24,8 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import honest
 from .blend import blend, classifier_inputs, propagate_and_blend
-from .honest import HonestCalibration, graph_share, honest_calibration, shown_confidence
 from .propagation import DEFAULT_METHOD, Propagation, propagate
 
 #: Default minimum confidence of a propagated label that exports and counts trust. On the
@@ -224,7 +224,7 @@ class Quality:
     classes: list[ClassCount] = field(default_factory=list)
     unlabelled_classes: list[str] = field(default_factory=list)
     review: list[ReviewItem] = field(default_factory=list)
-    calibration: HonestCalibration | None = None
+    calibration: honest.HonestCalibration | None = None
 
     def warnings(self) -> list[str]:
         """Sentences a user must read before trusting the predictions."""
@@ -282,7 +282,8 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
            class_names: list[str], method: str = DEFAULT_METHOD,
            min_confidence: float = CONFIDENT, warm_start: Propagation | None = None,
            folds: int = FOLDS, features: np.ndarray | None = None,
-           cancelled: Callable[[], bool] | None = None) -> Quality:
+           cancelled: Callable[[], bool] | None = None,
+           reliability: np.ndarray | None = None) -> Quality:
     """The :class:`Quality` of a propagation.
 
     Parameters
@@ -294,7 +295,7 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
     method, warm_start : as the session propagates (warm start: its last Propagation).
     min_confidence : threshold of a trusted propagated label.
     folds : parts of the held-out check.
-    cancelled : see :func:`held_out`.
+    cancelled : see :func:`held_out`; ``reliability``: the manifold's (honest.py).
 
     Trust (``n_confident``, the per-class counts) is counted on the confidence the held-out
     labels back (honest.py; with ``warm_start`` the graph's record is applied too); the
@@ -309,9 +310,10 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
     held = held_out(graph, rows, user[rows], n_classes, folds, method, warm_start,
                     features=features, cancelled=cancelled)
     calibration = calibrate(held)
-    share = graph_share(warm_start) if warm_start is not None \
+    share = honest.graph_share(warm_start) if warm_start is not None \
         and len(warm_start.confidence) == len(confidence) else None
-    trusted = confidence if calibration is None else calibration.cap(confidence, share)
+    trusted = honest.reliability_cap(confidence if calibration is None else
+                                     calibration.cap(confidence, share), reliability)
     free = user < 0
     sure = free & (predicted >= 0) & (trusted >= min_confidence)
     unsure = free & (predicted >= 0) & ~sure
@@ -330,20 +332,21 @@ def assess(graph, user: np.ndarray, predicted: np.ndarray, confidence: np.ndarra
         review=review_queue(held), calibration=calibration)
 
 
-def assessed_confidence(graph, features, prop: Propagation, rows, classes, n_classes: int
-                        ) -> np.ndarray:
+def assessed_confidence(graph, features, prop: Propagation, rows, classes, n_classes: int,
+                        reliability: np.ndarray | None = None) -> np.ndarray:
     """The confidence of ``prop`` capped by the calibrations of its labels' held-out folds
-    (:func:`held_out`, :func:`calibrate`): what a session shows once assessed."""
+    (:func:`held_out`, :func:`calibrate`) and by the manifold's ``reliability``: what a
+    session shows once assessed."""
     held = held_out(graph, rows, classes, n_classes, features=features, warm_start=prop)
-    return shown_confidence(prop, calibrate(held), rows)
+    return honest.shown_confidence(prop, calibrate(held), rows, reliability)
 
 
-def calibrate(held: HeldOut) -> HonestCalibration | None:
+def calibrate(held: HeldOut) -> honest.HonestCalibration | None:
     """The :class:`~.honest.HonestCalibration` of the held-out predictions ``held``; None
     when too few labels were held out for either fit."""
     graph_right = None if held.graph_predicted is None else held.graph_predicted == held.label
-    cal = honest_calibration(held.confidence, held.predicted == held.label,
-                             held.graph_confidence, graph_right)
+    cal = honest.honest_calibration(held.confidence, held.predicted == held.label,
+                                    held.graph_confidence, graph_right)
     return None if cal.shown is None and cal.graph is None else cal
 
 
@@ -371,7 +374,8 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
                                previous=getattr(session, "last_propagation", None),
                                method=method)
     return assess(graph, user, prop.predicted, prop.confidence, session.classes, method,
-                  min_confidence, prop, folds, features=features, cancelled=cancelled)
+                  min_confidence, prop, folds, features=features, cancelled=cancelled,
+                  reliability=getattr(session.manifold, "reliability", None))
 
 
 def propagate_assessed(session, method: str | None = None,

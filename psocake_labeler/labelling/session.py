@@ -258,7 +258,8 @@ class LabelSession(ClassEditing, StoreSaving):
     def _shown(self, prop):
         from .honest import shown_confidence
 
-        return shown_confidence(prop, self._d.calibration, self.labelled_rows())
+        return shown_confidence(prop, self._d.calibration, self.labelled_rows(),
+                                getattr(self.manifold, "reliability", None))
 
     def recommend(self, k: int = 10) -> list[int]:
         """The ``k`` rows most worth labelling next: never labelled ones, diverse.

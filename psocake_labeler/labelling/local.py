@@ -124,7 +124,8 @@ def _cg(sub: sp.csr_matrix, alpha: float, b: np.ndarray, target: float,
 
 def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarray,
                  ax0: np.ndarray, y0: np.ndarray, tol: float,
-                 candidates: Optional[np.ndarray] = None, in_place: bool = False
+                 candidates: Optional[np.ndarray] = None, in_place: bool = False,
+                 cut: Optional[sp.csr_matrix] = None
                  ) -> Optional[tuple[np.ndarray, np.ndarray, bool]]:
     """``(F, A F, done)`` after a change of a few rows of ``Y``, or None.
 
@@ -137,7 +138,8 @@ def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarr
     before), if known; then no pass over all of ``Y`` is needed. ``in_place``: ``x0`` and
     ``ax0`` are updated themselves, not copies (also when None is returned: each column is
     changed in both or in neither, so they stay a solution and its product, and a full CG
-    from them, which measures its residual afresh, still meets its criterion).
+    from them, which measures its residual afresh, still meets its criterion). ``cut``: the
+    entries of ``S`` the solve leaves out (links.CutLinks.matrix), or None.
     """
     if candidates is None or y0 is None or y0.shape != y.shape:
         rows = changed_rows(y, y0)
@@ -149,7 +151,7 @@ def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarr
     # One BLAS thread: on a busy machine OpenBLAS's threaded dot product of a ball-sized
     # vector took 20 ms (threads waiting for a core) instead of 0.01 ms; a click is ~100 dots.
     with one_blas_thread():
-        x, ax = _update(s_mat, alpha, y, x0, ax0, y0, tol, rows, in_place)
+        x, ax = _update(s_mat, alpha, y, x0, ax0, y0, tol, rows, in_place, cut)
         if x is None:
             return None
         residual = _residual_norms(y, ax, candidates)
@@ -160,7 +162,8 @@ def local_update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarr
 
 
 def _update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarray,
-            ax0: np.ndarray, y0: np.ndarray, tol: float, rows: np.ndarray, in_place: bool
+            ax0: np.ndarray, y0: np.ndarray, tol: float, rows: np.ndarray, in_place: bool,
+            cut: Optional[sp.csr_matrix] = None
             ) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     delta_b = y[rows] - y0[rows]
     cols = np.flatnonzero(np.abs(delta_b).sum(axis=0) > 0)
@@ -171,7 +174,7 @@ def _update(s_mat: sp.csr_matrix, alpha: float, y: np.ndarray, x0: np.ndarray,
         hops = FIRST_HOPS
         while True:
             inside = ball(s_mat, rows, hops)
-            block = s_mat[inside]
+            block = s_mat[inside] if cut is None else s_mat[inside] - cut[inside]
             b = np.zeros(len(inside))
             b[np.searchsorted(inside, rows)] = delta_b[:, c]
             d = _cg(_restrict(block, inside), alpha, b, 0.5 * target)

@@ -10,6 +10,7 @@ per-method temperature ``T`` chosen on simulated runs so that events with confid
 are right well over 95% of the time (docs/propagation.md has the measurement). Events that
 no label can reach (another connected component) get confidence 0, never NaN; so do, for
 Poisson and harmonic, events of a linked piece without labels (see ``poisson_groups``).
+Spreading leaves out the links between pieces that both hold labels (links.py says why).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from .columns import (
     pick_rows,
     set_user_rows,
 )
+from .links import same_cut, spreading_cut
 from .solvers import (
     GraphInfo,
     graph_info,
@@ -244,6 +246,10 @@ def propagate(graph: sp.spmatrix, labelled_rows, labelled_classes, n_classes: in
                            np.zeros(n), np.full((n, n_classes), 1.0 / max(n_classes, 1)), state)
     reached = (reuse.full(n, True, bool) if info.n_components == 1
                else np.isin(info.component, np.unique(info.component[rows])))
+    if method == "spreading":
+        state["cut"] = _cut(info, rows)
+        if warm_start is not None and not same_cut(state["cut"], warm_start.state.get("cut")):
+            ax0 = None   # x0 solved another operator: its kept product does not hold
     scores, part, weak = _solve(graph, info, rows, classes, n_classes, method, balance,
                                 reached, state, (x0, ax0, b0, before, update_warm_start))
     t = TEMPERATURE[method] if temperature is None else float(temperature)
@@ -263,6 +269,13 @@ def _warm_start(graph: sp.csr_matrix, warm: Propagation | None, method: str, n_c
                 return old, sol, state.get("product"), state.get("rhs"), state.get("rows")
             return old, None, None, None, None
     return graph_info(graph), None, None, None, None
+
+
+def _cut(info: GraphInfo, rows: np.ndarray) -> np.ndarray | None:
+    """The links spreading leaves out for labels on ``rows`` (links.py says why)."""
+    if info.link_ends is None or not len(info.link_ends):
+        return None
+    return spreading_cut(info.link_ends, poisson_groups(info, rows)[0])
 
 
 def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, balance: bool,
@@ -290,7 +303,7 @@ def _solve(graph, info: GraphInfo, rows, classes, n_classes: int, method: str, b
     y[rows] = onehot
     nonzero = None if before is None else np.union1d(before, rows)
     f, state["product"] = spreading_solve(graph, info, y, SPREADING_ALPHA, x0, TOL, ax0, b0,
-                                          nonzero, reached, in_place)
+                                          nonzero, reached, in_place, state["cut"])
     state["rhs"], state["solution"], state["rows"] = y, f, rows
     if not balance:
         return f, part, weak

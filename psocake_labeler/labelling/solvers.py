@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..embedding.kernel import LINK_WEIGHT  # tells the links between graph pieces
 from ..errors import ConvergenceWarning
+from .links import CutLinks
 from .local import local_update
 from .products import SplitProduct
 
@@ -47,6 +48,7 @@ class GraphInfo:
     normalised: sp.csr_matrix | None = None   # D^-1/2 W D^-1/2, made on first use
     piece: np.ndarray | None = None       # (N,) piece id: component once links are cut
     links: np.ndarray | None = None       # (L, 2) piece ids joined by each link edge
+    link_ends: np.ndarray | None = None   # (L, 2) the rows each of those edges joins
     product: SplitProduct | None = None   # fast product with ``normalised``, made with it
 
     def matches(self, graph: sp.spmatrix) -> bool:
@@ -59,12 +61,13 @@ def graph_info(graph: sp.csr_matrix) -> GraphInfo:
 
     Pieces are the connected components left when the edges of weight exactly
     ``LINK_WEIGHT`` are removed; ``links`` lists the pairs of distinct pieces such edges
-    join (the links ``kernel.link_components`` added). Without links, pieces are the
-    components.
+    join (the links ``kernel.link_components`` added), ``link_ends`` the rows they join.
+    Without links, pieces are the components.
     """
     degree = np.asarray(graph.sum(axis=1)).ravel().astype(np.float64)
     n_comp, comp = connected_components(graph, directed=False)
     piece, links = comp, np.zeros((0, 2), dtype=np.int64)
+    ends = links
     is_link = np.isclose(graph.data, LINK_WEIGHT, rtol=1e-9, atol=0.0)
     if is_link.any():
         cut = graph.copy()
@@ -74,9 +77,11 @@ def graph_info(graph: sp.csr_matrix) -> GraphInfo:
         coo = graph.tocoo()
         sel = is_link & (coo.row < coo.col)   # tocoo keeps CSR data order
         pairs = np.stack([piece[coo.row[sel]], piece[coo.col[sel]]], axis=1)
-        links = pairs[pairs[:, 0] != pairs[:, 1]].astype(np.int64)
+        across = pairs[:, 0] != pairs[:, 1]
+        links = pairs[across].astype(np.int64)
+        ends = np.stack([coo.row[sel], coo.col[sel]], axis=1)[across].astype(np.int64)
     return GraphInfo(graph.shape[0], graph.nnz, degree, int(n_comp), comp,
-                     piece=np.asarray(piece, dtype=np.int64), links=links)
+                     piece=np.asarray(piece, dtype=np.int64), links=links, link_ends=ends)
 
 
 def poisson_groups(info: GraphInfo, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,8 +238,8 @@ def block_pcg(matvec: MatVec, b: np.ndarray, x0: np.ndarray | None, inv_diag: np
 def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha: float,
                     x0: np.ndarray | None, tol: float, ax0: np.ndarray | None = None,
                     y0: np.ndarray | None = None, candidates: np.ndarray | None = None,
-                    reach: np.ndarray | None = None, in_place: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    reach: np.ndarray | None = None, in_place: bool = False,
+                    cut: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Zhou et al. closed form ``F = (I - alpha S)^-1 Y``, solved by CG (diag of A is 1).
 
     Returns ``(F, A F)``; pass ``A F`` back as ``ax0`` with ``x0 = F`` (and the old ``Y`` as
@@ -242,7 +247,8 @@ def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha:
     known (the click's local update then reads only those rows of them). ``reach``: the
     rows in graph parts holding a label, which a cold solve must give a value
     (:func:`block_pcg`). ``in_place``: a click's local update may change ``x0`` and ``ax0``
-    (local.py)."""
+    (local.py). ``cut``: (L', 2) rows of links left out of ``S`` (links.spreading_cut); the
+    caller drops ``ax0`` when they differ from the solve ``x0`` came from."""
     if info.normalised is None:
         # Kept with the graph info, so warm starts pay one sparse product per iteration.
         dinv_sqrt = np.where(info.degree > 0,
@@ -252,9 +258,14 @@ def spreading_solve(graph: sp.csr_matrix, info: GraphInfo, y: np.ndarray, alpha:
     if info.product is None:
         info.product = SplitProduct(info.normalised)  # float32, all cores (products.py)
     product = info.product
+    links = None if cut is None else CutLinks(info.normalised, cut)
+    if links is not None:
+        def product(f: np.ndarray, full=info.product) -> np.ndarray:
+            return links.remove_from(full(f), f)
     if x0 is not None and ax0 is not None and y0 is not None:
         # A click changes a few rows of Y: solved near them first (local.py).
-        got = local_update(info.normalised, alpha, y, x0, ax0, y0, tol, candidates, in_place)
+        got = local_update(info.normalised, alpha, y, x0, ax0, y0, tol, candidates, in_place,
+                           None if links is None else links.matrix)
         if got is not None:
             if got[2]:
                 return got[0], got[1]

@@ -58,7 +58,8 @@ def found_and_true(transform: FeatureTransform, images: np.ndarray, true_off: np
         found.append(off * pipe.bin)
         found_raw.append(pipe.raw_features(block))
         # The oracle: the same pipeline, told each hit's true centre.
-        pipe.locate = lambda v, ok, t=true_off[a:a + BLOCK] / pipe.bin: t.copy()
+        pipe.locate = lambda v, ok, t=true_off[a:a + BLOCK] / pipe.bin: (t.copy(),
+                                                                          np.full(len(t), np.inf))
         true_raw.append(pipe.raw_features(block))
         del pipe.locate
     return np.concatenate(found_raw), np.concatenate(true_raw), np.concatenate(found)

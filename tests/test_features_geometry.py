@@ -84,10 +84,9 @@ def test_default_search_finds_6_px_jitter_beside_a_dead_half(tmp_path):
 
 def test_reliability_says_how_much_of_its_rings_a_hit_kept(tmp_path, still_run):
     # The dead half + 6 px jitter (bench_active_learning case 3): a hit with the beam on the
-    # live half keeps every ring (its Friedel mates fill the dead half); one with the beam
-    # deep in the dead half, where a pixel and its mirror are both dead, keeps about half
-    # (or has no centre within the search). Some of those are placed a few pixels off, on
-    # the live half's edge, where they look whole: about half of them are flagged.
+    # live half keeps every ring (its Friedel mates fill the dead half) and the rings place
+    # its centre; one with the beam inside the dead half loses the rings where a pixel and
+    # its mirror are both dead, and its centre cannot be placed along the edge's normal.
     path = tmp_path / "amo06516_0203.cxi"
     simulate_run(path, hits=120, shape=128, seed=24, mix="single=0.6,multiple=0.4",
                  conditions="jitter=6,dead_half=bottom")
@@ -97,10 +96,10 @@ def test_reliability_says_how_much_of_its_rings_a_hit_kept(tmp_path, still_run):
     assert columns.shape == (len(run), len(HIT_COLUMNS))
     _, rel = split_hit_columns(columns)
     assert rel.dtype == np.float32 and np.all((rel >= 0) & (rel <= 1))
-    live, deep = depth < -3.0, depth > 6.0
-    assert live.sum() >= 20 and deep.sum() >= 10
-    assert np.mean(rel[live] < RELIABLE) <= 0.1
-    assert np.mean(rel[deep] < RELIABLE) >= 0.4
+    live, deep = depth < -3.0, depth > 3.0
+    assert live.sum() >= 20 and deep.sum() >= 20
+    assert np.mean(rel[live] < RELIABLE) <= 0.25
+    assert np.mean(rel[deep] < RELIABLE) >= 0.9
     # A whole detector with the beam in place: every hit reliable. Moved beyond the search
     # (20 px, the search 6), a hit the search cannot place keeps the nominal centre, which
     # is not its own: reliability 0.
@@ -111,7 +110,7 @@ def test_reliability_says_how_much_of_its_rings_a_hit_kept(tmp_path, still_run):
     moved = np.roll(images, 20, axis=1)
     _, gone = still.pipeline_.raw_features(moved, with_reliability=True)
     v, ok = rep.bin_images(moved, still.mask_, still.bin_)
-    lost = np.isnan(still.pipeline_.locate(rep.photon_scale(v, ok, "sqrt"), ok)[:, 0])
+    lost = np.isnan(still.pipeline_.locate(rep.photon_scale(v, ok, "sqrt"), ok)[0][:, 0])
     assert lost.sum() >= 3 and np.all(gone[lost] == 0.0) and np.all(gone[~lost] > 0.5)
 
 

@@ -18,6 +18,8 @@ polar grid is then sampled about the found centre (no resampled image, no extra 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import fft, ndimage
 
@@ -52,9 +54,11 @@ def unread_rows(images: np.ndarray, good: np.ndarray) -> np.ndarray:
 
 
 def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
-                    search: float) -> np.ndarray:
+                    search: float, with_pairs: bool = False) -> Any:
     """Beam-centre offsets ``(n, 2)`` (row, col) from ``center`` that make each image most
-    centrosymmetric, within ``search`` pixels; 0 where too few mirror pairs are good."""
+    centrosymmetric, within ``search`` pixels; NaN where too few mirror pairs are good or
+    the best centre is outside the search. ``with_pairs``: also ``(n,)`` bool, whether
+    enough mirror pairs were good (False: a dead or clipped half)."""
     n, h, w = values.shape
     # t = 2 c (pixel indices); candidates within +-2 search of 2 * center.
     t0 = np.array([2 * center[0], 2 * center[1]])
@@ -78,8 +82,9 @@ def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, f
     need = MIN_OVERLAP * good.reshape(len(good), -1).sum(axis=1)
     score = np.where(cw > np.maximum(need, 1.0)[:, None, None], sw / np.maximum(cw, 1.0), np.inf)
     out = np.full((n, 2), np.nan)
+    paired = np.isfinite(score.reshape(n, -1)).any(axis=1)
     for k in range(n):
-        if not np.isfinite(score[k]).any():
+        if not paired[k]:
             continue
         i, j = np.unravel_index(np.argmin(score[k]), score[k].shape)
         di, dj = vertex(score[k][:, j], i), vertex(score[k][i, :], j)
@@ -87,7 +92,7 @@ def friedel_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, f
         off = t / 2.0 - np.array(center)
         if np.all(np.abs(off) <= search):
             out[k] = off
-    return out
+    return (out, paired) if with_pairs else out
 
 
 def _padded(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -113,24 +118,29 @@ def _fft_shape(shape: tuple[int, int], lo: np.ndarray, width: int) -> tuple[int,
 
 
 def find_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
-                 search: float) -> np.ndarray:
-    """Per-hit beam-centre offsets: Friedel symmetry where enough mirror pairs are good,
-    else a fit of the rings on the good pixels (a dead or clipped half), else NaN (no
-    centre within the search). The ring fit scores every candidate on the same pixels: a
-    roundness fit that averaged only the rings a candidate could see slid into the missing
-    half."""
-    off = friedel_offsets(values, good, center, search)
+                 search: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-hit beam-centre offsets ``(n, 2)``: Friedel symmetry where enough mirror pairs
+    are good, else a fit of the rings on the good pixels (a dead or clipped half), else NaN
+    (no centre within the search); and ``(n,)`` how firmly each is placed: inf where
+    enough mirror pairs are good (a whole pattern, or no pattern: a non-hit's rings place
+    nothing and need not), the ring fit's firmness where they are not
+    (``ringfit.ring_offsets``), NaN for no centre. The ring fit scores every candidate on
+    the same pixels: a roundness fit that averaged only the rings a candidate could see
+    slid into the missing half."""
+    off, paired = friedel_offsets(values, good, center, search, with_pairs=True)
+    firm = np.where(np.isnan(off[:, 0]), np.nan, np.inf)
     miss = np.isnan(off[:, 0])
     if miss.any():
         g = np.broadcast_to(good, values.shape)
-        off[miss] = ring_offsets(values[miss], g[miss], center, search)
-    return off
+        off[miss], firm[miss] = ring_offsets(values[miss], g[miss], center, search, True)
+        firm[miss & paired & ~np.isnan(off[:, 0])] = np.inf
+    return off, firm
 
 
 def beam_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
                  search: float) -> np.ndarray:
     """:func:`find_offsets`, 0 (the nominal centre) where it found none."""
-    off = find_offsets(values, good, center, search)
+    off = find_offsets(values, good, center, search)[0]
     off[np.isnan(off[:, 0])] = 0.0
     return off
 

@@ -19,6 +19,7 @@ from . import representations as rep
 from .autocorr import MAX_LAG, AutocorrProfile
 from .geometry import Geometry, hole_radius, ring_layout
 from .masked_polar import masked_polar_features
+from .ringfit import FIRM
 
 
 class ImagePipeline:
@@ -131,7 +132,7 @@ class ImagePipeline:
                 good = good[None] & ~rows
         values, ok = rep.bin_images(images, good, self.bin)
         v = rep.photon_scale(values, ok, p["photon"])
-        off, found, v, ok = self._centre_and_mirror(v, ok)
+        off, firm, v, ok = self._centre_and_mirror(v, ok)
         out = self._representation(v, ok, off, geometry)
         if float(p["autocorr"]) > 0:
             # On the working image with its Friedel mates filled in, not resampled about
@@ -143,19 +144,20 @@ class ImagePipeline:
         out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
         if not with_reliability:
             return out
-        return out, self.reliability(off, found, ok, static, geometry)
+        return out, self.reliability(off, firm, ok, static, geometry)
 
-    def reliability(self, off: np.ndarray, found: np.ndarray, known: np.ndarray,
+    def reliability(self, off: np.ndarray, firm: np.ndarray, known: np.ndarray,
                     static: np.ndarray, geometry: Geometry | None = None) -> np.ndarray:
         """float32 ``(n,)`` in [0, 1]: how far each hit's features can be trusted.
 
         The share of the rings' working pixels about the hit's own centre (``off``) that
         were measured or have a measured Friedel mate (``known``), over the same share about
         the nominal centre with the run's ``static`` mask (image pixels; a detector's gaps
-        are not the hit's fault), at most 1; 0 where the search found no centre
-        (``found`` False: the features are about the nominal one). A hit whose beam fell
-        deep on a dead half keeps about half its rings (0.5); one beyond the search, none of
-        its own. labelling/honest.py caps the confidence where it is low.
+        are not the hit's fault), at most 1; at most ``firm / FIRM``, how firmly the centre
+        was placed (``centering.find_offsets``: a beam on a dead half cannot be placed along
+        the normal to its edge, and is pulled to it); 0 where the search found no centre
+        (``firm`` NaN: the features are about the nominal one). labelling/honest.py caps
+        the confidence where it is low.
         """
         edges = self._edges_for(geometry)
         radii = (float(edges[0]), float(edges[-1]))
@@ -166,7 +168,8 @@ class ImagePipeline:
             _, base = centering.friedel_fill(base.astype(np.float32), base, centre[None])
         ref = centering.known_share(base, centre[None], radii)[0]
         share = centering.known_share(known, off + centre, radii) / max(ref, 1e-9)
-        return np.where(found, np.minimum(share, 1.0), 0.0).astype(np.float32)
+        rel = np.minimum(np.minimum(share, 1.0), np.where(np.isnan(firm), 0.0, firm) / FIRM)
+        return rel.astype(np.float32)
 
     def _representation(self, v: np.ndarray, ok: np.ndarray, off: np.ndarray,
                         geometry: Geometry | None) -> np.ndarray:
@@ -207,32 +210,32 @@ class ImagePipeline:
             self._acorr[key] = AutocorrProfile(self.binned_shape, MAX_LAG, scale)
         return self._acorr[key]
 
-    def locate(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """Per-hit beam-centre offsets (working pixels) of photon-scaled working images; NaN
-        where the search found no centre (0 everywhere with the search off)."""
+    def locate(self, v: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-hit beam-centre offsets (working pixels) of photon-scaled working images, NaN
+        where the search found no centre, and how firmly each is placed
+        (``centering.find_offsets``); with the search off 0 and inf everywhere."""
         search = float(self.params["beam_search"]) / self.bin
         if search <= 0:
-            return np.zeros((len(v), 2))
+            return np.zeros((len(v), 2)), np.full(len(v), np.inf)
         return centering.find_offsets(v, ok, self.binned_center, search)
 
     def beam_offsets(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """:meth:`locate`, 0 (the nominal centre) where it found none."""
-        off = self.locate(v, ok)
+        """:meth:`locate`'s offsets, 0 (the nominal centre) where it found none."""
+        off = self.locate(v, ok)[0]
         off[np.isnan(off[:, 0])] = 0.0
         return off
 
     def _centre_and_mirror(self, v: np.ndarray, ok: np.ndarray):
-        """Each hit's beam offset (0 where none was found) and whether one was found; bad
-        pixels filled from their Friedel mates if asked."""
-        off = self.locate(v, ok)
-        found = ~np.isnan(off[:, 0])
-        off[~found] = 0.0
+        """Each hit's beam offset (0 where none was found) and its firmness (NaN for none,
+        :meth:`locate`); bad pixels filled from their Friedel mates if asked."""
+        off, firm = self.locate(v, ok)
+        off[np.isnan(off[:, 0])] = 0.0
         if self.params["fill"] in ("friedel", "masked"):
             v, ok = centering.friedel_fill(v, ok, off + np.asarray(self.binned_center))
             # Unit RMS again over the filled image: a half-missing hit was scaled on the
             # half that holds the bright centre, and would look brighter than it is.
             v = rep.photon_scale(v, ok, "none")
-        return off, found, v, ok
+        return off, firm, v, ok
 
     def _polar(self, v: np.ndarray, off: np.ndarray, geometry: Geometry | None) -> np.ndarray:
         """Polar grids of filled working images, each about its own beam centre."""

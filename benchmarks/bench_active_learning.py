@@ -10,24 +10,21 @@ each batch. Printed per case, on the events not labelled yet:
   ``LabelSpreading(kernel="knn")`` on the manifold coordinates given the same labels, and
   ours with random picks;
 * per-class recall at 5% (and the share right of each "unknown" type and of the clipped
-  hits, where the run has them), and the share of events with confidence > 0.9 and how
-  many of those are right (precision), at 5%, of the confidence as assessed (honest.py:
-  capped by held-out calibrations of the labels and hit reliability) and of the raw one;
-* a supervised reference: logistic regression on the manifold's features trained on 80%
-  of the events (5-fold), what a classifier can get out of these features at all;
+  hits), the share of events with confidence > 0.9 and the share of those right, at 5%, of
+  the confidence as assessed (honest.py: held-out calibrations, hit reliability) and raw;
+* a supervised reference: logistic regression trained on 80% of the events (5-fold) on the
+  manifold's features (and on the classifier's inputs: + brightness basis and profile);
 * transfer cases: labels (5%, recommender) on run A only, the manifold extended by run B
   (another distance, energy or pixel map), accuracy on B with no new label.
 
     python benchmarks/bench_active_learning.py [--quick] [--hits 1500] [--cases a,b]
         [--seeds 0,1,2] [--workdir /tmp/psocake_bench_al] [--feature key=value ...]
 
-``--quick``: 1000 hits, the recommender curve and random picks up to 5%. Simulated runs are
-cached in --workdir by their settings; manifolds by settings, feature options and the
-embedding code's fingerprint, so a code change rebuilds them. ``--seeds 0,1,2``: every case
-on independent runs (seed k adds ``SEED_STEP * k`` to every run's simulator seed, and seeds
-the random picks; 0 is the runs quoted in the docs), then mean and range over the seeds of
-accuracy, per-class recall and confidence precision at 5%: one run does not settle a
-threshold (runs differ by 0.01-0.03 in accuracy, up to 0.2 in the weakest recall).
+``--quick``: 1000 hits, curves up to 5%. Runs are cached in --workdir by their settings;
+manifolds by settings, feature options and the embedding code's fingerprint. ``--seeds
+0,1,2``: every case on independent runs (seed k adds ``SEED_STEP * k`` to every simulator
+seed and seeds the random picks; 0: the docs' runs), then mean and range over the seeds at
+5%: runs differ by 0.01-0.03 in accuracy, up to 0.2 in the weakest recall.
 """
 from __future__ import annotations
 
@@ -41,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from psocake_labeler.embedding import engine_fingerprint
-from psocake_labeler.labelling.blend import blend, classifier_inputs
+from psocake_labeler.labelling.blend import blend
+from psocake_labeler.labelling.inputs import manifold_inputs as inputs_of
 from psocake_labeler.labelling.propagation import propagate
 from psocake_labeler.labelling.quality import assessed_confidence
 from psocake_labeler.labelling.recommend import recommend
@@ -107,7 +105,6 @@ def simulated_run(work: Path, seed: int, mix: str, conditions: str, hits: int, s
 
 def _digest(text: str) -> str:
     import hashlib
-
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -126,7 +123,6 @@ def manifold_for(work: Path, cxi: Path, features: dict):
 
 def truth_of(cxi: Path):
     from psocake_labeler.simulate import read_truth
-
     t = read_truth(cxi)
     return np.asarray(t.labels), tuple(t.class_names)
 
@@ -189,7 +185,7 @@ def curve(m, y, n_classes, picker, top, with_sklearn, seed=0, use_blend=True, gr
     out = {}
     t_prop = []
     first_found = {}
-    inputs = classifier_inputs(m.features, m.brightness)
+    inputs = inputs_of(m)
     while rows.size < top * n:
         if picker == "random":
             new = rng.choice(np.setdiff1d(np.arange(n), rows), 10, replace=False)
@@ -233,7 +229,7 @@ def transfer(m_a, y_a, rows, n_classes, targets_cxi):
     for cxi in targets_cxi:
         y_b, n0 = truth_of(cxi)[0], len(m.coords)
         m = m.extend(str(cxi))
-        inputs = classifier_inputs(m.features, m.brightness)
+        inputs = inputs_of(m)
         prop = blend(propagate(m.graph, rows, y_a[rows], n_classes), inputs, rows, y_a[rows],
                      n_classes)
         pred = prop.predicted[n0:]
@@ -268,7 +264,7 @@ def run_case(case: Case, args, features: dict, seed: int = 0) -> dict:
            "graph": graph,
            "fractions": np.bincount(y, minlength=c) / y.size, "t_build": t_build,
            "supervised": supervised(m.features, y),
-           "supervised_b": supervised(classifier_inputs(m.features, m.brightness), y, True)}
+           "supervised_b": supervised(inputs_of(m), y, True)}
     if case.targets:
         label_rows = rows[:int(round(0.05 * y.size))]
         cxis = [simulated_run(work, s + shift, mx, cd, args.hits, args.shape)
@@ -283,7 +279,7 @@ def _f(v, fmt="{:.3f}") -> str:
 
 def report(results: list[dict]) -> None:
     head = "| case | " + " | ".join(f"{int(b * 100)}%" for b in BUDGETS) + \
-        " | graph only 5% | sklearn LS 5% | random 5% | supervised 80% (+ brightness) |" \
+        " | graph only 5% | sklearn LS 5% | random 5% | supervised 80% (+ bright, profile) |" \
         " conf>0.9 share / right (5%; raw) |"
     print("\nAccuracy on unlabelled events (recommender picks unless said):\n")
     print(head)

@@ -2,8 +2,10 @@
 
 On a simulated 128 x 128 run (2 px jitter; working size 128, no binning) times, in process
 CPU ms per hit, the pre-PCA features of every block without the profile (``autocorr=0``)
-and with ``autocorr=2``, alternately (least of ``--repeat``), and the profile alone on the blocks'
-photon-scaled working images; the load average is printed beside them.
+and with ``autocorr=2``; the features with the side columns the manifold keeps for the
+classifier (brightness, and the profile unless ``classifier_autocorr=False``), as
+``build_manifold`` computes them; alternately (least of ``--repeat``), and the profile alone
+on the blocks' photon-scaled working images; the load average is printed beside them.
 
     python benchmarks/bench_autocorr_cost.py [--hits 500] [--repeat 3]
         [--workdir /tmp/psocake_bench_acf]
@@ -48,6 +50,7 @@ def main() -> None:
     blocks = list(iter_blocks(run, 0, len(run)))
     off = FeatureTransform(autocorr=0.0).fit(run)
     on = FeatureTransform(autocorr=2.0).fit(run)
+    bare = FeatureTransform(classifier_autocorr=False).fit(run).pipeline_
     pipe = on.pipeline_
     prof = AutocorrProfile(pipe.binned_shape)
     scaled = []
@@ -56,6 +59,8 @@ def main() -> None:
         scaled.append((rep.photon_scale(v, ok, "sqrt"), ok))
     steps = {"autocorr=0": lambda b: off.raw_features(b),
              "autocorr=2": lambda b: on.raw_features(b),
+             "+ brightness (classifier_autocorr=False)": lambda b: bare.raw_features(b, side=True),
+             "+ brightness + profile (default)": lambda b: off.pipeline_.raw_features(b, side=True),
              "profile alone": None}
     best = dict.fromkeys(steps, np.inf)
     for _ in range(args.repeat):

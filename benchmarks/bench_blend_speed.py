@@ -1,13 +1,15 @@
 """Per-click cost of the labels' classifier (labelling/blend.py) at 100,000 events.
 
-Features: 40 Gaussian columns (three classes shifted apart) plus 2 brightness columns, the
-shape of a manifold's stored features. Timed, for 200 and 2000 labels: building the
+Features: 40 Gaussian columns (three classes shifted apart) plus 2 brightness columns and
+``--profile`` (40) profile columns, the shape of a manifold's stored features and side
+columns (``--profile 0``: a file made before ``classifier_autocorr``). Timed, for 200 and
+2000 labels: building the
 classifier's inputs (once per session), a click that reuses the classifier's calibration
 (most clicks), a click that refits it by cross-validation (once the labels grew by 10%), and
 next to them scikit-learn's ``LogisticRegression.fit`` + ``predict_proba`` on the same inputs.
 Wall and process CPU seconds, with the load average, for each.
 
-    python benchmarks/bench_blend_speed.py [--n 100000] [--dim 40] [--repeat 3]
+    python benchmarks/bench_blend_speed.py [--n 100000] [--dim 40] [--profile 40] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -19,10 +21,10 @@ import numpy as np
 
 from psocake_labeler.labelling.blend import (
     C_REG,
-    classifier_inputs,
     classifier_probabilities,
     cv_calibration,
 )
+from psocake_labeler.labelling.inputs import classifier_inputs
 
 
 def timed(fn, repeat: int) -> tuple[float, float]:
@@ -40,6 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=40)
+    ap.add_argument("--profile", type=int, default=40, help="profile columns (0: none)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -47,7 +50,9 @@ def main() -> None:
     x = rng.normal(size=(args.n, args.dim)).astype(np.float32)
     x[:, :3] += 2.0 * np.eye(3, dtype=np.float32)[y]
     bright = np.stack([rng.normal(size=args.n) + y, rng.normal(size=args.n)], axis=1)
-    print(f"{args.n} events, {args.dim} features + 2 brightness columns; "
+    prof = rng.normal(size=(args.n, args.profile)).astype(np.float32) if args.profile else None
+    print(f"{args.n} events, {args.dim} features + 2 brightness + {args.profile} profile "
+          f"columns; "
           f"load average {os.getloadavg()[0]:.1f}\n")
     print("| step | labels | wall (ms) | CPU (ms) | load |")
     print("| --- | --- | --- | --- | --- |")
@@ -57,9 +62,9 @@ def main() -> None:
         print(f"| {name} | {labels} | {wall * 1e3:.0f} | {cpu * 1e3:.0f} | "
               f"{os.getloadavg()[0]:.1f} |")
 
-    inputs = classifier_inputs(x, bright)
+    inputs = classifier_inputs(x, bright, prof)
     row("classifier inputs (spline basis; once a session)", "-",
-        lambda: classifier_inputs(x, bright))
+        lambda: classifier_inputs(x, bright, prof))
     for n_labels in (200, 2000):
         clicks(inputs, y, rng.choice(args.n, n_labels, replace=False), row)
 

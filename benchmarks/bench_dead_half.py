@@ -9,7 +9,7 @@ of depth this prints, on the run's truth:
 * 5-fold logistic regression (80% of the events labelled) on the features with the found
   centres, and on the same features sampled about the TRUE centres (an oracle: what a
   perfect centre finder would give), both with the brightness basis the labels' classifier
-  uses (``blend.classifier_inputs``), and each class's recall by band (which events are
+  uses (``inputs.classifier_inputs``; no profile), and each class's recall by band (which events are
   wrong).
 
     python benchmarks/bench_dead_half.py [--hits 1500] [--workdir /tmp/psocake_bench_al]
@@ -36,7 +36,7 @@ from psocake_labeler.features import FeatureTransform, centering
 from psocake_labeler.features import representations as rep
 from psocake_labeler.features.brightness import hit_brightness
 from psocake_labeler.io import open_run
-from psocake_labeler.labelling.blend import classifier_inputs
+from psocake_labeler.labelling.inputs import classifier_inputs
 from psocake_labeler.simulate import read_truth
 
 #: Bands of beam depth below the live half's edge (image pixels; < 0: beam on the live half).

@@ -9,7 +9,8 @@ import pytest
 import psocake_labeler as pl
 from psocake_labeler.errors import LayoutError
 from psocake_labeler.features.brightness import hit_brightness
-from psocake_labeler.labelling.blend import classifier_inputs, cv_calibration
+from psocake_labeler.labelling.blend import cv_calibration
+from psocake_labeler.labelling.inputs import classifier_inputs
 
 
 @pytest.fixture(scope="module")

@@ -92,9 +92,11 @@ def test_reliability_says_how_much_of_its_rings_a_hit_kept(tmp_path, still_run):
                  conditions="jitter=6,dead_half=bottom")
     run = open_run(path)
     depth = read_truth(path).params["beam_center"][:, 0] - 63.5
-    _, tr, columns = compute_features(run, n_pca=4, with_brightness=True)
+    _, tr, columns = compute_features(run, n_pca=4, with_brightness=True,
+                                      classifier_autocorr=False)
     assert columns.shape == (len(run), len(HIT_COLUMNS))
-    _, rel = split_hit_columns(columns)
+    _, rel, profile = split_hit_columns(columns)
+    assert profile is None
     assert rel.dtype == np.float32 and np.all((rel >= 0) & (rel <= 1))
     live, deep = depth < -3.0, depth > 3.0
     assert live.sum() >= 20 and deep.sum() >= 20

@@ -41,7 +41,8 @@ def check_shapes(f, path: Path) -> int:
     m = int(coords.shape[1])
     want = {"coords": (n, m), "eigenvalues": (m,), "density": (n,),
             "features": (n, None), "bandwidth_floor": (n,), "brightness": (n, None),
-            "reliability": (n,), "graph/indptr": (n + 1,)}
+            "reliability": (n,), "profile": (n, None),
+            "graph/indptr": (n + 1,)}
     for name, shape in want.items():
         if name not in f:
             continue

@@ -143,7 +143,8 @@ def _rank0_embed(rank: int, parts: Optional[Sequence], events: Optional[np.ndarr
     if all(p[3] is not None for p in parts):
         from ..features.brightness import split_hit_columns
 
-        m.brightness, m.reliability = split_hit_columns(np.concatenate([p[3] for p in parts]))
+        m.brightness, m.reliability, m.profile = split_hit_columns(
+            np.concatenate([p[3] for p in parts]))
     return m
 
 

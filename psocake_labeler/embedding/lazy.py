@@ -23,7 +23,7 @@ from .checks import check_finite, check_graph
 #: Manifold fields a lazy load reads on first use, and the dataset each comes from.
 LAZY_FIELDS = {"graph": "graph", "features": "features", "density": "density",
                "floor": "bandwidth_floor", "brightness": "brightness",
-               "reliability": "reliability"}
+               "reliability": "reliability", "profile": "profile"}
 
 
 def read_field(f: h5py.File, path: Path, n: int, name: str) -> Any:

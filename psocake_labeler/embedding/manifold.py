@@ -80,6 +80,9 @@ class Manifold:
         (``features.pipeline.ImagePipeline.reliability``); the shown confidence is capped
         where it is low (labelling/honest.py). None as for ``brightness``, and for files
         written before it existed.
+    profile : (N, 40) float32 per-hit autocorrelation radial profile (features/autocorr.py),
+        for the labels' classifier only, not the graph; None as for ``brightness``, with
+        ``classifier_autocorr=False`` and for files written before it existed.
     """
 
     coords: np.ndarray
@@ -93,6 +96,7 @@ class Manifold:
     floor: Optional[np.ndarray] = None
     brightness: Optional[np.ndarray] = None
     reliability: Optional[np.ndarray] = None
+    profile: Optional[np.ndarray] = None
 
     def read_all(self) -> None:
         """Read now whatever is still on disk (a lazy manifold's fields; nothing here)."""
@@ -126,6 +130,8 @@ class Manifold:
                 f.create_dataset("brightness", data=self.brightness)
             if self.reliability is not None:
                 f.create_dataset("reliability", data=self.reliability)
+            if self.profile is not None:
+                f.create_dataset("profile", data=self.profile)
             f.create_dataset("features", data=self.features,
                              chunks=(min(len(self.features), 4096), self.features.shape[1])
                              if len(self.features) else None)
@@ -149,7 +155,7 @@ class Manifold:
         Raises a one-line :class:`~psocake_labeler.errors.InputError` naming ``path`` when it
         is missing, a folder, not HDF5, truncated, or another kind of file. ``lazy``: read
         the coordinates, eigenvalues, events and parameters now, the graph, features,
-        kernel sums, floors, brightness and reliability on first use (:mod:`.lazy`; their
+        kernel sums, floors, brightness, reliability and profile on first use (:mod:`.lazy`; their
         checks then).
         """
         path = Path(path)
@@ -221,7 +227,7 @@ class Manifold:
         from ..neighbors.mpi import knn_query
         from .kernel import bandwidth_floor, nystrom_weights
 
-        feats, events, bright, rel = self._new_rows(run_or_array, progress)
+        feats, events, bright, rel, prof = self._new_rows(run_or_array, progress)
         k = min(int(self.params.get("knn", 15)), len(self))
         idx, dist = knn_query(feats, self.features, k, progress=progress)
         alpha = float(self.params.get("alpha", 1.0))
@@ -244,16 +250,19 @@ class Manifold:
                         brightness=None if self.brightness is None or bright is None else
                         np.concatenate([self.brightness, bright]),
                         reliability=None if self.reliability is None or rel is None else
-                        np.concatenate([self.reliability, rel]))
+                        np.concatenate([self.reliability, rel]),
+                        profile=None if self.profile is None or prof is None else
+                        np.concatenate([self.profile, prof]))
 
     def _new_rows(self, data: Any, progress: Optional[ProgressCallback]) -> tuple:
-        """Features, events, brightness and reliability (None: not kept) of new rows."""
+        """Features, events, brightness, reliability and profile (None: not kept) of new
+        rows."""
         if isinstance(data, np.ndarray):
             if data.ndim != 2 or data.shape[1] != self.features.shape[1]:
                 raise InputError(f"new features have shape {data.shape}; this manifold needs "
                                  f"(n, {self.features.shape[1]})")
             return (data.astype(np.float32), array_event_table(len(data), offset=len(self)),
-                    None, None)
+                    None, None, None)
         if self.transform is None:
             raise InputError("this manifold was built from a feature array, so it has no "
                              "feature transform: extend it with a feature array, not a run")
@@ -264,7 +273,7 @@ class Manifold:
         check_new_events(self.events, events)   # before the features are computed
         if self.brightness is None:
             feats, _ = compute_features(run, transform=self.transform, progress=progress)
-            return np.asarray(feats, dtype=np.float32), events, None, None
+            return np.asarray(feats, dtype=np.float32), events, None, None, None
         from ..features.brightness import split_hit_columns
 
         feats, _, columns = compute_features(run, transform=self.transform, progress=progress,

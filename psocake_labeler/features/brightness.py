@@ -30,7 +30,9 @@ from .stream import SUB_PIXELS
 BRIGHTNESS_NAMES = ("log_signal", "log_lit_pixels")
 #: The per-hit columns the features pass hands on beside the features (``with_brightness``):
 #: the brightness, then the reliability of the hit's features
-#: (``pipeline.ImagePipeline.reliability``). The manifold keeps the two apart.
+#: (``pipeline.ImagePipeline.reliability``); with ``classifier_autocorr`` the hit's
+#: autocorrelation radial profile follows (features/autocorr.py). The manifold keeps them
+#: apart (:func:`split_hit_columns`).
 HIT_COLUMNS = BRIGHTNESS_NAMES + ("reliability",)
 #: A pixel is signal above this many noise RMS.
 NOISE_SIGMAS = 5.0
@@ -77,19 +79,21 @@ def hit_brightness(images: np.ndarray, good: np.ndarray | None = None) -> np.nda
     return np.stack([np.log1p(signal), np.log1p(count)], axis=1).astype(np.float32)
 
 
-def hit_columns(images: np.ndarray, good: np.ndarray | None, reliability: np.ndarray
-                ) -> np.ndarray:
-    """float32 ``(n, len(HIT_COLUMNS))``: :func:`hit_brightness` and ``reliability``."""
-    return np.column_stack([hit_brightness(images, good),
-                            np.asarray(reliability, dtype=np.float32)])
+def hit_columns(images: np.ndarray, good: np.ndarray | None, reliability: np.ndarray,
+                profile: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``(n, len(HIT_COLUMNS) [+ k])``: :func:`hit_brightness`, ``reliability``, then
+    the ``profile`` (n, k) columns if given."""
+    parts = [hit_brightness(images, good), np.asarray(reliability, dtype=np.float32)]
+    return np.column_stack(parts if profile is None else parts + [profile])
 
 
-def split_hit_columns(columns: np.ndarray | None
-                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``(brightness (n, 2), reliability (n,))`` of :data:`HIT_COLUMNS` rows (None, None
-    for None)."""
+def split_hit_columns(columns: np.ndarray | None) -> tuple:
+    """``(brightness (n, 2), reliability (n,), profile (n, k) or None)`` of
+    :func:`hit_columns` rows ((None, None, None) for None)."""
     if columns is None:
-        return None, None
+        return None, None, None
     k = len(BRIGHTNESS_NAMES)
+    rest = columns[:, len(HIT_COLUMNS):]
     return (np.ascontiguousarray(columns[:, :k]),
-            np.ascontiguousarray(columns[:, HIT_COLUMNS.index("reliability")]))
+            np.ascontiguousarray(columns[:, HIT_COLUMNS.index("reliability")]),
+            np.ascontiguousarray(rest) if rest.shape[1] else None)

@@ -28,13 +28,13 @@ def compute_features(run, transform: FeatureTransform | None = None, comm=None,
         ``progress(stage, done, total)`` callable; stage is ``"features"``.
     with_brightness
         Also return the rows' brightness and reliability (``HIT_COLUMNS``,
-        features/brightness.py), computed on the blocks the features are read in (one read
-        of the images).
+        features/brightness.py) and, with ``classifier_autocorr``, their autocorrelation
+        profile, computed on the blocks the features are read in (one read of the images).
 
     Returns
     -------
     (local_feats, transform) or, with ``with_brightness``, (local_feats, transform, bright)
-        float32 ``(n_local, d)``, the transform used and float32 ``(n_local, 3)``.
+        float32 ``(n_local, d)``, the transform used and float32 ``(n_local, 3 [+ 40])``.
     """
     if transform is None:
         transform = FeatureTransform.from_options(**options)

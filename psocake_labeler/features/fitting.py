@@ -15,7 +15,7 @@ from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
 from . import centering
 from . import representations as rep
-from .brightness import HIT_COLUMNS, hit_columns
+from .brightness import hit_columns
 from .geometry import auto_geometry, run_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
@@ -37,7 +37,7 @@ class Fit:
     """What fitting found: the per-image pipeline and the centring / PCA statistics.
 
     ``local`` holds this rank's pre-PCA features when they were kept (else None);
-    ``brightness`` this rank's per-hit brightness and reliability (``HIT_COLUMNS``,
+    ``brightness`` this rank's per-hit brightness, reliability and profile (``HIT_COLUMNS``,
     features/brightness.py), computed on the blocks the features were read in (None when
     not asked for or loaded from a file).
     """
@@ -161,13 +161,13 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     keep = keep or not exact
     cache = [] if keep and (stop - start) * dim * 4 <= CACHE_BYTES else None
     # The brightness and reliability of each hit, from the same blocks: one read.
-    bright = np.zeros((stop - start, len(HIT_COLUMNS)), dtype=np.float32) \
+    bright = np.zeros((stop - start, pipe.n_hit_columns), dtype=np.float32) \
         if brightness else None
     row = 0
     for images in iter_blocks(run, start, stop):
         if bright is not None:
-            raw, rel = pipe.raw_features(images, with_reliability=True)
-            bright[row:row + len(images)] = hit_columns(images, pipe.mask, rel)
+            raw, rel, prof = pipe.hit_outputs(images)
+            bright[row:row + len(images)] = hit_columns(images, pipe.mask, rel, prof)
         else:
             raw = pipe.raw_features(images)
         row += len(images)

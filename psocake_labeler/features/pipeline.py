@@ -4,7 +4,9 @@ Pipeline per image: bad-pixel mask -> bin -> photon scale + unit RMS -> fill mas
 from their Friedel mates or ring -> representation (rotation-invariant polar amplitudes by
 default), optionally with the shift-invariant autocorrelation profile appended (``autocorr``). An
 :class:`ImagePipeline` is built from the transform's parameters and what the fit found (image
-shape, beam centre, mask, geometry); it holds no statistics of the run.
+shape, beam centre, mask, geometry); it holds no statistics of the run. Beside the features it
+gives each hit's reliability and, with ``classifier_autocorr``, its autocorrelation profile
+for the labels' classifier (:meth:`ImagePipeline.hit_outputs`).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from ..errors import InputError
 from . import centering
 from . import representations as rep
 from .autocorr import MAX_LAG, AutocorrProfile
+from .brightness import HIT_COLUMNS
 from .geometry import Geometry, hole_radius, ring_layout
 from .masked_polar import masked_polar_features
 from .ringfit import FIRM
@@ -115,6 +118,24 @@ class ImagePipeline:
         Non-finite pixels are masked image by image. ``with_reliability``: ``(features,
         reliability)``, the second float32 ``(n,)`` (:meth:`reliability`).
         """
+        out, rel, _ = self._outputs(images, mask, geometry, with_reliability, False)
+        return (out, rel) if with_reliability else out
+
+    @property
+    def n_hit_columns(self) -> int:
+        """Columns of a hit's side outputs: ``HIT_COLUMNS``, then the profile if kept."""
+        return len(HIT_COLUMNS) + (MAX_LAG if self.params["classifier_autocorr"] else 0)
+
+    def hit_outputs(self, images: np.ndarray, mask: np.ndarray | None = None,
+                    geometry: Geometry | None = None) -> tuple:
+        """What the features pass keeps of each hit: ``(features, reliability, profile)``
+        as :meth:`raw_features` gives them; the profile float32 ``(n, MAX_LAG)`` for the
+        labels' classifier with ``classifier_autocorr``, else None."""
+        return self._outputs(images, mask, geometry, True,
+                             bool(self.params["classifier_autocorr"]))
+
+    def _outputs(self, images, mask, geometry, reliability: bool, profile: bool) -> tuple:
+        """(features, reliability or None, profile or None) of :meth:`hit_outputs`."""
         images = np.asarray(images, dtype=np.float32)
         if images.ndim == 2:
             images = images[None]
@@ -134,17 +155,18 @@ class ImagePipeline:
         v = rep.photon_scale(values, ok, p["photon"])
         off, firm, v, ok = self._centre_and_mirror(v, ok)
         out = self._representation(v, ok, off, geometry)
-        if float(p["autocorr"]) > 0:
+        prof = None
+        if float(p["autocorr"]) > 0 or profile:
             # On the working image with its Friedel mates filled in, not resampled about
             # any centre: shift invariant, and a half missing in one event reads as its
             # mirror instead of changing which pairs of pixels the profile averages.
             prof = self._autocorr_for(geometry)(v, ok)
+        if float(p["autocorr"]) > 0:
             out = np.hstack([out, np.float32(p["autocorr"]) * prof])
         # Belt and braces: nothing non-finite may reach the distances.
         out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
-        if not with_reliability:
-            return out
-        return out, self.reliability(off, firm, ok, static, geometry)
+        rel = self.reliability(off, firm, ok, static, geometry) if reliability else None
+        return out, rel, prof if profile else None
 
     def reliability(self, off: np.ndarray, firm: np.ndarray, known: np.ndarray,
                     static: np.ndarray, geometry: Geometry | None = None) -> np.ndarray:

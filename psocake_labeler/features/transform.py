@@ -21,7 +21,7 @@ from ..errors import InputError, LayoutError, check_fitted
 from ..io.schema import SCHEMA_FEATURES as SCHEMA
 from ..progress import ProgressCallback
 from . import representations as rep
-from .brightness import HIT_COLUMNS, hit_columns
+from .brightness import hit_columns
 from .fitting import Fit, fit_run
 from .geometry import Geometry, auto_geometry, run_geometry
 from .pipeline import ImagePipeline
@@ -36,7 +36,7 @@ RENAMED = {"seed": "random_state"}
 # a file without one loads (and extends other runs) as it was fitted, not with today's
 # default.
 BEFORE = {"beam_search": 0.0, "fill": "ring", "zero_rows": False, "units": "pixel",
-          "q_fraction": 0.85, "autocorr": 0.0}
+          "q_fraction": 0.85, "autocorr": 0.0, "classifier_autocorr": False}
 
 
 class FeatureTransform(TransformerMixin, BaseEstimator):
@@ -88,6 +88,9 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
     autocorr : float, default 0
         Weight of the radial profile of each hit's masked autocorrelation (shift invariant;
         features/autocorr.py) appended to the representation before the PCA; 0: none.
+    classifier_autocorr : bool, default True
+        Keep each hit's autocorrelation profile beside its brightness, for the labels'
+        classifier only, not the graph (``with_brightness`` outputs; labelling/inputs.py).
 
     Attributes
     ----------
@@ -107,7 +110,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                  hot_fraction: float = 0.9, random_state: int = 0,
                  beam_search: float | str = "auto", fill: str = "friedel",
                  zero_rows: bool = True, units: str = "auto", q_fraction: float = 0.85,
-                 autocorr: float = 0.0) -> None:
+                 autocorr: float = 0.0, classifier_autocorr: bool = True) -> None:
         self.representation = representation
         self.bin = bin
         self.work_size = work_size
@@ -129,6 +132,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         self.units = units
         self.q_fraction = q_fraction
         self.autocorr = autocorr
+        self.classifier_autocorr = classifier_autocorr
 
     @classmethod
     def from_options(cls, **options: Any) -> FeatureTransform:
@@ -163,6 +167,9 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         if isinstance(p["autocorr"], bool) or not isinstance(p["autocorr"], Real) or \
                 not 0 <= float(p["autocorr"]) <= 100:
             raise InputError(f"autocorr must be a weight in [0, 100], not {p['autocorr']!r}")
+        if not isinstance(p["classifier_autocorr"], (bool, np.bool_)):
+            raise InputError(f"classifier_autocorr must be true or false, not "
+                             f"{p['classifier_autocorr']!r}")
         if int(p["n_pca"]) < 0:
             raise InputError(f"feature option n_pca must be >= 0, not {p['n_pca']}")
         seed = p["random_state"]
@@ -212,9 +219,10 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                       with_brightness: bool = False) -> Any:
         """Fit on ``X``, then its features (this rank's rows): ``fit(X).transform(X)``,
         without a second read of ``X`` when its pre-PCA features fit in memory.
-        ``with_brightness``: ``(features, columns)``, the columns float32 ``(n, 3)``: each
-        hit's brightness and reliability (``HIT_COLUMNS``, features/brightness.py), from the
-        same read."""
+        ``with_brightness``: ``(features, columns)``, the columns float32 ``(n, 3 + 40)``:
+        each hit's brightness and reliability (``HIT_COLUMNS``, features/brightness.py),
+        then its autocorrelation profile (``(n, 3)`` with ``classifier_autocorr=False``),
+        from the same read."""
         params = self._checked_params()
         source = as_source(X)
         tracker = Tracker(progress)
@@ -262,7 +270,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                              f"on; embed this detector separately")
         tracker.plan(stop - start)
         out = np.zeros((stop - start, self.n_features_out_), dtype=np.float32)
-        bright = np.zeros((stop - start, len(HIT_COLUMNS)), dtype=np.float32) \
+        bright = np.zeros((stop - start, self.pipeline_.n_hit_columns), dtype=np.float32) \
             if with_brightness else None
         good = self.mask_ if mask is None else self.mask_ & np.asarray(mask, dtype=bool)
         row = 0
@@ -270,8 +278,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
             if bright is None:
                 raw = self.pipeline_.raw_features(images, mask, geometry)
             else:
-                raw, rel = self.pipeline_.raw_features(images, mask, geometry, True)
-                bright[row:row + len(images)] = hit_columns(images, good, rel)
+                raw, rel, prof = self.pipeline_.hit_outputs(images, mask, geometry)
+                bright[row:row + len(images)] = hit_columns(images, good, rel, prof)
             out[row:row + len(images)] = self._project(raw)
             row += len(images)
             tracker.add(len(images))

@@ -8,16 +8,12 @@ events' features (the manifold stores them) and combines its probabilities with 
 propagation's as a weighted geometric mean, so that an event is sure only where the graph
 and the classifier agree; the labelled events keep their label.
 
-The features remove brightness by design (unit RMS per hit), yet some classes differ mainly
-by it (a faint particle from a single). When the manifold stores per-hit brightness
-(features/brightness.py), :func:`classifier_inputs` appends a cubic B-spline basis of it to
-the features, for the classifier only: a class may then be both dimmer and brighter than
-its neighbours (the "unknown" class holds faint and contaminated particles), which one
-linear term cannot say. The classifier is calibrated on out-of-fold predictions of the
-labelled events (:func:`cv_calibration`): a temperature, and a share of every probability
-spread evenly equal to its held-out error rate, so that a classifier trained on a few labels
-per class speaks softly, one that predicts its held-out labels well speaks up, and none is
-surer than its record far from its labels.
+The classifier reads the features plus what the graph does not: each hit's brightness and
+autocorrelation profile (inputs.py, ``classifier_inputs``). It is calibrated on out-of-fold
+predictions of the labelled events (:func:`cv_calibration`): a temperature, and a share of
+every probability spread evenly equal to its held-out error rate, so that a classifier
+trained on a few labels per class speaks softly, one that predicts its held-out labels well
+speaks up, and none is surer than its record far from its labels.
 
 Classes nobody labelled yet keep the propagation's probability (the classifier knows nothing
 of them): they still lower confidence where they may live; a class the classifier rules out
@@ -51,8 +47,6 @@ C_REG = 1.0
 TEMPERATURE = 0.7
 #: Fewest labels before the classifier is used (the cold start alone is left to the graph).
 MIN_LABELS = 20
-#: Knots of the spline basis of each brightness column (quantiles of the run).
-BRIGHTNESS_KNOTS = 5
 #: Cross-validation of the classifier's calibration: folds, and at most this many labelled
 #: rows (a stratified sample), which keeps it to a few milliseconds a click.
 CV_FOLDS = 3
@@ -63,28 +57,6 @@ CV_TEMPERATURE = (0.5, 20.0)
 SMOOTHING = (0.05, 0.5)
 #: A session refits the calibration once its labels grew by this factor (or classes changed).
 REFIT_GROWTH = 1.1
-
-
-def classifier_inputs(features: np.ndarray | None, brightness: np.ndarray | None = None
-                      ) -> np.ndarray | None:
-    """The classifier's inputs: ``features``, with a cubic B-spline basis of each
-    ``brightness`` column appended (knots at the run's quantiles). Columns with too few
-    distinct values for the knots are left out; no brightness: the features as they are."""
-    if features is None or brightness is None or len(brightness) != len(features):
-        return features
-    from sklearn.preprocessing import SplineTransformer
-
-    b = np.asarray(brightness, dtype=np.float64)
-    b = b.reshape(len(b), -1)
-    sample = b[np.random.default_rng(0).choice(len(b), min(len(b), 20000), replace=False)]
-    usable = [j for j in range(b.shape[1])
-              if np.unique(sample[:, j]).size >= 2 * BRIGHTNESS_KNOTS]
-    if not usable:
-        return features
-    spline = SplineTransformer(n_knots=BRIGHTNESS_KNOTS, degree=3, knots="quantile")
-    spline.fit(sample[:, usable])
-    basis = spline.transform(b[:, usable]).astype(np.float32)
-    return np.hstack([np.asarray(features, dtype=np.float32), basis])
 
 
 def classifier_probabilities(features: np.ndarray, rows: np.ndarray, classes: np.ndarray,

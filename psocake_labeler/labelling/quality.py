@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 
 from . import honest
-from .blend import blend, classifier_inputs, propagate_and_blend
+from .blend import blend, propagate_and_blend
+from .inputs import manifold_inputs
 from .propagation import DEFAULT_METHOD, Propagation, propagate
 
 #: Default minimum confidence of a propagated label that exports and counts trust. On the
@@ -367,8 +368,7 @@ def assess_session(session, min_confidence: float = CONFIDENT, folds: int = FOLD
     method = data.method or DEFAULT_METHOD
     graph = session.manifold.graph
     # From the manifold, not the session: the dock hands over a frozen copy of its state.
-    features = classifier_inputs(getattr(session.manifold, "features", None),
-                                 getattr(session.manifold, "brightness", None))
+    features = manifold_inputs(session.manifold)
     _check(cancelled)
     prop = propagate_and_blend(graph, features, rows, user[rows], len(session.classes),
                                previous=getattr(session, "last_propagation", None),

@@ -353,14 +353,12 @@ class LabelSession(ClassEditing, StoreSaving):
         self._propagation = None
 
     def classifier_inputs(self):
-        """What the labels' classifier reads per event (labelling/blend.py): the manifold's
-        features and its brightness basis, computed once; None without features."""
+        """What the labels' classifier reads per event (labelling/inputs.py): the manifold's
+        features, its brightness basis and profile, computed once; None without features."""
         if self._classifier_inputs is None:
-            from .blend import classifier_inputs
+            from .inputs import manifold_inputs
 
-            self._classifier_inputs = classifier_inputs(
-                getattr(self.manifold, "features", None),
-                getattr(self.manifold, "brightness", None))
+            self._classifier_inputs = manifold_inputs(self.manifold)
         return self._classifier_inputs
 
     def _propagate_now(self):

@@ -10,8 +10,11 @@ centre, for:
   quick estimate (reference);
 * ``friedel``: Friedel symmetry only (``centering.friedel_offsets``; nominal where too few
   mirror pairs are good);
-* ``ours``: ``centering.beam_offsets`` (Friedel, then the ring fit of ``ringfit`` where
-  Friedel has too few pairs), what ``beam_search`` uses.
+* ``ring``: the ring fit only (``ringfit.ring_offsets``; nominal where it finds none);
+* ``fr.first``: Friedel symmetry, then the ring fit where Friedel has too few pairs
+  (``centre="friedel"``, the default before 2026-12-02);
+* ``ours``: ``centering.beam_offsets`` with the default ``centre`` (``"rings"``: the ring
+  fit, then Friedel symmetry where the fit finds none), what ``beam_search`` uses.
 
 Runs with a dead half are also split by where the beam fell (on the live or the dead half).
 
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from psocake_labeler.features import centering
+from psocake_labeler.features import DEFAULTS, centering, ringfit
 from psocake_labeler.features import representations as rep
 from psocake_labeler.io import open_run
 from psocake_labeler.simulate import read_truth, simulate_run
@@ -85,7 +88,9 @@ def run_one(path: Path, size: int, search: float, dead: bool) -> None:
         "nominal": lambda: np.zeros((len(v), 2)),
         "centroid": lambda: centroid(v, ok, centre),
         "friedel": lambda: np.nan_to_num(centering.friedel_offsets(v, ok, centre, s)),
-        "ours": lambda: centering.beam_offsets(v, ok, centre, s),
+        "ring": lambda: np.nan_to_num(ringfit.ring_offsets(v, ok, centre, s)),
+        "fr.first": lambda: centering.beam_offsets(v, ok, centre, s, "friedel"),
+        "ours": lambda: centering.beam_offsets(v, ok, centre, s, DEFAULTS["centre"]),
     }
     clipped = np.asarray(truth.params["clipped"]) > 0
     for name, fn in methods.items():

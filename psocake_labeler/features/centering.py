@@ -25,6 +25,9 @@ from scipy import fft, ndimage
 
 from .ringfit import ring_offsets, vertex
 
+#: How the beam centre of a hit is searched (``beam_offsets``): ring fit or Friedel first;
+#: the first is the default.
+CENTRES = ("rings", "friedel")
 #: Fraction of the good pixels that must have a good mirror pixel for a centre estimate.
 MIN_OVERLAP = 0.5
 
@@ -118,29 +121,40 @@ def _fft_shape(shape: tuple[int, int], lo: np.ndarray, width: int) -> tuple[int,
 
 
 def find_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
-                 search: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-hit beam-centre offsets ``(n, 2)``: Friedel symmetry where enough mirror pairs
-    are good, else a fit of the rings on the good pixels (a dead or clipped half), else NaN
-    (no centre within the search); and ``(n,)`` how firmly each is placed: inf where
-    enough mirror pairs are good (a whole pattern, or no pattern: a non-hit's rings place
-    nothing and need not), the ring fit's firmness where they are not
-    (``ringfit.ring_offsets``), NaN for no centre. The ring fit scores every candidate on
-    the same pixels: a roundness fit that averaged only the rings a candidate could see
-    slid into the missing half."""
-    off, paired = friedel_offsets(values, good, center, search, with_pairs=True)
-    firm = np.where(np.isnan(off[:, 0]), np.nan, np.inf)
-    miss = np.isnan(off[:, 0])
-    if miss.any():
-        g = np.broadcast_to(good, values.shape)
-        off[miss], firm[miss] = ring_offsets(values[miss], g[miss], center, search, True)
-        firm[miss & paired & ~np.isnan(off[:, 0])] = np.inf
+                 search: float, centre: str = CENTRES[0]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-hit beam-centre offsets ``(n, 2)``, NaN where no centre lies within the search,
+    and ``(n,)`` how firmly each is placed: inf where enough mirror pairs are good (a whole
+    pattern, or no pattern: a non-hit's rings place nothing and need not), the ring fit's
+    firmness where they are not (``ringfit.ring_offsets``), NaN for no centre.
+
+    ``centre="rings"``: the ring fit places each hit, Friedel symmetry those it cannot.
+    ``"friedel"``: Friedel symmetry where enough mirror pairs are good, else the ring fit
+    (a dead or clipped half). The ring fit scores every candidate on the same pixels;
+    Friedel symmetry compares a different set of pixel pairs for every candidate, so a gap
+    or hole fixed on the sensor, off the beam, pulls it toward the gap's centre (measured:
+    benchmarks/bench_beam_centre.py, docs/features.md).
+    """
+    g = np.broadcast_to(good, values.shape)
+    fr, paired = friedel_offsets(values, good, center, search, with_pairs=True)
+    if centre == "rings":
+        off, firm = ring_offsets(values, g, center, search, True)
+        miss = np.isnan(off[:, 0])
+        off[miss] = fr[miss]
+        firm[paired | miss] = np.inf
+    else:
+        off, firm = fr, np.full(len(fr), np.inf)
+        miss = np.isnan(off[:, 0])
+        if miss.any():
+            off[miss], firm[miss] = ring_offsets(values[miss], g[miss], center, search, True)
+            firm[miss & paired] = np.inf
+    firm[np.isnan(off[:, 0])] = np.nan
     return off, firm
 
 
 def beam_offsets(values: np.ndarray, good: np.ndarray, center: tuple[float, float],
-                 search: float) -> np.ndarray:
+                 search: float, centre: str = CENTRES[0]) -> np.ndarray:
     """:func:`find_offsets`, 0 (the nominal centre) where it found none."""
-    off = find_offsets(values, good, center, search)[0]
+    off = find_offsets(values, good, center, search, centre)[0]
     off[np.isnan(off[:, 0])] = 0.0
     return off
 

@@ -102,13 +102,32 @@ def ring_layout(r_start: float, r_top: float, n_rings: int, b: int,
     return geometry.radius_of_q(q_edges) / b, q_edges
 
 
-def hole_radius(mask: np.ndarray, b: int, center: tuple[float, float]) -> float:
+def hole_radius(mask: np.ndarray, b: int, center: tuple[float, float],
+                friedel: bool = False) -> float:
     """Radius (working pixels) of the masked region about the beam: the first one-pixel
-    ring about ``center`` of the ``b``-binned ``mask`` with at least half its blocks good."""
+    ring about ``center`` of the ``b``-binned ``mask`` with at least half its blocks good.
+
+    ``friedel``: a block counts as good when it or its mirror through ``center`` is, as
+    the Friedel fill restores it; a gap or panel edge masked on one side of the beam then
+    does not make a hole of its width (which would drop the low-q rings of every hit).
+    """
     h, w = mask.shape[0] // b, mask.shape[1] // b
     good = mask[:h * b, :w * b].reshape(h, b, w, b).any(axis=(1, 3))
+    if friedel:
+        good = good | _mirrored(good, center)
     ring = np.floor(np.hypot(np.arange(h)[:, None] - center[0],
                              np.arange(w)[None, :] - center[1])).astype(np.intp)
     frac = np.bincount(ring.ravel(), good.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
     ok = np.flatnonzero(frac >= 0.5)
     return float(ok[0]) if ok.size else 0.0
+
+
+def _mirrored(good: np.ndarray, center: tuple[float, float]) -> np.ndarray:
+    """``good`` point-reflected through ``center`` (nearest pixel; False off the image)."""
+    h, w = good.shape
+    i = np.rint(2.0 * center[0] - np.arange(h)).astype(np.intp)
+    j = np.rint(2.0 * center[1] - np.arange(w)).astype(np.intp)
+    vi, vj = (i >= 0) & (i < h), (j >= 0) & (j < w)
+    out = np.zeros_like(good)
+    out[np.ix_(vi, vj)] = good[np.ix_(i[vi], j[vj])]
+    return out

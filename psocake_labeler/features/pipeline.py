@@ -73,14 +73,17 @@ class ImagePipeline:
         q = p["units"] == "q" or (p["units"] == "auto" and geometry is not None)
         # q units: rings start a margin outside the beam hole, so that a run at another
         # distance (whose hole covers other q) does not have part of the hole in its rings.
-        r_start = 1.25 * hole_radius(self.mask, b, self.binned_center) if q else 0.0
+        friedel = p["fill"] in ("friedel", "masked")
+        r_start = 1.25 * hole_radius(self.mask, b, self.binned_center, friedel) if q else 0.0
         # q units: rings out to q_fraction of the circle, so that a run at a somewhat longer
         # distance (or lower energy) still sees every ring.
         top = r_max * (float(p["q_fraction"]) if q else 1.0)
         if top - r_start < 2 and p["representation"] != "image":
             raise InputError(f"beam_search {p['beam_search']} leaves no rings inside the "
                              f"{self.image_shape} image; use a smaller search")
-        self.n_rings = int(p["n_rings"] or max(2, int(round(top - r_start))))
+        # A saved layout keeps its rings, whatever the code now finds the hole to be.
+        self.n_rings = (len(q_edges) - 1 if q_edges is not None
+                        else int(p["n_rings"] or max(2, int(round(top - r_start)))))
         self.geometry = geometry if q else None
         self.edges, self.q_edges = ring_layout(r_start, top, self.n_rings, b, self.geometry,
                                                q_edges)
@@ -239,7 +242,8 @@ class ImagePipeline:
         search = float(self.params["beam_search"]) / self.bin
         if search <= 0:
             return np.zeros((len(v), 2)), np.full(len(v), np.inf)
-        return centering.find_offsets(v, ok, self.binned_center, search)
+        return centering.find_offsets(v, ok, self.binned_center, search,
+                                      self.params["centre"])
 
     def beam_offsets(self, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """:meth:`locate`'s offsets, 0 (the nominal centre) where it found none."""

@@ -20,6 +20,7 @@ from .._parallel import block_range
 from ..errors import InputError, LayoutError, check_fitted
 from ..io.schema import SCHEMA_FEATURES as SCHEMA
 from ..progress import ProgressCallback
+from . import centering
 from . import representations as rep
 from .brightness import hit_columns
 from .fitting import Fit, fit_run
@@ -30,13 +31,15 @@ from .stream import ImageArray, Tracker, as_source, iter_blocks, require_images
 SCHEMA_VERSION = 1
 UNITS = ("auto", "pixel", "q")
 FILLS = ("ring", "friedel", "masked")
+CENTRES = centering.CENTRES
 # Parameter names of files written before the estimator, and their names now.
 RENAMED = {"seed": "random_state"}
 # Parameters added after files were first written, and what those files were made with:
 # a file without one loads (and extends other runs) as it was fitted, not with today's
 # default.
 BEFORE = {"beam_search": 0.0, "fill": "ring", "zero_rows": False, "units": "pixel",
-          "q_fraction": 0.85, "autocorr": 0.0, "classifier_autocorr": False}
+          "q_fraction": 0.85, "autocorr": 0.0, "classifier_autocorr": False,
+          "centre": "friedel"}
 
 
 class FeatureTransform(TransformerMixin, BaseEstimator):
@@ -75,6 +78,10 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         Find each hit's beam centre within this many image pixels (0: off); "auto": three
         times the run's beam jitter measured on a sample, 6 to 16 pixels
         (``fitting.auto_search``; the value used is ``beam_search_``).
+    centre : "rings" or "friedel", default "rings"
+        How the search places each hit's beam: the centre of the rings that best explain
+        its good pixels (``ringfit``; Friedel symmetry where that finds none), or Friedel
+        symmetry (the ring fit where too few mirror pairs are good).
     fill : "ring", "friedel" or "masked", default "friedel"
         Masked pixels: ring mean; Friedel mate then ring mean; or Friedel mate, then each
         ring's mean and angular spectrum from its known part only (polar representation).
@@ -110,7 +117,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                  hot_fraction: float = 0.9, random_state: int = 0,
                  beam_search: float | str = "auto", fill: str = "friedel",
                  zero_rows: bool = True, units: str = "auto", q_fraction: float = 0.85,
-                 autocorr: float = 0.0, classifier_autocorr: bool = True) -> None:
+                 autocorr: float = 0.0, classifier_autocorr: bool = True,
+                 centre: str = CENTRES[0]) -> None:
         self.representation = representation
         self.bin = bin
         self.work_size = work_size
@@ -133,6 +141,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         self.q_fraction = q_fraction
         self.autocorr = autocorr
         self.classifier_autocorr = classifier_autocorr
+        self.centre = centre
 
     @classmethod
     def from_options(cls, **options: Any) -> FeatureTransform:
@@ -156,6 +165,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
             raise InputError(f"feature option bin must be >= 1, not {p['bin']}")
         if p["fill"] not in FILLS:
             raise InputError(f"unknown fill {p['fill']!r}; use one of {', '.join(FILLS)}")
+        if p["centre"] not in CENTRES:
+            raise InputError(f"unknown centre {p['centre']!r}; use one of {', '.join(CENTRES)}")
         if p["units"] not in UNITS:
             raise InputError(f"unknown units {p['units']!r}; use one of {', '.join(UNITS)}")
         if not 0 < float(p["q_fraction"]) <= 1:

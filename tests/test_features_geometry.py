@@ -285,3 +285,22 @@ def test_files_saved_before_the_ring_search_load_with_friedel_first(still_run, t
     np.testing.assert_array_equal(back.transform(run), tr.transform(run))
     with pytest.raises(InputError, match="unknown centre"):
         FeatureTransform(centre="middle").fit(run)
+
+
+def test_a_gap_masked_on_one_side_of_the_beam_keeps_the_low_q_rings(still_run, tmp_path):
+    # A wider gap or a panel edge masked above the beam only: the Friedel fill restores it
+    # from below, so it is no hole, and the rings must not start outside it.
+    path = tmp_path / "amo06516_0096.cxi"
+    path.write_bytes(still_run.read_bytes())
+    with h5py.File(path, "r+") as f:
+        det = f["entry_1/instrument_1/detector_1"]
+        data, mask = det["data"][()], det["mask"][()]
+        data[:, 56:64, :] = 0
+        mask[56:64, :] |= 2                            # CXI: non-zero = bad
+        det["data"][...], det["mask"][...] = data, mask
+    plain = FeatureTransform(n_pca=4, units="q").fit(open_run(still_run))
+    gapped = FeatureTransform(n_pca=4, units="q").fit(open_run(path))
+    assert gapped.pipeline_.edges[0] == pytest.approx(plain.pipeline_.edges[0], abs=0.5)
+    # the ring fill alone restores nothing: there the band is a hole of its width
+    ring = FeatureTransform(n_pca=4, units="q", fill="ring").fit(open_run(path))
+    assert ring.pipeline_.edges[0] > plain.pipeline_.edges[0] + 4

@@ -8,6 +8,7 @@ from graphs import knn_kernel
 from sklearn.datasets import make_blobs, make_moons
 
 from psocake_labeler.errors import ConvergenceWarning, InputError
+from psocake_labeler.labelling import propagation
 from psocake_labeler.labelling.propagation import METHODS, propagate
 
 
@@ -262,7 +263,7 @@ def test_a_chain_beyond_reach_of_maxiter_warns():
 
 
 
-def test_spreading_keeps_a_labelled_linked_piece_to_its_own_labels(small_spi_run):
+def test_spreading_keeps_a_labelled_linked_piece_to_its_own_labels(small_spi_run, monkeypatch):
     # A run's non-hits are a piece of the graph of their own, linked to their nearest hit (a
     # Multiple) by one edge. With two non-hits labelled Water/Unknown and that Multiple
     # labelled too, spreading called every other non-hit Multiple through the link (class-
@@ -294,4 +295,8 @@ def test_spreading_keeps_a_labelled_linked_piece_to_its_own_labels(small_spi_run
     assert prev.state["cut"] is None or len(prev.state["cut"]) < len(cold.state["cut"])
     warm = propagate(m.graph, rows, y[rows], 3, warm_start=prev)
     assert np.mean(warm.predicted[rest] == 2) > 0.95
-    assert np.abs(np.asarray(warm.probabilities) - np.asarray(cold.probabilities)).max() < 0.05
+    # Each solve stops at TOL, so warm and cold may err on opposite sides of the answer
+    # (0.03 each way here): the warm one is checked against a tight solve.
+    monkeypatch.setattr(propagation, "TOL", 1e-7)
+    tight = propagate(m.graph, rows, y[rows], 3)
+    assert np.abs(np.asarray(warm.probabilities) - np.asarray(tight.probabilities)).max() < 0.05

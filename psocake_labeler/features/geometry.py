@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .centering import friedel_fill
 
 HC_EV_NM = 1239.841984
 LOG = logging.getLogger("psocake_labeler")
@@ -114,20 +115,12 @@ def hole_radius(mask: np.ndarray, b: int, center: tuple[float, float],
     h, w = mask.shape[0] // b, mask.shape[1] // b
     good = mask[:h * b, :w * b].reshape(h, b, w, b).any(axis=(1, 3))
     if friedel:
-        good = good | _mirrored(good, center)
+        # the fill's own known mask: it rounds the mirror index as the fill does
+        good = friedel_fill(np.zeros((1, h, w), np.float32), good[None],
+                            np.array([center], dtype=np.float64))[1][0]
     ring = np.floor(np.hypot(np.arange(h)[:, None] - center[0],
                              np.arange(w)[None, :] - center[1])).astype(np.intp)
     frac = np.bincount(ring.ravel(), good.ravel()) / np.maximum(np.bincount(ring.ravel()), 1)
     ok = np.flatnonzero(frac >= 0.5)
     return float(ok[0]) if ok.size else 0.0
 
-
-def _mirrored(good: np.ndarray, center: tuple[float, float]) -> np.ndarray:
-    """``good`` point-reflected through ``center`` (nearest pixel; False off the image)."""
-    h, w = good.shape
-    i = np.rint(2.0 * center[0] - np.arange(h)).astype(np.intp)
-    j = np.rint(2.0 * center[1] - np.arange(w)).astype(np.intp)
-    vi, vj = (i >= 0) & (i < h), (j >= 0) & (j < w)
-    out = np.zeros_like(good)
-    out[np.ix_(vi, vj)] = good[np.ix_(i[vi], j[vj])]
-    return out

@@ -40,7 +40,7 @@ def small_spi_manifold_path(small_spi_run, tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("manifolds") / "amo06516_0093.manifold.h5"
     old = {"work_size": 64, "beam_search": 0.0, "fill": "ring", "zero_rows": False,
-           "units": "pixel"}
+           "units": "pixel", "autocorr": 0.0}
     pl.build_manifold(pl.open_run(small_spi_run.path), n_components=10, knn=15,
                       **old).save(path)
     return path

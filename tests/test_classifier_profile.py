@@ -29,7 +29,9 @@ def few_photons_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def built(few_photons_run):
-    return pl.build_manifold(pl.open_run(few_photons_run), n_components=4, knn=8)
+    """Its graph without the profile (``autocorr=0``): what the classifier's copy adds."""
+    return pl.build_manifold(pl.open_run(few_photons_run), n_components=4, knn=8,
+                             autocorr=0.0)
 
 
 def test_the_manifold_keeps_each_hits_profile_and_the_graph_does_not_see_it(
@@ -44,7 +46,8 @@ def test_the_manifold_keeps_each_hits_profile_and_the_graph_does_not_see_it(
     np.testing.assert_allclose(m.profile, ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(m.brightness, hit_brightness(images, m.transform.mask_))
     # Off: the same graph features and brightness, no profile.
-    off = pl.build_manifold(run, n_components=4, knn=8, classifier_autocorr=False)
+    off = pl.build_manifold(run, n_components=4, knn=8, autocorr=0.0,
+                            classifier_autocorr=False)
     assert off.profile is None
     np.testing.assert_array_equal(off.features, m.features)
     np.testing.assert_array_equal(off.brightness, m.brightness)

@@ -63,8 +63,7 @@ def register(subparsers: Any) -> None:
                         "(default auto: 3x the run's measured jitter, 6-16 px)")
     p.add_argument("--autocorr", type=float, metavar="WEIGHT",
                    help="append each hit's shift-invariant autocorrelation profile with this "
-                        "weight (default 0: off; 2 helped runs of 10^2-10^3 photons per hit, "
-                        "docs/features.md)")
+                        "weight (default 2; 0: off; docs/features.md)")
     p.add_argument("--solver", default="eigsh", choices=("eigsh", "lobpcg"),
                    help="sparse eigensolver (default eigsh)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

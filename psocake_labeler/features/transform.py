@@ -92,7 +92,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         its geometry, else pixels (one log line, no error).
     q_fraction : float, default 0.85
         q units: rings out to this fraction of the inscribed circle.
-    autocorr : float, default 0
+    autocorr : float, default 2
         Weight of the radial profile of each hit's masked autocorrelation (shift invariant;
         features/autocorr.py) appended to the representation before the PCA; 0: none.
     classifier_autocorr : bool, default True
@@ -117,7 +117,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                  hot_fraction: float = 0.9, random_state: int = 0,
                  beam_search: float | str = "auto", fill: str = "friedel",
                  zero_rows: bool = True, units: str = "auto", q_fraction: float = 0.85,
-                 autocorr: float = 0.0, classifier_autocorr: bool = True,
+                 autocorr: float = 2.0, classifier_autocorr: bool = True,
                  centre: str = CENTRES[0]) -> None:
         self.representation = representation
         self.bin = bin

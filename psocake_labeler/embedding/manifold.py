@@ -81,7 +81,8 @@ class Manifold:
         where it is low (labelling/honest.py). None as for ``brightness``, and for files
         written before it existed.
     profile : (N, 40) float32 per-hit autocorrelation radial profile (features/autocorr.py),
-        for the labels' classifier only, not the graph; None as for ``brightness``, with
+        the labels' classifier's copy (the graph's features hold it only through the
+        ``autocorr`` weight, in the PCA); None as for ``brightness``, with
         ``classifier_autocorr=False`` and for files written before it existed.
     """
 

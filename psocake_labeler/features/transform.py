@@ -97,7 +97,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
         features/autocorr.py) appended to the representation before the PCA; 0: none.
     classifier_autocorr : bool, default True
         Keep each hit's autocorrelation profile beside its brightness, for the labels'
-        classifier only, not the graph (``with_brightness`` outputs; labelling/inputs.py).
+        classifier (``with_brightness`` outputs; labelling/inputs.py); the graph sees the
+        profile only through ``autocorr``.
 
     Attributes
     ----------

@@ -8,12 +8,13 @@ events' features (the manifold stores them) and combines its probabilities with 
 propagation's as a weighted geometric mean, so that an event is sure only where the graph
 and the classifier agree; the labelled events keep their label.
 
-The classifier reads the features plus what the graph does not: each hit's brightness and
-autocorrelation profile (inputs.py, ``classifier_inputs``). It is calibrated on out-of-fold
-predictions of the labelled events (:func:`cv_calibration`): a temperature, and a share of
-every probability spread evenly equal to its held-out error rate, so that a classifier
-trained on a few labels per class speaks softly, one that predicts its held-out labels well
-speaks up, and none is surer than its record far from its labels.
+The classifier reads the features plus each hit's brightness, which the graph does not see,
+and its own unweighted copy of the autocorrelation profile (inputs.py, ``classifier_inputs``).
+It is calibrated on out-of-fold predictions of the labelled events (:func:`cv_calibration`):
+a temperature, and a share of every probability spread evenly equal to its held-out error
+rate, so that a classifier trained on a few labels per class speaks softly, one that
+predicts its held-out labels well speaks up, and none is surer than its record far from its
+labels.
 
 Classes nobody labelled yet keep the propagation's probability (the classifier knows nothing
 of them): they still lower confidence where they may live; a class the classifier rules out

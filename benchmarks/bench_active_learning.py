@@ -43,9 +43,9 @@ from psocake_labeler.labelling.inputs import manifold_inputs as inputs_of
 from psocake_labeler.labelling.propagation import propagate
 from psocake_labeler.labelling.quality import assessed_confidence
 from psocake_labeler.labelling.recommend import recommend
+from psocake_labeler.simulate.detector import REAL_DISTANCE_M, REAL_SHAPE
 
 BUDGETS = (0.01, 0.02, 0.05, 0.20)
-REAL_D = 0.130 * 128 / 1024          # the simulator's distance for 128 px images
 DEFAULT_MIX = "single=0.30,multiple=0.15,water=0.45,nonhit=0.10"
 #: Confidence bins of the reliability diagram.
 BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0 + 1e-9)
@@ -74,17 +74,17 @@ CASES = [
     Case("five classes", 205, "single=0.25,multiple=0.15,water=0.25,nonhit=0.15,unknown=0.20",
          J2 + ",clipped=0.05"),
     Case("transfer: B at 0.15 m / 1700 eV", 206, conditions=J2,
-         targets=[(207, DEFAULT_MIX, J2 + f",distance={REAL_D * 0.15 / 0.13:.6f}"),
+         targets=[(207, DEFAULT_MIX, J2 + f",dscale={0.15 / 0.13:.6f}"),
                   (208, DEFAULT_MIX, J2 + ",energy=1700")]),
     Case("chain of 5 runs", 209, conditions=J2,
          targets=[(210 + i, DEFAULT_MIX, J2 + c) for i, c in enumerate(
-             [f",distance={REAL_D * 1.08:.6f}", ",energy=1650", ",clipped=0.1",
-              f",distance={REAL_D * 0.92:.6f},energy=1550"])]),
+             [",dscale=1.08", ",energy=1650", ",clipped=0.1", ",dscale=0.92,energy=1550"])]),
 ]
 
 
 def simulated_run(work: Path, seed: int, mix: str, conditions: str, hits: int, shape: int):
-    """Path of a cached simulated run (``energy=`` in ``conditions`` sets the photon energy)."""
+    """Path of a cached simulated run (in ``conditions``, ``energy=`` sets the photon energy,
+    ``dscale=f`` the distance to f times the default for ``shape``: B keeps its ratio to A)."""
     from psocake_labeler.simulate import simulate_run
 
     parts = [c for c in conditions.split(",") if c]
@@ -93,6 +93,10 @@ def simulated_run(work: Path, seed: int, mix: str, conditions: str, hits: int, s
         if c.startswith("energy="):
             energy = float(c.split("=")[1])
             parts.remove(c)
+        elif c.startswith("dscale="):
+            parts.remove(c)
+            d = REAL_DISTANCE_M * shape / REAL_SHAPE * float(c.split("=")[1])
+            parts.append(f"distance={d:.6f}")
     key = json.dumps([seed, mix, conditions, hits, shape])
     tag = _digest(key)
     cxi = work / f"amo06516_{seed:04d}_{tag}.cxi"

@@ -11,9 +11,11 @@ from psocake_labeler.errors import InputError
 from psocake_labeler.features import FeatureTransform, centering, compute_features
 from psocake_labeler.features import representations as rep
 from psocake_labeler.features.brightness import HIT_COLUMNS, split_hit_columns
-from psocake_labeler.features.geometry import Geometry
+from psocake_labeler.features.geometry import Geometry, run_geometry
 from psocake_labeler.features.masked_polar import masked_polar_features
+from psocake_labeler.features.pipeline import COARSEST_SAMPLING
 from psocake_labeler.io import open_run
+from psocake_labeler.io.runs import RunSet
 from psocake_labeler.labelling.honest import RELIABLE
 from psocake_labeler.simulate import read_truth, simulate_run
 
@@ -163,6 +165,49 @@ def test_q_units_put_runs_at_another_distance_and_energy_on_the_same_features(tm
     # units (what is left is mostly photon noise: the runs draw different photons).
     assert errors["q"] < 0.9 * errors["pixel"]
     assert tr.geometry_ == Geometry(d0, 75e-6, 1600.0)
+
+
+def test_a_run_at_a_shorter_distance_is_marked_unreliable_with_one_line(tmp_path, still_run,
+                                                                         caplog):
+    d0 = 0.130 * 128 / 1024
+    tr = FeatureTransform(n_pca=0).fit(open_run(still_run))
+    rel, lines = {}, {}
+    for ratio in (0.6, 1.15):
+        path = tmp_path / f"amo06516_{int(ratio * 100):04d}.cxi"
+        simulate_run(path, hits=12, shape=128, seed=22, mix="single=1",
+                     conditions=f"distance={d0 * ratio}")
+        run = open_run(path)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="psocake_labeler"):
+            tr.transform(run)
+        lines[ratio] = [r.getMessage() for r in caplog.records]
+        images = run.images(slice(None))
+        rel[ratio] = tr.pipeline_.hit_outputs(images, run.mask, run_geometry(run))[1]
+    # 0.6 of the distance: the rings on 0.6 of the pixels, below the 0.8 kept whole.
+    assert np.all(rel[0.6] < RELIABLE) and np.median(rel[1.15]) >= RELIABLE
+    assert rel[0.6] == pytest.approx(0.6 / COARSEST_SAMPLING, abs=0.02)
+    assert len(lines[0.6]) == 1
+    assert "amo06516_0060.cxi" in lines[0.6][0] and "0.60" in lines[0.6][0]
+    assert lines[1.15] == []
+
+
+def test_runs_at_two_distances_embedded_as_one_keep_each_its_own_geometry(tmp_path):
+    d0 = 0.130 * 128 / 1024
+    paths = [tmp_path / "amo06516_0001.cxi", tmp_path / "amo06516_0002.cxi"]
+    simulate_run(paths[0], hits=10, shape=128, seed=5, mix="single=1",
+                 conditions=f"distance={d0 * 1.15}")
+    simulate_run(paths[1], hits=12, shape=128, seed=6, mix="single=1")
+    a, b = (open_run(p) for p in paths)
+    both = RunSet([a, b])
+    tr = FeatureTransform(n_pca=0).fit(both)
+    # q units, the rings laid out for the shorter distance (the coarser run)
+    assert tr.geometry_ == Geometry(d0, 75e-6, 1600.0) and tr.q_edges_ is not None
+    joint = tr.transform(both)
+    np.testing.assert_allclose(joint[:10], tr.transform(a), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(joint[10:], tr.transform(b), rtol=1e-5, atol=1e-6)
+    # the first run's rows read as if at the shorter distance would differ
+    as_near = tr.transform(a.images(slice(None)), geometry=tr.geometry_)
+    assert np.abs(as_near - joint[:10]).max() > 0.1 * np.abs(joint[:10]).max()
 
 
 def test_q_units_survive_save_load_and_need_the_geometry(tmp_path, jitter_run):

@@ -16,11 +16,11 @@ from ..errors import EmptyRunError, InputError, LayoutError
 from . import centering
 from . import representations as rep
 from .brightness import hit_columns
-from .geometry import auto_geometry, run_geometry
+from .geometry import part_geometries, reference_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
 from .reduction import COV_MAX_DIM, Moments, allreduce, pca_from_moments, randomized_pca
-from .stream import Tracker, chunk_rows, iter_blocks, require_images
+from .stream import Tracker, chunk_rows, iter_part_blocks, require_images
 
 # Keep this rank's pre-PCA features in memory (to avoid a second read) below this size.
 CACHE_BYTES = 256 * 2 ** 20
@@ -150,9 +150,10 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     if params["beam_search"] == "auto":
         params = {**params, "beam_search": auto_search(params, run, mask, center,
                                                        (start, stop), comm)}
-    geometry = auto_geometry(run) if params["units"] == "auto" else \
-        run_geometry(run, params["units"] == "q")
-    pipe = ImagePipeline(params, shape, center, mask, geometry)
+    # Runs read as one may have been taken at other distances or energies: each keeps its
+    # own geometry, the rings are laid out for the coarsest.
+    parts = part_geometries(run, params["units"])
+    pipe = ImagePipeline(params, shape, center, mask, reference_geometry(parts))
 
     # Pre-PCA features of this rank's rows: moments, and a cache if small enough.
     dim = pipe.raw_features(np.zeros((1,) + tuple(shape), np.float32)).shape[1]
@@ -164,12 +165,12 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     bright = np.zeros((stop - start, pipe.n_hit_columns), dtype=np.float32) \
         if brightness else None
     row = 0
-    for images in iter_blocks(run, start, stop):
+    for images, geometry in iter_part_blocks(run, start, stop, parts):
         if bright is not None:
-            raw, rel, prof = pipe.hit_outputs(images)
+            raw, rel, prof = pipe.hit_outputs(images, None, geometry)
             bright[row:row + len(images)] = hit_columns(images, pipe.mask, rel, prof)
         else:
-            raw = pipe.raw_features(images)
+            raw = pipe.raw_features(images, None, geometry)
         row += len(images)
         mom.update(raw)
         if cache is not None:
@@ -192,7 +193,7 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
         if local is not None:
             yield from np.array_split(local, max(1, len(local) // 4096))
         else:
-            for images in iter_blocks(run, start, stop):
-                yield pipe.raw_features(images)
+            for images, geometry in iter_part_blocks(run, start, stop, parts):
+                yield pipe.raw_features(images, None, geometry)
     return Fit(pipe, *randomized_pca(blocks, mom, k, standardize, comm,
                                      seed=int(params["random_state"])), local, bright)

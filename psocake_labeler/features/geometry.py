@@ -81,6 +81,42 @@ def auto_geometry(run, fallback: Geometry | None = None) -> Geometry | None:
     return fallback
 
 
+def part_geometries(run, units: str, fallback: Geometry | None = None
+                    ) -> list[tuple[int, Geometry | None]]:
+    """``(rows, geometry)`` of each run read as ``run``, in row order: one pair for a single
+    run, one per run for several read as one (``io.RunSet``, whose runs may have been taken
+    at other distances or energies).
+
+    ``units`` "pixel": no geometry; "q": each run's own, an InputError naming a file that
+    lacks it; "auto": each run's own, and for a run without one ``fallback`` (the fitted
+    run's, when extending) or, with no fallback, no geometry for any run (pixel units),
+    with one log line naming the file (:func:`auto_geometry`).
+    """
+    parts = list(getattr(run, "runs", None) or [run])
+    if units == "pixel":
+        return [(len(r), None) for r in parts]
+    if units == "q":
+        return [(len(r), run_geometry(r, True)) for r in parts]
+    found = [run_geometry(r) for r in parts]
+    lacking = [r for r, g in zip(parts, found) if g is None]
+    if lacking and fallback is None:
+        auto_geometry(lacking[0])
+        return [(len(r), None) for r in parts]
+    return [(len(r), g if g is not None else auto_geometry(r, fallback))
+            for r, g in zip(parts, found)]
+
+
+def reference_geometry(parts: list[tuple[int, Geometry | None]]) -> Geometry | None:
+    """The geometry to lay the q rings out in: of the runs in ``parts``
+    (:func:`part_geometries`), the one that sees a ring on the fewest pixels (shortest
+    distance over pixel size and wavelength), so that every other run sees the rings on
+    more pixels, which costs nothing (docs/features.md, "Runs at a shorter distance")."""
+    found = [g for _, g in parts if g is not None]
+    if not found:
+        return None
+    return min(found, key=lambda g: g.distance_m / g.pixel_m * HC_EV_NM / g.energy_eV)
+
+
 def _missing(vals: dict) -> str:
     """The geometry values a file lacks (or says are not valid), for a message."""
     return ", ".join(k for k, v in vals.items() if v is None) or "a valid value"

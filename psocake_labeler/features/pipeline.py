@@ -20,9 +20,15 @@ from . import centering
 from . import representations as rep
 from .autocorr import MAX_LAG, AutocorrProfile
 from .brightness import HIT_COLUMNS
-from .geometry import Geometry, hole_radius, ring_layout
+from .geometry import LOG, Geometry, hole_radius, ring_layout
 from .masked_polar import masked_polar_features
 from .ringfit import FIRM
+
+#: A run that sees the q rings on fewer pixels than the fitted run keeps full reliability
+#: down to this share of its pixel scale. Measured on run B of the transfer case (labels on
+#: A only, docs/features.md "Runs at a shorter distance"): at 0.8 0.975 right and every
+#: sure answer right; at 0.7 0.88; at 0.58 0.64, 12% of the sure answers wrong.
+COARSEST_SAMPLING = 0.8
 
 
 class ImagePipeline:
@@ -181,8 +187,9 @@ class ImagePipeline:
         are not the hit's fault), at most 1; at most ``firm / FIRM``, how firmly the centre
         was placed (``centering.find_offsets``: a beam on a dead half cannot be placed along
         the normal to its edge, and is pulled to it); 0 where the search found no centre
-        (``firm`` NaN: the features are about the nominal one). labelling/honest.py caps
-        the confidence where it is low.
+        (``firm`` NaN: the features are about the nominal one); at most
+        :meth:`sampling_share` of ``geometry``. labelling/honest.py caps the confidence
+        where it is low.
         """
         edges = self._edges_for(geometry)
         radii = (float(edges[0]), float(edges[-1]))
@@ -194,7 +201,31 @@ class ImagePipeline:
         ref = centering.known_share(base, centre[None], radii)[0]
         share = centering.known_share(known, off + centre, radii) / max(ref, 1e-9)
         rel = np.minimum(np.minimum(share, 1.0), np.where(np.isnan(firm), 0.0, firm) / FIRM)
-        return rel.astype(np.float32)
+        return np.minimum(rel, self.sampling_share(geometry)).astype(np.float32)
+
+    def sampling_share(self, geometry: Geometry | None) -> float:
+        """How much of the fitted run's q resolution a run of ``geometry`` keeps, in [0, 1]:
+        1 down to ``COARSEST_SAMPLING`` of the fitted run's pixels per q ring, then in
+        proportion (a shorter distance, larger pixels or a lower energy see the rings on
+        fewer, coarser pixels, and its speckles are averaged away)."""
+        return min(1.0, self._ring_scale(geometry) / COARSEST_SAMPLING)
+
+    def warn_coarse(self, path: str, geometry: Geometry | None) -> None:
+        """One log line when a run of ``geometry`` (file ``path``) keeps less than all of
+        the fitted run's q resolution (:meth:`sampling_share`)."""
+        share = self.sampling_share(geometry)
+        if share < 0.995:    # not for a run at the threshold itself, to rounding
+            LOG.warning("%s: this run sees the manifold's q rings on %.2f of the pixels of "
+                        "the run it was fitted on (a shorter detector distance, larger pixels "
+                        "or a lower photon energy), so its hits' reliability is at most %.2f "
+                        "and a low one caps their confidence; for full accuracy embed it "
+                        "together with the manifold's runs instead", path,
+                        self._ring_scale(geometry), share)
+
+    def _ring_scale(self, geometry: Geometry | None) -> float:
+        """Pixels per q ring of a run of ``geometry`` over the fitted run's."""
+        edges = self._edges_for(geometry)
+        return float((edges[-1] - edges[0]) / (self.edges[-1] - self.edges[0]))
 
     def _representation(self, v: np.ndarray, ok: np.ndarray, off: np.ndarray,
                         geometry: Geometry | None) -> np.ndarray:
@@ -228,8 +259,7 @@ class ImagePipeline:
         """The autocorrelation profile for a run of ``geometry``: in q units its lags are
         the fitted run's at the same q, so another distance or energy gives the same
         columns."""
-        edges = self._edges_for(geometry)
-        scale = float((edges[-1] - edges[0]) / (self.edges[-1] - self.edges[0]))
+        scale = self._ring_scale(geometry)
         key = round(scale, 9)
         if key not in self._acorr:
             self._acorr[key] = AutocorrProfile(self.binned_shape, MAX_LAG, scale)

@@ -1,7 +1,7 @@
 """Reading a run's rows block by block, with progress reports."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -26,6 +26,20 @@ def iter_blocks(run, start: int, stop: int) -> Iterator[np.ndarray]:
     rows = chunk_rows(run.image_shape)
     for a in range(start, stop, rows):
         yield np.asarray(run.images(slice(a, min(a + rows, stop))), dtype=np.float32)
+
+
+def iter_part_blocks(run, start: int, stop: int, parts: list
+                     ) -> Iterator[tuple[np.ndarray, Any]]:
+    """``(images, tag)``: the blocks of rows ``start..stop`` as :func:`iter_blocks` gives
+    them, cut where a part of ``parts`` (``(rows, tag)`` in row order, e.g. each run's
+    geometry) ends, each with its part's tag."""
+    first = 0
+    for rows, tag in parts:
+        lo, hi = max(start, first), min(stop, first + rows)
+        if lo < hi:
+            for images in iter_blocks(run, lo, hi):
+                yield images, tag
+        first += rows
 
 
 class Tracker:

@@ -24,9 +24,9 @@ from . import centering
 from . import representations as rep
 from .brightness import hit_columns
 from .fitting import Fit, fit_run
-from .geometry import Geometry, auto_geometry, run_geometry
+from .geometry import Geometry, part_geometries
 from .pipeline import ImagePipeline
-from .stream import ImageArray, Tracker, as_source, iter_blocks, require_images
+from .stream import ImageArray, Tracker, as_source, iter_part_blocks, require_images
 
 SCHEMA_VERSION = 1
 UNITS = ("auto", "pixel", "q")
@@ -267,14 +267,18 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                         with_brightness: bool) -> tuple[np.ndarray, np.ndarray | None]:
         size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
         start, stop = block_range(len(source), size, rank)
+        parts = [(len(source), geometry)]
         if not isinstance(source, ImageArray):
             require_images(source)
             if mask is None:
                 mask = source.mask
-            if geometry is None and self.q_edges_ is not None and self.units == "auto":
-                geometry = auto_geometry(source, self.geometry_)
-            elif geometry is None:
-                geometry = run_geometry(source, self.q_edges_ is not None)
+            if geometry is None:    # each run's own (several runs may differ)
+                units = "pixel" if self.q_edges_ is None else self.units
+                parts = part_geometries(source, units, self.geometry_)
+            if rank == 0:
+                runs = getattr(source, "runs", None) or [source]
+                for run, (_, g) in zip(runs, parts):
+                    self.pipeline_.warn_coarse(getattr(run, "path", "the run"), g)
         if tuple(source.image_shape) != self.image_shape_:
             raise InputError(f"{getattr(source, 'path', 'the run')}: images of shape "
                              f"{tuple(source.image_shape)} do not match the "
@@ -286,7 +290,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
             if with_brightness else None
         good = self.mask_ if mask is None else self.mask_ & np.asarray(mask, dtype=bool)
         row = 0
-        for images in iter_blocks(source, start, stop):
+        for images, geometry in iter_part_blocks(source, start, stop, parts):
             if bright is None:
                 raw = self.pipeline_.raw_features(images, mask, geometry)
             else:

@@ -5,11 +5,15 @@ passes a :class:`ProgressPrinter`, the GUI a Qt signal emitter.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
-from typing import Callable, Optional, TextIO
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, TextIO
 
 ProgressCallback = Callable[[str, int, int], None]
+#: The package's logger: warnings the command line prints to stderr (no handler set).
+LOG = logging.getLogger("psocake_labeler")
 
 
 def report(progress: Optional[ProgressCallback], stage: str, done: int, total: int) -> None:
@@ -49,3 +53,22 @@ class ProgressPrinter:
         else:
             line = f"{stage}: {done}"
         print(line, file=self.stream, flush=True)
+
+
+@contextmanager
+def log_lines(level: int = logging.WARNING) -> Iterator[list[str]]:
+    """The lines the ``psocake_labeler`` logger emits at ``level`` or above inside the block
+    (on any thread), as a list filled in as they come: what the command line prints to
+    stderr, for a window to show."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect(level)
+    LOG.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        LOG.removeHandler(handler)

@@ -310,6 +310,23 @@ def test_add_run_extends_manifold_and_keeps_labels(window, qtbot, second_spi_run
     assert "no image" not in window.host.caption.text()
 
 
+def test_add_run_at_a_shorter_distance_says_so_in_the_status(window, tmp_path,
+                                                             artifacts_dir):
+    from psocake_labeler.simulate import simulate_run
+
+    near = simulate_run(tmp_path / "amo06516_0095.cxi", hits=40, shape=(64, 64), seed=3,
+                        run=95, conditions=f"distance={0.6 * 0.130 * 64 / 1024}")
+    dock = window.dock
+    dock.add_runs([near.path])
+    assert dock.wait(120000)
+    assert len(dock.events) == 340
+    text = dock.controls.status.text()
+    assert "340 events" in text and "amo06516_0095.cxi" in text and "0.60 of the pixels" in text
+    new = np.flatnonzero(dock.events["run"] == 95)
+    assert np.all(dock.manifold.reliability[new] < 0.9)
+    assert window.screenshot(artifacts_dir / "gui_add_near_run.png").exists()
+
+
 def test_keyboard_only_walk_through_recommendations(window, qtbot):
     dock, host = window.dock, window.host
     rec = dock.grid.rows

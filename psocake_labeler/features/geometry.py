@@ -8,16 +8,15 @@ geometry, so features sampled on fixed q rings (not pixel rings) land on one man
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
+from ..progress import LOG
 from .centering import friedel_fill
 
 HC_EV_NM = 1239.841984
-LOG = logging.getLogger("psocake_labeler")
 GEOMETRY_KEYS = ("distance_m", "pixel_size_m", "photon_energy_eV")
 
 

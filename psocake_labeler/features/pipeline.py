@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..progress import LOG
 from . import centering
 from . import representations as rep
 from .autocorr import MAX_LAG, AutocorrProfile
 from .brightness import HIT_COLUMNS
-from .geometry import LOG, Geometry, hole_radius, ring_layout
+from .geometry import Geometry, hole_radius, ring_layout
 from .masked_polar import masked_polar_features
 from .ringfit import FIRM
 

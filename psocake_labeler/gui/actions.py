@@ -110,9 +110,11 @@ class DockActions:
         The extended manifold is saved next to the current label file as
         ``<first run>.extended.manifold.h5`` with its own ``.<user>.labels.h5``.
         """
+        import html
         from pathlib import Path
 
         from ..labelling.log import user_name
+        from ..progress import log_lines
 
         paths = [str(p) for p in paths]
 
@@ -121,15 +123,25 @@ class DockActions:
 
             folder = Path(s.path).parent if s.path is not None else Path.cwd()
             out = folder / f"{Path(paths[0]).stem}.extended.manifold.h5"
-            new = s.extend(open_run(paths if len(paths) > 1 else paths[0]))
+            # what the command line would print (a run at another geometry, say)
+            with log_lines() as notes:
+                new = s.extend(open_run(paths if len(paths) > 1 else paths[0]))
             new.manifold.save(out)
             labels = out.with_name(f"{out.stem}.{user_name()}.labels.h5")
             new.save(labels)
             new.path = labels
-            return new
+            return new, notes
+
+        def done(result):
+            new, notes = result
+            self.set_session(new)
+            for note in notes:
+                self.controls.status.setText(f"{self.controls.status.text()}<br>"
+                                             f"<span style='color:#ff6060'>"
+                                             f"{html.escape(note)}</span>")
 
         self.controls.status.setText(f"placing {len(paths)} run(s) on the manifold …")
-        self._call(work, self.set_session)
+        self._call(work, done)
 
     def _auto(self, on: bool) -> None:
         if self.session is not None:

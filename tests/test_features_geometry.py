@@ -210,6 +210,25 @@ def test_runs_at_two_distances_embedded_as_one_keep_each_its_own_geometry(tmp_pa
     assert np.abs(as_near - joint[:10]).max() > 0.1 * np.abs(joint[:10]).max()
 
 
+def test_a_run_whose_beam_hit_elsewhere_is_read_about_its_own_beam(tmp_path, still_run):
+    run = open_run(still_run)
+    tr = FeatureTransform(n_pca=0).fit(run)
+    assert tr.beam_search_ == 6.0          # the still run: the narrow search
+    base = tr.transform(run)
+    # the same hits (same seed), the beam pointing moved 9 px down and 7 px left
+    path = tmp_path / "amo06516_0095.cxi"
+    simulate_run(path, hits=40, shape=128, seed=22, mix="single=1", conditions="offset=9:-7")
+    moved = open_run(path)
+    true = read_truth(path).params["beam_center"]
+    assert np.allclose(true, [63.5 + 9, 63.5 - 7])
+    got = tr.transform(moved)
+    err = np.linalg.norm(got - base, axis=1) / np.linalg.norm(base, axis=1)
+    # about the fitted centre, as before: every hit's rings about the wrong point
+    stale = tr.transform(moved.images(slice(None)), mask=moved.mask)
+    was = np.linalg.norm(stale - base, axis=1) / np.linalg.norm(base, axis=1)
+    assert np.median(err) < 0.25 * np.median(was), (np.median(err), np.median(was))
+
+
 def test_q_units_survive_save_load_and_need_the_geometry(tmp_path, jitter_run):
     run = open_run(jitter_run)
     tr = FeatureTransform(units="q", beam_search=4).fit(run)

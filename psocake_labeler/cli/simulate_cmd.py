@@ -25,7 +25,8 @@ def register(subparsers) -> None:
                         "nonhit=0.1 (normalised to sum 1)")
     p.add_argument("--conditions", default=None, metavar="K=V,...",
                    help="harder beamtime: jitter=PX,photons=LO-HI,dead_half=top|bottom,"
-                        "clipped=FRACTION,distance=M,pixel=M (docs/simulator.md)")
+                        "clipped=FRACTION,distance=M,pixel=M,offset=ROW:COL "
+                        "(docs/simulator.md)")
     p.add_argument("--layout", default="spi", help="spi (default) or sfx")
     p.add_argument("--experiment", default="amo06516", help="experiment name (default amo06516)")
     p.add_argument("--run", default="93", help="run number (default 93)")

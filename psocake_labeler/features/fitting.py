@@ -13,9 +13,8 @@ import numpy as np
 
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
-from . import centering
-from . import representations as rep
 from .brightness import hit_columns
+from .frames import AUTO_SEARCH, centre_shift, part_frames, sample_offsets
 from .geometry import part_geometries, reference_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
@@ -26,10 +25,6 @@ from .stream import Tracker, chunk_rows, iter_part_blocks, require_images
 CACHE_BYTES = 256 * 2 ** 20
 # At most this many pixels (summed over sampled images) go into the bad-pixel statistics.
 MASK_PIXELS = 2 ** 26
-# beam_search="auto": the search lies in this range (image pixels) ...
-AUTO_SEARCH = (6.0, 16.0)
-# ... and the jitter is measured on the centres of this many hits spread over the run.
-JITTER_SAMPLE = 200
 
 
 @dataclass
@@ -98,13 +93,14 @@ def _bad_pixels(params: dict, run, shape, file_mask, center, rows: tuple[int, in
     return mask
 
 
-def auto_search(params: dict, run, mask: np.ndarray, center: tuple[float, float],
-                rows: tuple[int, int], comm: Any) -> float:
+def auto_search(offsets: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) -> float:
     """The beam search for ``beam_search="auto"``: 3 x the run's beam jitter, clipped to
-    :data:`AUTO_SEARCH` (image pixels).
+    ``frames.AUTO_SEARCH`` (image pixels).
 
-    Centres of :data:`JITTER_SAMPLE` hits spread over the run, found within the widest
-    search; the jitter is the larger of the two axes' robust rms (1.4826 x the median
+    ``offsets``: the centres of a sample of hits found within the widest search
+    (``frames.sample_offsets``, every placed one), ``shift`` where the run's beam is
+    (``frames.centre_shift``);
+    the jitter is the larger of the two axes' robust rms about it (1.4826 x the median
     absolute offset), so the non-hits (no pattern, a centre anywhere) and the hits whose
     beam fell on a dead half (centres pulled a few pixels) do not inflate it. A run whose
     beam stays put keeps the narrow search and its outer rings (``ImagePipeline`` stops
@@ -112,25 +108,12 @@ def auto_search(params: dict, run, mask: np.ndarray, center: tuple[float, float]
     of its hits keep their own centre than with 6 px.
     """
     # A small image keeps rings inside: at most a quarter of its shorter side.
-    hi = min(AUTO_SEARCH[1], min(mask.shape) / 4.0)
+    hi = min(AUTO_SEARCH[1], min(shape) / 4.0)
     lo = min(AUTO_SEARCH[0], hi)
-    n = len(run)
-    sample = np.unique(np.linspace(0, n - 1, min(n, JITTER_SAMPLE)).round().astype(np.int64))
-    local = sample[(sample >= rows[0]) & (sample < rows[1])]
-    probe = ImagePipeline({**params, "beam_search": hi, "units": "pixel"}, tuple(mask.shape),
-                          center, mask)
-    offsets = np.zeros((0, 2))
-    if len(local):
-        images = np.asarray(run.images(local), dtype=np.float32)
-        good = mask[None] & ~centering.unread_rows(images, mask)
-        values, ok = rep.bin_images(images, good, probe.bin)
-        v = rep.photon_scale(values, ok, params["photon"])
-        offsets = probe.beam_offsets(v, ok) * probe.bin
-    if comm is not None:
-        offsets = np.concatenate(comm.allgather(offsets))
     if len(offsets) == 0:
         return float(lo)
-    jitter = float((1.4826 * np.median(np.abs(offsets), axis=0)).max())
+    off = np.where(np.isnan(offsets[:, :2]), 0.0, offsets[:, :2] - shift)
+    jitter = float((1.4826 * np.median(np.abs(off), axis=0)).max())
     return float(np.clip(np.round(3.0 * jitter), lo, hi))
 
 
@@ -147,13 +130,18 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
     start, stop = block_range(len(run), size, rank)
     mask = _bad_pixels(params, run, shape, file_mask, center, (start, stop), comm, tracker)
-    if params["beam_search"] == "auto":
-        params = {**params, "beam_search": auto_search(params, run, mask, center,
-                                                       (start, stop), comm)}
-    # Runs read as one may have been taken at other distances or energies: each keeps its
-    # own geometry, the rings are laid out for the coarsest.
+    # Where the (first) run's beam is, and how much it jitters about there.
     parts = part_geometries(run, params["units"])
+    offsets = sample_offsets(params, run, mask, center, (0, parts[0][0]), (start, stop), comm)
+    shift = centre_shift(offsets) if params["representation"] != "image" else np.zeros(2)
+    if params["beam_search"] == "auto":
+        params = {**params, "beam_search": auto_search(offsets, shift, shape)}
+    center = (center[0] + float(shift[0]), center[1] + float(shift[1]))
+    # Runs read as one may have been taken at other distances or energies, or have their
+    # beam elsewhere: each keeps its own geometry and centre, the rings are laid out for
+    # the coarsest geometry.
     pipe = ImagePipeline(params, shape, center, mask, reference_geometry(parts))
+    frames = part_frames(pipe, run, parts, (start, stop), comm, first=1)
 
     # Pre-PCA features of this rank's rows: moments, and a cache if small enough.
     dim = pipe.raw_features(np.zeros((1,) + tuple(shape), np.float32)).shape[1]
@@ -165,12 +153,12 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     bright = np.zeros((stop - start, pipe.n_hit_columns), dtype=np.float32) \
         if brightness else None
     row = 0
-    for images, geometry in iter_part_blocks(run, start, stop, parts):
+    for images, (geometry, part) in iter_part_blocks(run, start, stop, frames):
         if bright is not None:
-            raw, rel, prof = pipe.hit_outputs(images, None, geometry)
+            raw, rel, prof = part.hit_outputs(images, None, geometry)
             bright[row:row + len(images)] = hit_columns(images, pipe.mask, rel, prof)
         else:
-            raw = pipe.raw_features(images, None, geometry)
+            raw = part.raw_features(images, None, geometry)
         row += len(images)
         mom.update(raw)
         if cache is not None:
@@ -193,7 +181,7 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
         if local is not None:
             yield from np.array_split(local, max(1, len(local) // 4096))
         else:
-            for images, geometry in iter_part_blocks(run, start, stop, parts):
-                yield pipe.raw_features(images, None, geometry)
+            for images, (geometry, part) in iter_part_blocks(run, start, stop, frames):
+                yield part.raw_features(images, None, geometry)
     return Fit(pipe, *randomized_pca(blocks, mom, k, standardize, comm,
                                      seed=int(params["random_state"])), local, bright)

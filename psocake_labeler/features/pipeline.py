@@ -10,6 +10,7 @@ for the labels' classifier (:meth:`ImagePipeline.hit_outputs`).
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,6 +102,21 @@ class ImagePipeline:
         if p["representation"] != "image":
             self._pmat = rep.polar_matrix(self.binned_shape, self.binned_center, self.n_rings,
                                           int(p["n_angles"]), top, self.edges)
+
+    def moved(self, shift) -> ImagePipeline:
+        """This pipeline for a run whose beam hit ``shift`` (row, col, image pixels) away
+        from the fitted run's: the same rings (in q, or in pixels about the beam), sampled,
+        filled and searched about that run's beam."""
+        new = copy.copy(self)
+        new.center = (self.center[0] + float(shift[0]), self.center[1] + float(shift[1]))
+        new.binned_center = rep.binned_center(new.center, self.bin)
+        new._fill = rep.RingFiller(self.binned_shape, new.binned_center)
+        new._pmats = {}
+        if self._pmat is not None:
+            new._pmat = rep.polar_matrix(self.binned_shape, new.binned_center, self.n_rings,
+                                         int(self.params["n_angles"]), float(self.edges[-1]),
+                                         self.edges)
+        return new
 
     def _edges_for(self, geometry: Geometry | None) -> np.ndarray:
         """Ring edges (working pixels) for a run of ``geometry``: the same q rings."""

@@ -24,6 +24,7 @@ from . import centering
 from . import representations as rep
 from .brightness import hit_columns
 from .fitting import Fit, fit_run
+from .frames import part_frames
 from .geometry import Geometry, part_geometries
 from .pipeline import ImagePipeline
 from .stream import ImageArray, Tracker, as_source, iter_part_blocks, require_images
@@ -267,18 +268,20 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                         with_brightness: bool) -> tuple[np.ndarray, np.ndarray | None]:
         size, rank = (1, 0) if comm is None else (comm.Get_size(), comm.Get_rank())
         start, stop = block_range(len(source), size, rank)
-        parts = [(len(source), geometry)]
+        frames = [(len(source), (geometry, self.pipeline_))]
         if not isinstance(source, ImageArray):
             require_images(source)
             if mask is None:
                 mask = source.mask
-            if geometry is None:    # each run's own (several runs may differ)
-                units = "pixel" if self.q_edges_ is None else self.units
-                parts = part_geometries(source, units, self.geometry_)
+            # each run's own geometry and beam centre (several runs may differ)
+            units = "pixel" if self.q_edges_ is None else self.units
+            parts = [(len(source), geometry)] if geometry is not None else \
+                part_geometries(source, units, self.geometry_)
             if rank == 0:
                 runs = getattr(source, "runs", None) or [source]
                 for run, (_, g) in zip(runs, parts):
                     self.pipeline_.warn_coarse(getattr(run, "path", "the run"), g)
+            frames = part_frames(self.pipeline_, source, parts, (start, stop), comm, mask)
         if tuple(source.image_shape) != self.image_shape_:
             raise InputError(f"{getattr(source, 'path', 'the run')}: images of shape "
                              f"{tuple(source.image_shape)} do not match the "
@@ -290,11 +293,11 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
             if with_brightness else None
         good = self.mask_ if mask is None else self.mask_ & np.asarray(mask, dtype=bool)
         row = 0
-        for images, geometry in iter_part_blocks(source, start, stop, parts):
+        for images, (geometry, pipe) in iter_part_blocks(source, start, stop, frames):
             if bright is None:
-                raw = self.pipeline_.raw_features(images, mask, geometry)
+                raw = pipe.raw_features(images, mask, geometry)
             else:
-                raw, rel, prof = self.pipeline_.hit_outputs(images, mask, geometry)
+                raw, rel, prof = pipe.hit_outputs(images, mask, geometry)
                 bright[row:row + len(images)] = hit_columns(images, good, rel, prof)
             out[row:row + len(images)] = self._project(raw)
             row += len(images)

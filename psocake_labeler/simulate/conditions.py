@@ -29,6 +29,8 @@ class Conditions:
     dead_half : "top" or "bottom": that pnCCD half reads 0 in every image, and the file
         mask does not say so (the feature code must find it).
     clipped : fraction of hits whose top or bottom half reads 0 (per event, not in any mask).
+    offset_px : (row, col) beam-centre offset of every hit of the run, pixels, on top of the
+        jitter: the beam pointing moved, the sensor and its nominal centre did not.
     distance_m : detector distance; None keeps ``0.130 * N / 1024``.
     pixel_m : pixel size; None keeps 75 um.
     """
@@ -39,8 +41,12 @@ class Conditions:
     clipped: float = 0.0
     distance_m: float | None = None
     pixel_m: float | None = None
+    offset_px: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
+        if len(self.offset_px) != 2 or not all(abs(float(v)) <= 40.0 for v in self.offset_px):
+            raise InputError(f"beam offset must be two values of -40 to 40 pixels "
+                             f"(offset=ROW:COL), got {self.offset_px}")
         if not 0.0 <= float(self.jitter_px) <= 20.0:
             raise InputError(f"beam jitter must be 0-20 pixels, got {self.jitter_px}")
         if self.photons is not None:
@@ -61,16 +67,17 @@ class Conditions:
         """JSON-ready form, as stored in the truth file's settings."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["photons"] = list(self.photons) if self.photons is not None else None
+        d["offset_px"] = [float(v) for v in self.offset_px]
         return d
 
 
 _ALIASES = {"jitter": "jitter_px", "distance": "distance_m", "pixel": "pixel_m",
-            "pixel_size": "pixel_m"}
+            "pixel_size": "pixel_m", "offset": "offset_px"}
 
 
 def parse_conditions(value: Conditions | Mapping | str | None) -> Conditions:
     """``Conditions`` from a dict or ``"jitter=2,photons=100-2000,dead_half=top,clipped=0.1,
-    distance=0.02,pixel=75e-6"``; None gives the clean default."""
+    distance=0.02,pixel=75e-6,offset=4:-3"``; None gives the clean default."""
     if value is None:
         return Conditions()
     if isinstance(value, Conditions):
@@ -89,13 +96,16 @@ def parse_conditions(value: Conditions | Mapping | str | None) -> Conditions:
         key = _ALIASES.get(name, name)
         if key not in known:
             raise InputError(f"unknown condition {name!r}; use jitter, photons, dead_half, "
-                             f"clipped, distance, pixel")
+                             f"clipped, distance, pixel, offset")
         try:
             if key == "photons" and isinstance(v, str):
                 lo, _, hi = v.partition("-")
                 v = (float(lo), float(hi or lo))
             elif key == "photons" and v is not None:
                 v = tuple(float(x) for x in v)
+            elif key == "offset_px":
+                parts = v.split(":") if isinstance(v, str) else list(v)
+                v = tuple(float(x) for x in (parts * 2 if len(parts) == 1 else parts))
             elif key == "dead_half":
                 v = None if v in (None, "", "none") else str(v)
             elif v is not None:

@@ -70,7 +70,7 @@ def hit_params(seed: int, i: int, kind: str, cond: Conditions = CLEAN) -> dict:
     if kind == "unknown":
         _unknown(p, rng)
     p["beam_offset"] = (rng.normal(0.0, cond.jitter_px, size=2) if cond.jitter_px > 0
-                        else np.zeros(2))
+                        else np.zeros(2)) + np.asarray(cond.offset_px, dtype=np.float64)
     if cond.clipped > 0 and rng.uniform() < cond.clipped:
         p["clipped"] = int(rng.integers(1, 3))   # 1 = top half reads 0, 2 = bottom half
     return p

@@ -6,25 +6,23 @@ docs/simulator.md "Conditions"). Per case: simulate -> build_manifold; then the 
 picks 10 events at a time, the simulator's truth answers, and labels are propagated after
 each batch. Printed per case, on the events not labelled yet:
 
-* accuracy at 1/2/5/20% labelled: ours (recommender), scikit-learn
-  ``LabelSpreading(kernel="knn")`` on the manifold coordinates given the same labels, and
-  ours with random picks;
+* accuracy at 1/2/5/20% labelled: ours (recommender), scikit-learn ``LabelSpreading(kernel=
+  "knn")`` on the manifold coordinates given the same labels, and ours with random picks;
 * per-class recall at 5% (and the share right of each "unknown" type and of the clipped
   hits), the share of events with confidence > 0.9 and the share of those right, at 5%, of
   the confidence as assessed (honest.py: held-out calibrations, hit reliability) and raw;
 * a supervised reference: logistic regression trained on 80% of the events (5-fold) on the
   manifold's features (and on the classifier's inputs: + brightness basis and profile);
 * transfer cases: labels (5%, recommender) on run A only, the manifold extended by run B
-  (another distance, energy or pixel map), accuracy on B with no new label.
+  (another distance, energy, pixel map or beam position), accuracy on B with no new label.
 
     python benchmarks/bench_active_learning.py [--quick] [--hits 1500] [--cases a,b]
         [--seeds 0,1,2] [--workdir /tmp/psocake_bench_al] [--feature key=value ...]
 
 ``--quick``: 1000 hits, curves up to 5%. Runs are cached in --workdir by their settings;
-manifolds by settings, feature options and the embedding code's fingerprint. ``--seeds
-0,1,2``: every case on independent runs (seed k adds ``SEED_STEP * k`` to every simulator
-seed and seeds the random picks; 0: the docs' runs), then mean and range over the seeds at
-5%: runs differ by 0.01-0.03 in accuracy, up to 0.2 in the weakest recall.
+manifolds by settings, feature options and the embedding code's fingerprint. ``--seeds 0,1,2``:
+every case on independent runs (seed k adds ``SEED_STEP * k`` to every simulator seed and
+seeds the random picks; 0: the docs' runs), then mean and range over the seeds at 5%.
 """
 from __future__ import annotations
 
@@ -79,6 +77,8 @@ CASES = [
     Case("chain of 5 runs", 209, conditions=J2,
          targets=[(210 + i, DEFAULT_MIX, J2 + c) for i, c in enumerate(
              [",dscale=1.08", ",energy=1650", ",clipped=0.1", ",dscale=0.92,energy=1550"])]),
+    Case("transfer: B's beam moved 6,-4 / 10,10 px", 214, conditions=J2, targets=[
+        (215, DEFAULT_MIX, J2 + ",offset=6:-4"), (216, DEFAULT_MIX, J2 + ",offset=10:10")]),
 ]
 
 

@@ -112,6 +112,25 @@ def test_extend_with_an_array(array_manifold):
     assert (vote == labels).mean() > 0.9
 
 
+def test_extend_marks_events_far_from_the_manifold_unreliable(array_manifold, small_spi_run,
+                                                               second_spi_run, tmp_path):
+    from psocake_labeler.labelling.honest import RELIABLE
+    from psocake_labeler.simulate import simulate_run
+
+    m = array_manifold
+    near = m.extend(m.features[:50]).reliability[len(m):]
+    far = m.extend(m.features[:50] + 10.0 * m.features.std()).reliability[len(m):]
+    assert np.all(near == 1.0) and np.all(far < 0.1)
+    # runs: another run like the first, and one with 10-100x fewer photons per hit
+    runs = pl.build_manifold(small_spi_run.path, n_components=6, knn=15)
+    faint = simulate_run(tmp_path / "amo06516_0096.cxi", hits=100, shape=(64, 64), seed=4,
+                         run=96, conditions="photons=30-300")
+    like = runs.extend(second_spi_run.path).reliability[len(runs):]
+    unlike = runs.extend(faint.path).reliability[len(runs):]
+    assert np.mean(like < RELIABLE) <= 0.05 and np.mean(unlike < RELIABLE) >= 0.5, (
+        np.mean(like < RELIABLE), np.mean(unlike < RELIABLE))
+
+
 def test_extend_rejects_wrong_width_and_runs_without_transform(array_manifold, tmp_path):
     with pytest.raises(InputError, match="shape"):
         array_manifold.extend(np.zeros((3, 9)))

@@ -77,8 +77,10 @@ class Manifold:
         features remove; used by the labels' classifier only. None for a manifold built
         from a feature array and for files written before it existed.
     reliability : (N,) float32 in [0, 1], how much of each hit's rings its features saw
-        (``features.pipeline.ImagePipeline.reliability``); the shown confidence is capped
-        where it is low (labelling/honest.py). None as for ``brightness``, and for files
+        (``features.pipeline.ImagePipeline.reliability``) and, for events placed by
+        :meth:`extend`, at most how near they lie to the events the manifold was built on
+        (``kernel.nearness``); the shown confidence is capped where it is low
+        (labelling/honest.py). None as for ``brightness``, and for files
         written before it existed.
     profile : (N, 40) float32 per-hit autocorrelation radial profile (features/autocorr.py),
         the labels' classifier's copy (the graph's features hold it only through the
@@ -234,6 +236,7 @@ class Manifold:
         alpha = float(self.params.get("alpha", 1.0))
         kernel, trans, q_new = nystrom_weights(idx, dist, float(self.params["epsilon"]), alpha,
                                                self.density, self.floor)
+        new_floor = bandwidth_floor(dist)
         psi = self.coords / self.eigenvalues
         new_coords = np.asarray(trans @ psi)
         graph = sp.bmat([[self.graph, kernel.T], [kernel, None]], format="csr")
@@ -247,13 +250,29 @@ class Manifold:
                         features=np.vstack([self.features, feats]), transform=self.transform,
                         params=params, density=np.concatenate([self.density, q_new]),
                         floor=None if self.floor is None else
-                        np.concatenate([self.floor, bandwidth_floor(dist)]),
+                        np.concatenate([self.floor, new_floor]),
                         brightness=None if self.brightness is None or bright is None else
                         np.concatenate([self.brightness, bright]),
-                        reliability=None if self.reliability is None or rel is None else
-                        np.concatenate([self.reliability, rel]),
+                        reliability=self._extended_reliability(rel, new_floor),
                         profile=None if self.profile is None or prof is None else
                         np.concatenate([self.profile, prof]))
+
+    def _extended_reliability(self, rel: np.ndarray | None, new_floor: np.ndarray
+                              ) -> np.ndarray | None:
+        """Reliability of the old and new rows: a new row's at most its nearness to the
+        events the manifold was built on (``kernel.nearness``), so that a run unlike them
+        is not shown sure of its neighbours' labels."""
+        from .kernel import nearness
+
+        if self.floor is None:      # a file from before floors: nothing to compare with
+            return None if self.reliability is None or rel is None else \
+                np.concatenate([self.reliability, rel])
+        extended = self.params.get("extended_rows") or [[len(self), 0]]
+        near = nearness(new_floor, self.floor[:int(extended[0][0])])
+        new = near if rel is None else np.minimum(rel, near)
+        old = self.reliability if self.reliability is not None else \
+            np.ones(len(self), dtype=np.float32)
+        return np.concatenate([old, new]).astype(np.float32)
 
     def _new_rows(self, data: Any, progress: Optional[ProgressCallback]) -> tuple:
         """Features, events, brightness, reliability and profile (None: not kept) of new

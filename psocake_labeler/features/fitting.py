@@ -14,7 +14,7 @@ import numpy as np
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
 from .brightness import hit_columns
-from .frames import AUTO_SEARCH, centre_shift, part_frames, sample_offsets
+from .frames import auto_search, centre_shift, part_frames, sample_offsets
 from .geometry import part_geometries, reference_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
@@ -93,30 +93,6 @@ def _bad_pixels(params: dict, run, shape, file_mask, center, rows: tuple[int, in
     return mask
 
 
-def auto_search(offsets: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) -> float:
-    """The beam search for ``beam_search="auto"``: 3 x the run's beam jitter, clipped to
-    ``frames.AUTO_SEARCH`` (image pixels).
-
-    ``offsets``: the centres of a sample of hits found within the widest search
-    (``frames.sample_offsets``, every placed one), ``shift`` where the run's beam is
-    (``frames.centre_shift``);
-    the jitter is the larger of the two axes' robust rms about it (1.4826 x the median
-    absolute offset), so the non-hits (no pattern, a centre anywhere) and the hits whose
-    beam fell on a dead half (centres pulled a few pixels) do not inflate it. A run whose
-    beam stays put keeps the narrow search and its outer rings (``ImagePipeline`` stops
-    the rings ``beam_search`` inside the image); 6 px rms jitter gets the widest, and more
-    of its hits keep their own centre than with 6 px.
-    """
-    # A small image keeps rings inside: at most a quarter of its shorter side.
-    hi = min(AUTO_SEARCH[1], min(shape) / 4.0)
-    lo = min(AUTO_SEARCH[0], hi)
-    if len(offsets) == 0:
-        return float(lo)
-    off = np.where(np.isnan(offsets[:, :2]), 0.0, offsets[:, :2] - shift)
-    jitter = float((1.4826 * np.median(np.abs(off), axis=0)).max())
-    return float(np.clip(np.round(3.0 * jitter), lo, hi))
-
-
 def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
             brightness: bool = False) -> Fit:
     """Fit on ``run`` (all ranks of ``comm``); keep this rank's pre-PCA features if asked.
@@ -134,14 +110,15 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     parts = part_geometries(run, params["units"])
     offsets = sample_offsets(params, run, mask, center, (0, parts[0][0]), (start, stop), comm)
     shift = centre_shift(offsets) if params["representation"] != "image" else np.zeros(2)
-    if params["beam_search"] == "auto":
+    auto = params["beam_search"] == "auto"
+    if auto:
         params = {**params, "beam_search": auto_search(offsets, shift, shape)}
     center = (center[0] + float(shift[0]), center[1] + float(shift[1]))
     # Runs read as one may have been taken at other distances or energies, or have their
     # beam elsewhere: each keeps its own geometry and centre, the rings are laid out for
     # the coarsest geometry.
     pipe = ImagePipeline(params, shape, center, mask, reference_geometry(parts))
-    frames = part_frames(pipe, run, parts, (start, stop), comm, first=1)
+    frames = part_frames(pipe, run, parts, (start, stop), comm, first=1, auto=auto)
 
     # Pre-PCA features of this rank's rows: moments, and a cache if small enough.
     dim = pipe.raw_features(np.zeros((1,) + tuple(shape), np.float32)).shape[1]

@@ -69,13 +69,38 @@ def centre_shift(offsets: np.ndarray) -> np.ndarray:
     return med if float(np.hypot(*med)) > CENTRE_MOVE else np.zeros(2)
 
 
+def auto_search(offsets: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) -> float:
+    """The beam search for ``beam_search="auto"``: 3 x the run's beam jitter, clipped to
+    :data:`AUTO_SEARCH` (image pixels).
+
+    ``offsets``: the centres of a sample of hits found within the widest search
+    (:func:`sample_offsets`, every placed one), ``shift`` where the run's beam is
+    (:func:`centre_shift`);
+    the jitter is the larger of the two axes' robust rms about it (1.4826 x the median
+    absolute offset), so the non-hits (no pattern, a centre anywhere) and the hits whose
+    beam fell on a dead half (centres pulled a few pixels) do not inflate it. A run whose
+    beam stays put keeps the narrow search and its outer rings (``ImagePipeline`` stops
+    the rings ``beam_search`` inside the image); 6 px rms jitter gets the widest, and more
+    of its hits keep their own centre than with 6 px.
+    """
+    # A small image keeps rings inside: at most a quarter of its shorter side.
+    hi = min(AUTO_SEARCH[1], min(shape) / 4.0)
+    lo = min(AUTO_SEARCH[0], hi)
+    if len(offsets) == 0:
+        return float(lo)
+    off = np.where(np.isnan(offsets[:, :2]), 0.0, offsets[:, :2] - shift)
+    jitter = float((1.4826 * np.median(np.abs(off), axis=0)).max())
+    return float(np.clip(np.round(3.0 * jitter), lo, hi))
+
+
 def part_frames(pipe: ImagePipeline, run, parts: list, rows: tuple[int, int], comm: Any,
-                mask: np.ndarray | None = None, first: int = 0) -> list:
+                mask: np.ndarray | None = None, first: int = 0, auto: bool = False) -> list:
     """``(rows, (geometry, pipeline))`` for each part of ``parts`` (``(rows, geometry)`` of
     each run read as ``run``, ``geometry.part_geometries``): ``pipe`` moved to where that
-    run's beam is, found about the run's own nominal centre. Parts before ``first`` keep
-    ``pipe`` (the run it was fitted on, already placed). ``mask``: the runs' good pixels,
-    with the fitted ones."""
+    run's beam is, found about the run's own nominal centre, and with ``auto`` (the
+    ``beam_search="auto"`` of the fit) searching as wide as that run's jitter needs when it
+    needs more. Parts before ``first`` keep ``pipe`` (the run it was fitted on, already
+    placed). ``mask``: the runs' good pixels, with the fitted ones."""
     runs = list(getattr(run, "runs", None) or [run])
     good = pipe.mask if mask is None else pipe.mask & np.asarray(mask, dtype=bool)
     out, start = [], 0
@@ -85,9 +110,13 @@ def part_frames(pipe: ImagePipeline, run, parts: list, rows: tuple[int, int], co
             own = np.asarray(r.center if r.center is not None else pipe.center, float)
             off = sample_offsets(pipe.params, run, good, tuple(own), (start, start + n),
                                  rows, comm)
-            shift = own + centre_shift(off) - np.asarray(pipe.center)
-            if float(np.hypot(*shift)) > 1e-6:
-                moved = pipe.moved(shift)
+            here = centre_shift(off)
+            shift = own + here - np.asarray(pipe.center)
+            search = float(pipe.params["beam_search"])
+            if auto:
+                search = max(search, auto_search(off, here, pipe.image_shape))
+            if float(np.hypot(*shift)) > 1e-6 or search > float(pipe.params["beam_search"]):
+                moved = pipe.moved(shift, search)
         out.append((n, (geometry, moved)))
         start += n
     return out

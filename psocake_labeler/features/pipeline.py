@@ -103,11 +103,14 @@ class ImagePipeline:
             self._pmat = rep.polar_matrix(self.binned_shape, self.binned_center, self.n_rings,
                                           int(p["n_angles"]), top, self.edges)
 
-    def moved(self, shift) -> ImagePipeline:
+    def moved(self, shift, search: float | None = None) -> ImagePipeline:
         """This pipeline for a run whose beam hit ``shift`` (row, col, image pixels) away
         from the fitted run's: the same rings (in q, or in pixels about the beam), sampled,
-        filled and searched about that run's beam."""
+        filled and searched about that run's beam; each hit's centre searched ``search``
+        image pixels about it (None: as fitted) when the run's beam jitters more."""
         new = copy.copy(self)
+        if search is not None:
+            new.params = {**self.params, "beam_search": float(search)}
         new.center = (self.center[0] + float(shift[0]), self.center[1] + float(shift[1]))
         new.binned_center = rep.binned_center(new.center, self.bin)
         new._fill = rep.RingFiller(self.binned_shape, new.binned_center)

@@ -78,7 +78,7 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
     beam_search : float or "auto", default "auto"
         Find each hit's beam centre within this many image pixels (0: off); "auto": three
         times the run's beam jitter measured on a sample, 6 to 16 pixels
-        (``fitting.auto_search``; the value used is ``beam_search_``).
+        (``frames.auto_search``; the value used is ``beam_search_``).
     centre : "rings" or "friedel", default "rings"
         How the search places each hit's beam: the centre of the rings that best explain
         its good pixels (``ringfit``; Friedel symmetry where that finds none), or Friedel
@@ -281,7 +281,8 @@ class FeatureTransform(TransformerMixin, BaseEstimator):
                 runs = getattr(source, "runs", None) or [source]
                 for run, (_, g) in zip(runs, parts):
                     self.pipeline_.warn_coarse(getattr(run, "path", "the run"), g)
-            frames = part_frames(self.pipeline_, source, parts, (start, stop), comm, mask)
+            frames = part_frames(self.pipeline_, source, parts, (start, stop), comm, mask,
+                                 auto=self.beam_search == "auto")
         if tuple(source.image_shape) != self.image_shape_:
             raise InputError(f"{getattr(source, 'path', 'the run')}: images of shape "
                              f"{tuple(source.image_shape)} do not match the "

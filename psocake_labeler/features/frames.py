@@ -75,13 +75,12 @@ def auto_search(offsets: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) 
 
     ``offsets``: the centres of a sample of hits found within the widest search
     (:func:`sample_offsets`, every placed one), ``shift`` where the run's beam is
-    (:func:`centre_shift`);
-    the jitter is the larger of the two axes' robust rms about it (1.4826 x the median
-    absolute offset), so the non-hits (no pattern, a centre anywhere) and the hits whose
-    beam fell on a dead half (centres pulled a few pixels) do not inflate it. A run whose
-    beam stays put keeps the narrow search and its outer rings (``ImagePipeline`` stops
-    the rings ``beam_search`` inside the image); 6 px rms jitter gets the widest, and more
-    of its hits keep their own centre than with 6 px.
+    (:func:`centre_shift`). The jitter is the larger of the two axes' robust rms about it
+    (1.4826 x the median absolute offset), so the non-hits (no pattern, a centre anywhere)
+    and the hits whose beam fell on a dead half (centres pulled a few pixels) do not
+    inflate it. A run whose beam stays put keeps the narrow search and its outer rings
+    (``ImagePipeline`` stops the rings ``beam_search`` inside the image); 6 px rms jitter
+    gets the widest, and more of its hits keep their own centre than with 6 px.
     """
     # A small image keeps rings inside: at most a quarter of its shorter side.
     hi = min(AUTO_SEARCH[1], min(shape) / 4.0)

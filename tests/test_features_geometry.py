@@ -227,6 +227,10 @@ def test_a_run_whose_beam_hit_elsewhere_is_read_about_its_own_beam(tmp_path, sti
     stale = tr.transform(moved.images(slice(None)), mask=moved.mask)
     was = np.linalg.norm(stale - base, axis=1) / np.linalg.norm(base, axis=1)
     assert np.median(err) < 0.25 * np.median(was), (np.median(err), np.median(was))
+    # with the search off every run is read about its nominal centre, as before
+    off = FeatureTransform(n_pca=0, beam_search=0).fit(run)
+    np.testing.assert_array_equal(off.transform(moved),
+                                  off.transform(moved.images(slice(None)), mask=moved.mask))
 
 
 def test_q_units_survive_save_load_and_need_the_geometry(tmp_path, jitter_run):

@@ -14,7 +14,7 @@ import numpy as np
 from .._parallel import block_range
 from ..errors import EmptyRunError, InputError, LayoutError
 from .brightness import hit_columns
-from .frames import auto_search, centre_shift, part_frames, sample_offsets
+from .frames import auto_search, centre_shift, follows_beam, part_frames, sample_offsets
 from .geometry import part_geometries, reference_geometry
 from .masking import MIN_SAMPLE, PixelStats
 from .pipeline import ImagePipeline
@@ -108,9 +108,10 @@ def fit_run(params: dict, run, comm: Any, tracker: Tracker, keep: bool,
     mask = _bad_pixels(params, run, shape, file_mask, center, (start, stop), comm, tracker)
     # Where the (first) run's beam is, and how much it jitters about there.
     parts = part_geometries(run, params["units"])
-    offsets = sample_offsets(params, run, mask, center, (0, parts[0][0]), (start, stop), comm)
-    shift = centre_shift(offsets) if params["representation"] != "image" else np.zeros(2)
-    auto = params["beam_search"] == "auto"
+    auto, follow = params["beam_search"] == "auto", follows_beam(params)
+    offsets = sample_offsets(params, run, mask, center, (0, parts[0][0]), (start, stop),
+                             comm) if auto or follow else np.zeros((0, 3))
+    shift = centre_shift(offsets) if follow else np.zeros(2)
     if auto:
         params = {**params, "beam_search": auto_search(offsets, shift, shape)}
     center = (center[0] + float(shift[0]), center[1] + float(shift[1]))

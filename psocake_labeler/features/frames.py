@@ -30,6 +30,15 @@ CENTRE_MOVE = 1.0
 MIN_PLACED = 5
 
 
+def follows_beam(params: dict) -> bool:
+    """Whether each run is read about where its beam hit: the per-hit search is on
+    (``beam_search`` "auto" or > 0) and the representation is taken about the beam (not
+    "image"). With the search off every run is read about its nominal centre, as manifolds
+    saved with it were made, and extend new runs so."""
+    search = params["beam_search"]
+    return params["representation"] != "image" and (search == "auto" or float(search) > 0)
+
+
 def sample_offsets(params: dict, run, mask: np.ndarray, center: tuple[float, float],
                    span: tuple[int, int], rows: tuple[int, int], comm: Any) -> np.ndarray:
     """Beam-centre offsets (image pixels, ``(k, 3)``: row, col, NaN where none was placed;
@@ -105,7 +114,7 @@ def part_frames(pipe: ImagePipeline, run, parts: list, rows: tuple[int, int], co
     out, start = [], 0
     for k, (r, (n, geometry)) in enumerate(zip(runs, parts)):
         moved = pipe
-        if k >= first and pipe.params["representation"] != "image":
+        if k >= first and follows_beam(pipe.params):
             own = np.asarray(r.center if r.center is not None else pipe.center, float)
             off = sample_offsets(pipe.params, run, good, tuple(own), (start, start + n),
                                  rows, comm)
